@@ -27,7 +27,7 @@ def test_llama_3_1_and_3_2_scale_rope_and_3_2_ties_embeddings():
 
 
 def test_unknown_preset_names_the_choices():
-    with pytest.raises(PresetError, match="llama3.1-8b"):
+    with pytest.raises(PresetError, match=r"llama3\.1-8b"):
         ModelArgs.from_preset("llama3-9b")
     assert "llama3-tiny" in list_presets()
 
