@@ -31,8 +31,10 @@ _NAMES = {
 
 
 def _compile(mapping: dict[str, str]) -> list[tuple[re.Pattern[str], str]]:
-    return [(re.compile("^" + re.escape(src).replace(r"\{i\}", r"(?P<i>\d+)") + "$"), dst)
-            for src, dst in mapping.items()]
+    return [
+        (re.compile("^" + re.escape(src).replace(r"\{i\}", r"(?P<i>\d+)") + "$"), dst)
+        for src, dst in mapping.items()
+    ]
 
 
 _TO_HF = _compile(_NAMES)
@@ -51,7 +53,9 @@ def to_hf_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {_rename(k, _TO_HF, "state dict"): v for k, v in state.items()}
 
 
-def from_hf_state(state: dict[str, torch.Tensor], args: ModelArgs, where: str) -> dict[str, torch.Tensor]:
+def from_hf_state(
+    state: dict[str, torch.Tensor], args: ModelArgs, where: str
+) -> dict[str, torch.Tensor]:
     out = {}
     for k, v in state.items():
         if k.endswith("rotary_emb.inv_freq"):
@@ -64,6 +68,15 @@ def from_hf_state(state: dict[str, torch.Tensor], args: ModelArgs, where: str) -
 
 def args_from_hf_config(config: dict[str, Any], where: str) -> ModelArgs:
     """ModelArgs from a transformers ``LlamaConfig`` dict (``rope_scaling`` or ``rope_parameters``)."""
+    try:
+        return _args_from_hf_config(config, where)
+    except KeyError as e:
+        raise CheckpointError(f"{where}: missing key {e.args[0]!r}") from None
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{where}: invalid value: {e}") from None
+
+
+def _args_from_hf_config(config: dict[str, Any], where: str) -> ModelArgs:
     archs = config.get("architectures") or []
     model_type = config.get("model_type")
     if model_type != "llama" or (archs and "LlamaForCausalLM" not in archs):
@@ -73,7 +86,9 @@ def args_from_hf_config(config: dict[str, Any], where: str) -> ModelArgs:
         )
     for key, allowed in (("attention_bias", False), ("mlp_bias", False), ("hidden_act", "silu")):
         if key in config and config[key] != allowed:
-            raise CheckpointError(f"{where}: {key}={config[key]!r} is not supported (Llama 3 uses {allowed!r})")
+            raise CheckpointError(
+                f"{where}: {key}={config[key]!r} is not supported (Llama 3 uses {allowed!r})"
+            )
     rope = dict(config.get("rope_parameters") or {})
     legacy = config.get("rope_scaling") or {}
     theta = rope.get("rope_theta", config.get("rope_theta", 10000.0))
@@ -88,26 +103,25 @@ def args_from_hf_config(config: dict[str, Any], where: str) -> ModelArgs:
             original_max_position_embeddings=int(src["original_max_position_embeddings"]),
         )
     elif rope_type != "default":
-        raise CheckpointError(f"{where}: rope type {rope_type!r} is not supported (default or llama3)")
+        raise CheckpointError(
+            f"{where}: rope type {rope_type!r} is not supported (default or llama3)"
+        )
     dim, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
     head_dim = config.get("head_dim")
-    try:
-        return ModelArgs(
-            dim=dim,
-            n_layers=int(config["num_hidden_layers"]),
-            n_heads=heads,
-            n_kv_heads=int(config.get("num_key_value_heads") or heads),
-            vocab_size=int(config["vocab_size"]),
-            ffn_dim_override=int(config["intermediate_size"]),
-            norm_eps=float(config.get("rms_norm_eps", 1e-5)),
-            rope_theta=float(theta),
-            rope_scaling=scaling,
-            max_seq_len=int(config.get("max_position_embeddings", 8192)),
-            tie_embeddings=bool(config.get("tie_word_embeddings", False)),
-            head_dim_override=int(head_dim) if head_dim and head_dim != dim // heads else None,
-        )
-    except KeyError as e:
-        raise CheckpointError(f"{where}: missing key {e.args[0]!r}") from None
+    return ModelArgs(
+        dim=dim,
+        n_layers=int(config["num_hidden_layers"]),
+        n_heads=heads,
+        n_kv_heads=int(config.get("num_key_value_heads") or heads),
+        vocab_size=int(config["vocab_size"]),
+        ffn_dim_override=int(config["intermediate_size"]),
+        norm_eps=float(config.get("rms_norm_eps", 1e-5)),
+        rope_theta=float(theta),
+        rope_scaling=scaling,
+        max_seq_len=int(config.get("max_position_embeddings", 8192)),
+        tie_embeddings=bool(config.get("tie_word_embeddings", False)),
+        head_dim_override=int(head_dim) if head_dim and head_dim != dim // heads else None,
+    )
 
 
 def hf_config(args: ModelArgs, dtype: torch.dtype) -> dict[str, Any]:
