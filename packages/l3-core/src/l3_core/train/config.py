@@ -55,7 +55,9 @@ class DataConfig:
     seq_len: int = 128
     # Sampling weight per source name; sources left out get weight 0 when any is given.
     weights: dict[str, float] = field(default_factory=dict)
-    # Documents held out for validation (a fixed, seed-independent choice).
+    # Validation shards; None = the built-in corpus's validation split for "builtin:stdlib",
+    # otherwise documents held out of ``path`` (``val_fraction``, a seed-independent choice).
+    val_path: str | None = None
     val_fraction: float = 0.02
     # Stop attention across documents of a packed sequence (and restart positions).
     document_mask: bool = True

@@ -1,7 +1,8 @@
 """Packed training sequences from token shards: a deterministic, resumable, weighted stream.
 
-* Documents are split into a fixed validation set (chosen by a seed-independent permutation)
-  and the training pool.
+* Validation documents come from their own shard directory (``data.val_path``; the built-in
+  corpus has a validation split) or else are held out of the training shards by a fixed,
+  seed-independent permutation.
 * Each source's training documents are visited epoch by epoch, in a permutation seeded by
   ``(seed, source, epoch)``.
 * Sources are interleaved by smooth weighted round-robin: after ``n`` documents, source ``s``
@@ -31,12 +32,12 @@ log = logging.getLogger(__name__)
 _VAL_SEED = 20240723  # fixed: the validation set must not change with the training seed
 
 
-def resolve_data_path(path: str) -> Path:
+def resolve_data_path(path: str, split: str = "train") -> Path:
     """A shard directory, or ``builtin:stdlib`` for the corpus built from Python's stdlib."""
     if path == "builtin:stdlib":
         from l3_core.corpus import stdlib_shards
 
-        return Path(stdlib_shards())
+        return Path(stdlib_shards(split=split))
     if path.startswith("builtin:"):
         raise ConfigError(f"data.path = {path!r}: the only built-in corpus is 'builtin:stdlib'")
     return Path(path)
@@ -73,8 +74,9 @@ class PackedStream:
     """The training stream; see the module docstring."""
 
     def __init__(self, dataset: ShardDataset, seed: int, weights: dict[str, float],
-                 val_fraction: float) -> None:
+                 val_fraction: float, val_dataset: ShardDataset | None = None) -> None:
         self.dataset = dataset
+        self.val_dataset = val_dataset or dataset
         self.seed = seed
         index = dataset.document_index()
         lengths = np.concatenate([np.diff(np.asarray(s.offsets)) for s in dataset.shards])
@@ -85,8 +87,12 @@ class PackedStream:
         if len(index) < 2:
             raise ShardError(f"{dataset.directory}: needs at least 2 non-empty documents, has {len(index)}")
         order = np.random.default_rng(_VAL_SEED).permutation(len(index))
-        n_val = min(max(1, round(val_fraction * len(index))), len(index) - 1)
-        self.val_docs = index[np.sort(order[:n_val])]
+        if val_dataset is None:
+            n_val = min(max(1, round(val_fraction * len(index))), len(index) - 1)
+            self.val_docs = index[np.sort(order[:n_val])]
+        else:
+            n_val = 0
+            self.val_docs = val_dataset.document_index()
         train = np.sort(order[n_val:])
         self.sources = sorted(set(src_names[train].tolist()))
         self.by_source = {s: index[train][src_names[train] == s] for s in self.sources}
@@ -182,7 +188,10 @@ class PackedStream:
             fill, d = 0, 0
             while fill < seq_len + 1:
                 shard, doc = self.val_docs[i % len(self.val_docs)]
-                tokens = self.dataset.shards[int(shard)].document(int(doc))
+                tokens = self.val_dataset.shards[int(shard)].document(int(doc))
+                if len(tokens) == 0:
+                    i += 1
+                    continue
                 take = min(len(tokens) - offset, seq_len + 1 - fill)
                 rows[r, fill:fill + take] = tokens[offset:offset + take]
                 docs[r, fill:fill + take] = d

@@ -74,7 +74,12 @@ class Trainer:
             expect = Tokenizer.from_file(d.tokenizer).fingerprint()
         self.dataset = ShardDataset(path, expect_tokenizer=expect,
                                     expect_vocab_size=self.args.vocab_size)
-        self.stream = PackedStream(self.dataset, self.cfg.train.seed, d.weights, d.val_fraction)
+        val_path = d.val_path or (resolve_data_path(d.path, "val")
+                                  if d.path == "builtin:stdlib" else None)
+        val = ShardDataset(val_path, expect_tokenizer=self.dataset.manifest["tokenizer"],
+                           expect_vocab_size=self.args.vocab_size) if val_path else None
+        self.stream = PackedStream(self.dataset, self.cfg.train.seed, d.weights, d.val_fraction,
+                                   val)
 
     def _build_model(self) -> None:
         from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig
