@@ -12,8 +12,10 @@ these change the numbers, so on a CPU-only machine :func:`apply` makes them mean
 * ``torch.cuda`` streams, events and synchronisation become no-ops, ``current_device()``
   returns 0 (which the mode then maps to the CPU), and the "CUDA" RNG state that Megatron
   forks for dropout and recomputation is the CPU generator's;
-* gloo lacks ``reduce_scatter_tensor``, which the distributed optimizer uses: it is emulated
-  with an all-reduce and a slice (same sums, same order on every rank).
+* gloo lacks ``reduce_scatter_tensor`` and cannot run collectives under Megatron's
+  ``_coalescing_manager``, which DDP and the distributed optimizer use to reduce-scatter
+  gradients and all-gather parameters: on gloo those run synchronously, the reduce-scatter as
+  an all-reduce and a slice (same sums on every rank) and the all-gather through a list.
 
 :func:`apply` does nothing when CUDA is available, so GPU runs never see this module.
 """
@@ -122,6 +124,36 @@ class _DoneWork:
         return True
 
 
+def _all_gather_into_tensor(output, input, group=None, async_op=False):
+    parts = list(output.chunk(dist.get_world_size(group)))
+    dist.all_gather(parts, input.contiguous(), group=group)
+    return _DoneWork() if async_op else None
+
+
+class _Coalesced:
+    """What ``_coalescing_manager`` yields; the wrapped collectives already ran synchronously."""
+
+    def wait(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _no_coalescing(group=None, device=None, async_ops=False):
+    yield _Coalesced()
+
+
+def _patch_megatron_collectives() -> None:
+    from megatron.core.distributed import param_and_grad_buffer as buffers
+
+    def reduce_scatter(output, input, op=dist.ReduceOp.SUM, group=None, async_op=False):
+        _reduce_scatter_tensor(output, input, op=op, group=group)
+        return _DoneWork() if async_op else None
+
+    buffers.dist_reduce_scatter_func = reduce_scatter
+    buffers.dist_all_gather_func = _all_gather_into_tensor
+    buffers._coalescing_manager = _no_coalescing
+
+
 def _patch_megatron_rng() -> None:
     from megatron.core.tensor_parallel import random as mrandom
 
@@ -156,7 +188,7 @@ def apply() -> bool:
     cuda.stream = lambda *a, **k: contextlib.nullcontext()
     cuda.get_rng_state = lambda *a, **k: torch.get_rng_state()
     cuda.set_rng_state = lambda state, *a, **k: torch.set_rng_state(state)
-    cuda.manual_seed = lambda seed: None  # the CPU generator is seeded by the trainer
+    cuda.manual_seed = lambda seed: torch.manual_seed(seed)
     cuda.memory_allocated = lambda *a, **k: 0
     cuda.max_memory_allocated = lambda *a, **k: 0
     cuda.nvtx.range_push = lambda *a, **k: None
@@ -170,6 +202,7 @@ def apply() -> bool:
         return _original_reduce_scatter(output, input, op=op, group=group, async_op=async_op)
 
     dist.reduce_scatter_tensor = reduce_scatter_tensor
+    _patch_megatron_collectives()
     _patch_megatron_rng()
     _mode = _CudaAsCpu()
     _mode.__enter__()

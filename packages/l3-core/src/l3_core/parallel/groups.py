@@ -70,7 +70,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def init_distributed(sizes: ParallelSizes, timeout_minutes: int = 30) -> ParallelSizes:
+def init_distributed(sizes: ParallelSizes, seed: int = 0, timeout_minutes: int = 30) -> ParallelSizes:
     """Start torch.distributed (if needed) and Megatron's groups; return the resolved sizes."""
     from l3_core.parallel import cpu_compat
 
@@ -102,6 +102,11 @@ def init_distributed(sizes: ParallelSizes, timeout_minutes: int = 30) -> Paralle
         order=ORDER,
         distributed_timeout_minutes=timeout_minutes,
     )
+    from megatron.core import tensor_parallel
+
+    # Megatron forks a per-TP-rank RNG for dropout and recomputation; seed it like Megatron.
+    tensor_parallel.model_parallel_cuda_manual_seed(seed)
+    torch.manual_seed(seed)
     return resolved
 
 

@@ -54,23 +54,30 @@ def param_slots(optimizer):
                 yield p, shard, opt._get_model_param_range_map(p)["param"], opt.optimizer
 
 
-def _full_local(optimizer, key: str, dp_group) -> dict[int, torch.Tensor]:
-    """id(model param) -> the whole (TP-local) tensor of ``key``, assembled across DP ranks."""
-    slots = list(param_slots(optimizer))
-    flat = torch.zeros(sum(p.numel() for p, *_ in slots), dtype=torch.float32)
+def _full_local(chunks, optimizer, key: str, dp_group) -> dict[int, torch.Tensor]:
+    """id(model param) -> the whole (TP-local) tensor of ``key``, assembled across DP ranks.
+
+    Each DP rank owns a contiguous range of some parameters (possibly none of one); ranks
+    fill what they own into zeros and a sum over the DP group assembles every parameter.
+    """
+    slots = {id(p): (shard, rng, inner) for p, shard, rng, inner in param_slots(optimizer)}
+    params = [p for c in chunks for p in c.parameters()]
+    flat = torch.zeros(sum(p.numel() for p in params), dtype=torch.float32)
     views, at = {}, 0
-    for p, shard, rng, inner in slots:
+    for p in params:
         view = flat[at:at + p.numel()]
+        at += p.numel()
+        views[id(p)] = view.view(p.shape)
+        if id(p) not in slots:
+            continue
+        shard, rng, inner = slots[id(p)]
         if key == "param":
             value = shard
         else:
-            state = inner.state.get(shard, {})
-            value = state.get(key, torch.zeros_like(shard))
+            value = inner.state.get(shard, {}).get(key, torch.zeros_like(shard))
         view[rng.start:rng.end] = value.detach().float().view(-1)
-        views[id(p)] = view.view(p.shape)
-        at += p.numel()
     if dist.get_world_size(dp_group) > 1:
-        dist.all_reduce(flat, group=dp_group)  # each element is owned by exactly one DP rank
+        dist.all_reduce(flat, group=dp_group)
     return views
 
 
@@ -81,7 +88,7 @@ def gather_plain(chunks, optimizer, args: ModelArgs) -> tuple[dict, dict, int] |
     dp_group = ps.get_data_parallel_group(with_context_parallel=True)
     tp_group = ps.get_tensor_model_parallel_group()
     tp = ps.get_tensor_model_parallel_world_size()
-    local = {k: _full_local(optimizer, k, dp_group) for k in ("param", *_MOMENTS)}
+    local = {k: _full_local(chunks, optimizer, k, dp_group) for k in ("param", *_MOMENTS)}
     adam_step = 0
     for _, shard, _, inner in param_slots(optimizer):
         if "step" in inner.state.get(shard, {}):

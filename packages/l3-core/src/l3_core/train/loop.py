@@ -46,7 +46,7 @@ class Trainer:
 
         self.cfg = cfg
         self.args: ModelArgs = cfg.model.args()
-        self.sizes: ParallelSizes = init_distributed(cfg.parallel)
+        self.sizes: ParallelSizes = init_distributed(cfg.parallel, seed=cfg.train.seed)
         cfg.validate(dist.get_world_size())
         from megatron.core import parallel_state as ps
 
@@ -222,7 +222,10 @@ class Trainer:
         t0 = time.perf_counter()
         batch = self.stream.next_rows(gbs, seq)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            # Megatron's own scheduler would apply the per-group multipliers (no decay on
+            # norms); our schedule does it here.
+            group["lr"] = lr * group.get("lr_mult", 1.0)
+            group["weight_decay"] = cfg.optimizer.weight_decay * group.get("wd_mult", 1.0)
         for m in self.model:
             m.zero_grad_buffer()
         self.optimizer.zero_grad()
