@@ -15,7 +15,11 @@ these change the numbers, so on a CPU-only machine :func:`apply` makes them mean
 * gloo lacks ``reduce_scatter_tensor`` and cannot run collectives under Megatron's
   ``_coalescing_manager``, which DDP and the distributed optimizer use to reduce-scatter
   gradients and all-gather parameters: on gloo those run synchronously, the reduce-scatter as
-  an all-reduce and a slice (same sums on every rank) and the all-gather through a list.
+  an all-reduce and a slice (same sums on every rank) and the all-gather through a list;
+* gloo matches point-to-point messages between two ranks in posting order, so when two
+  pipeline stages exchange activations and gradients at once (the interleaved schedule with
+  PP = 2) a gradient could land in the activation buffer: pipeline messages get a tag per
+  direction, which NCCL's batched p2p does not need.
 
 :func:`apply` does nothing when CUDA is available, so GPU runs never see this module.
 """
@@ -152,6 +156,26 @@ def _patch_megatron_collectives() -> None:
     buffers.dist_reduce_scatter_func = reduce_scatter
     buffers.dist_all_gather_func = _all_gather_into_tensor
     buffers._coalescing_manager = _no_coalescing
+    from megatron.core.pipeline_parallel import p2p_communication
+
+    p2p_communication._batched_p2p_ops = _tagged_batched_p2p_ops
+
+
+_TAG_FORWARD, _TAG_BACKWARD = 1, 2
+
+
+def _tagged_batched_p2p_ops(*, tensor_send_prev, tensor_recv_prev, tensor_send_next,
+                            tensor_recv_next, group, prev_pipeline_rank, next_pipeline_rank):
+    ops = []
+    for tensor, op, peer, tag in (
+        (tensor_send_prev, dist.isend, prev_pipeline_rank, _TAG_BACKWARD),
+        (tensor_recv_prev, dist.irecv, prev_pipeline_rank, _TAG_FORWARD),
+        (tensor_send_next, dist.isend, next_pipeline_rank, _TAG_FORWARD),
+        (tensor_recv_next, dist.irecv, next_pipeline_rank, _TAG_BACKWARD),
+    ):
+        if tensor is not None:
+            ops.append(dist.P2POp(op, tensor, peer, group, tag))
+    return dist.batch_isend_irecv(ops) if ops else []
 
 
 def _patch_megatron_rng() -> None:
