@@ -23,7 +23,7 @@ class ModelOptions:
 
 def transformer_config(args: ModelArgs, *, tp: int = 1, pp: int = 1, vpp: int | None = None,
                        cp: int = 1, sequence_parallel: bool | None = None,
-                       options: ModelOptions = ModelOptions()):
+                       options: ModelOptions | None = None):
     """Megatron ``TransformerConfig`` for ``args`` under the given parallel sizes.
 
     Fusions are off and weights are initialised on the CPU so that any split computes the same
@@ -32,6 +32,7 @@ def transformer_config(args: ModelArgs, *, tp: int = 1, pp: int = 1, vpp: int | 
     """
     from megatron.core.transformer.transformer_config import TransformerConfig
 
+    options = options or ModelOptions()
     cuda = torch.cuda.is_available()
     dtype = torch.bfloat16 if options.bf16 else torch.float32
     return TransformerConfig(

@@ -292,7 +292,7 @@ class Trainer:
             for step in range(self.start_step, total):
                 rec = self.train_step(step)
                 done = step + 1
-                if cfg.train.eval_every and done % cfg.train.eval_every == 0 or done == cfg.train.max_steps:
+                if (cfg.train.eval_every and done % cfg.train.eval_every == 0) or done == cfg.train.max_steps:
                     rec["val_loss"] = self.evaluate()
                 if self.cfg.long_context.stages and done > cfg.train.max_steps:
                     rec.update(self._stage_end_checks(done))
@@ -300,7 +300,7 @@ class Trainer:
                     rec["val_loss"] = self.evaluate()
                 metrics.log(rec)
                 records.append(rec)
-                if every and done % every == 0 or done == total:
+                if (every and done % every == 0) or done == total:
                     self.save(done)
         finally:
             metrics.close()
