@@ -81,9 +81,71 @@ def _full_local(chunks, optimizer, key: str, dp_group) -> dict[int, torch.Tensor
     return views
 
 
+def _is_fsdp(optimizer) -> bool:
+    from l3_core.parallel.fsdp import FsdpOptimizer
+
+    return isinstance(optimizer, FsdpOptimizer)
+
+
+def _gather_fsdp(chunks, optimizer, args: ModelArgs) -> tuple[dict, dict, int] | None:
+    weights: dict[str, torch.Tensor] = {}
+    moments: dict[str, torch.Tensor] = {}
+    adam_step = 0
+    for chunk in chunks:
+        for mapping, p in chunk_mappings(chunk, args):
+            state = optimizer.state.get(p, {})
+            values = {"param": p.detach()}
+            for k in _MOMENTS:
+                values[k] = state.get(k, torch.zeros_like(p))
+            if "step" in state:
+                adam_step = int(state["step"])
+            for key, value in values.items():
+                full = value.full_tensor() if hasattr(value, "full_tensor") else value
+                for name, t in zip(mapping.plain_names, to_full(mapping.kind, [full], args)):
+                    if key == "param":
+                        weights[name] = t.float().clone()
+                    else:
+                        moments[f"{key}/{name}"] = t.float().clone()
+    return (weights, moments, adam_step) if dist.get_rank() == 0 else None
+
+
+def _load_fsdp(chunks, optimizer, args: ModelArgs, weights, moments, adam_step: int) -> None:
+    from torch.distributed.tensor import DTensor
+    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
+
+    def shard_of(full: torch.Tensor, p) -> torch.Tensor:
+        shape, offset = compute_local_shape_and_global_offset(full.shape, p.device_mesh,
+                                                              p.placements)
+        index = tuple(slice(o, o + n) for o, n in zip(offset, shape))
+        return full[index].contiguous()
+
+    with torch.no_grad():
+        for chunk in chunks:
+            for mapping, p in chunk_mappings(chunk, args):
+                def full(src, prefix="", m=mapping):
+                    try:
+                        return to_local(m.kind, [src[prefix + n] for n in m.plain_names], args, 0, 1)
+                    except KeyError as e:
+                        raise CheckpointError(f"checkpoint lacks tensor {e.args[0]!r}") from None
+                w = full(weights)
+                if tuple(w.shape) != tuple(p.shape):
+                    raise CheckpointError(f"checkpoint gives {mapping.megatron_name} shape "
+                                          f"{tuple(w.shape)}, the model has {tuple(p.shape)}")
+                p.to_local().copy_(shard_of(w, p).to(p.dtype))
+                if moments is not None:
+                    optimizer.state[p] = {"step": torch.tensor(float(adam_step)), **{
+                        k: DTensor.from_local(shard_of(full(moments, f"{k}/"), p), p.device_mesh,
+                                              p.placements, run_check=False, shape=p.shape,
+                                              stride=p.stride())
+                        for k in _MOMENTS}}
+
+
 def gather_plain(chunks, optimizer, args: ModelArgs) -> tuple[dict, dict, int] | None:
     """Unsharded fp32 weights and moments under plain names, on global rank 0 (else None)."""
     from megatron.core import parallel_state as ps
+
+    if _is_fsdp(optimizer):
+        return _gather_fsdp(chunks, optimizer, args)
 
     dp_group = ps.get_data_parallel_group(with_context_parallel=True)
     tp_group = ps.get_tensor_model_parallel_group()
@@ -125,6 +187,10 @@ def load_plain(chunks, optimizer, args: ModelArgs, weights: dict[str, torch.Tens
                moments: dict[str, torch.Tensor] | None, adam_step: int) -> None:
     """Set this rank's weights (model and fp32 main copies) and Adam state from plain tensors."""
     from megatron.core import parallel_state as ps
+
+    if _is_fsdp(optimizer):
+        _load_fsdp(chunks, optimizer, args, weights, moments, adam_step)
+        return
 
     tp_rank = ps.get_tensor_model_parallel_rank()
     tp = ps.get_tensor_model_parallel_world_size()

@@ -22,7 +22,7 @@ import torch.distributed as dist
 
 from l3_core.args import ModelArgs
 from l3_core.config import to_dict
-from l3_core.errors import CheckpointError
+from l3_core.errors import CheckpointError, ConfigError
 from l3_core.io import write_json
 from l3_core.parallel.attention import cp_chunk_indices
 from l3_core.parallel.groups import ParallelSizes, init_distributed
@@ -100,6 +100,9 @@ class Trainer:
             self._load_initial_weights(chunks)
         if self.bf16:
             chunks = [Float16Module(self.tconfig, c) for c in chunks]
+        if s.fsdp > 1:
+            self._wrap_fsdp(chunks)
+            return
         ddp_config = DistributedDataParallelConfig(
             grad_reduce_in_fp32=True, overlap_grad_reduce=False, use_distributed_optimizer=True,
             check_for_nan_in_grad=False, bucket_size=None)
@@ -116,6 +119,19 @@ class Trainer:
                             adam_eps=o.eps, clip_grad=o.clip_grad, bf16=self.bf16,
                             params_dtype=torch.float32, use_distributed_optimizer=True),
             self.model)
+
+    def _wrap_fsdp(self, chunks) -> None:
+        from l3_core.parallel import fsdp
+
+        o = self.cfg.optimizer
+        if self.bf16:
+            raise ConfigError("parallel.fsdp > 1 runs in fp32 here: set train.precision = 'fp32'")
+        group = self.ps.get_data_parallel_group(with_context_parallel=True)
+        self.model = [fsdp.shard_model(c, group) for c in chunks]
+        self.tconfig.no_sync_func = fsdp.no_sync
+        self.tconfig.finalize_model_grads_func = partial(fsdp.finalize_grads, group=group)
+        self.optimizer = fsdp.FsdpOptimizer(self.model[0], o.lr, o.weight_decay,
+                                            (o.beta1, o.beta2), o.eps, o.clip_grad)
 
     def _load_initial_weights(self, chunks) -> None:
         from l3_core.checkpoint.megatron import load_plain_into_chunks
@@ -227,7 +243,8 @@ class Trainer:
             group["lr"] = lr * group.get("lr_mult", 1.0)
             group["weight_decay"] = cfg.optimizer.weight_decay * group.get("wd_mult", 1.0)
         for m in self.model:
-            m.zero_grad_buffer()
+            if hasattr(m, "zero_grad_buffer"):  # Megatron DDP; FSDP keeps grads on params
+                m.zero_grad_buffer()
         self.optimizer.zero_grad()
         loss_sum, count = self._forward_backward(batch, forward_only=False)
         _, grad_norm, _ = self.optimizer.step()
