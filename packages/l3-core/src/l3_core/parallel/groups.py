@@ -81,14 +81,15 @@ def init_distributed(sizes: ParallelSizes, seed: int = 0, timeout_minutes: int =
             env.setdefault("RANK", env["SLURM_PROCID"])
             env.setdefault("WORLD_SIZE", env["SLURM_NTASKS"])
             env.setdefault("LOCAL_RANK", env.get("SLURM_LOCALID", "0"))
-        if "RANK" not in env:  # a plain single process
-            env.setdefault("MASTER_ADDR", "127.0.0.1")
-            env.setdefault("MASTER_PORT", str(_free_port()))
-            env.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         if torch.cuda.is_available():
             torch.cuda.set_device(int(env.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes))
+        timeout = datetime.timedelta(minutes=timeout_minutes)
+        if "RANK" in env:  # torchrun, Slurm or our own spawn
+            dist.init_process_group(backend, timeout=timeout)
+        else:  # a plain single process; leave os.environ alone for child processes
+            dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{_free_port()}",
+                                    rank=0, world_size=1, timeout=timeout)
     resolved = sizes.resolve(dist.get_world_size())
     from megatron.core import parallel_state as ps
 

@@ -196,7 +196,7 @@ class Trainer:
             })
         return out
 
-    def _forward_backward(self, batch: Batch, forward_only: bool) -> tuple[float, float]:
+    def forward_backward(self, batch: Batch, forward_only: bool) -> tuple[float, float]:
         """Run the schedule on ``batch``; return (loss sum, token count) over all ranks."""
         from megatron.core.pipeline_parallel import get_forward_backward_func
 
@@ -246,7 +246,7 @@ class Trainer:
             if hasattr(m, "zero_grad_buffer"):  # Megatron DDP; FSDP keeps grads on params
                 m.zero_grad_buffer()
         self.optimizer.zero_grad()
-        loss_sum, count = self._forward_backward(batch, forward_only=False)
+        loss_sum, count = self.forward_backward(batch, forward_only=False)
         _, grad_norm, _ = self.optimizer.step()
         dt = time.perf_counter() - t0
         tokens = gbs * seq
@@ -270,7 +270,7 @@ class Trainer:
             m.eval()
         loss_sum = count = 0.0
         for b in range(t.eval_batches):
-            s, c = self._forward_backward(rows.rows(slice(b * gbs, (b + 1) * gbs)), True)
+            s, c = self.forward_backward(rows.rows(slice(b * gbs, (b + 1) * gbs)), True)
             loss_sum, count = loss_sum + s, count + c
         for m in self.model:
             m.train()

@@ -22,13 +22,13 @@ from l3_core.train.config import RunConfig
 VOCAB = 512
 
 
-def make_shards(directory: Path, n_docs: int = 120, seed: int = 0) -> Path:
-    """Two sources of documents of 5..300 tokens with learnable structure (repeated motifs)."""
+def make_shards(directory: Path, n_docs: int = 120, seed: int = 0, max_len: int = 300) -> Path:
+    """Two sources of documents of 5..max_len tokens with learnable structure (repeated motifs)."""
     rng = np.random.default_rng(seed)
     docs = []
     for i in range(n_docs):
         motif = rng.integers(0, VOCAB, size=rng.integers(3, 12))
-        n = int(rng.integers(5, 300))
+        n = int(rng.integers(5, max_len))
         ids = np.resize(motif, n)
         noise = rng.random(n) < 0.1
         ids[noise] = rng.integers(0, VOCAB, size=int(noise.sum()))
@@ -40,12 +40,12 @@ def make_shards(directory: Path, n_docs: int = 120, seed: int = 0) -> Path:
     return directory
 
 
-def config(data: Path, run_dir: Path, **sections) -> RunConfig:
-    """A tiny fp32 run on ``data``; ``sections`` override tables, e.g. parallel={"tp": 2}."""
+def config(corpus: Path, run_dir: Path, **sections) -> RunConfig:
+    """A tiny fp32 run on ``corpus``; ``sections`` override tables, e.g. parallel={"tp": 2}."""
     base = {
         "run_dir": str(run_dir),
         "model": {"preset": "llama3-tiny", "n_layers": 4},
-        "data": {"path": str(data), "seq_len": 64, "val_fraction": 0.05},
+        "data": {"path": str(corpus), "seq_len": 64, "val_fraction": 0.05},
         "train": {"max_steps": 3, "seed": 1, "global_batch_size": 8, "micro_batch_size": 2,
                   "eval_every": 3, "eval_batches": 1},
         "optimizer": {"lr": 3e-3},
