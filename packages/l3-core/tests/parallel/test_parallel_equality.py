@@ -26,6 +26,7 @@ WORLD2 = {
     "tp2_no_sp": {"tp": 2, "sequence_parallel": False},
     "pp2_1f1b": {"pp": 2},
     "pp2_interleaved": {"pp": 2, "vpp": 2},
+    "pp2_uneven_stages": {"pp": 2, "first_stage_layers": 1, "last_stage_layers": 3},
     "cp2": {"cp": 2},
     "dp2_distributed_optimizer": {},
     "fsdp2": {"fsdp": 2},

@@ -7,6 +7,7 @@ on a CPU-only machine it uses gloo and applies :mod:`l3_core.parallel.cpu_compat
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import os
@@ -34,6 +35,10 @@ class ParallelSizes:
     dp: int = 0
     fsdp: int = 1
     sequence_parallel: bool = True
+    # Uneven pipelines (paper, 405B: one layer fewer on the first and last stages, which hold
+    # the embedding and the loss); 0 = an even split.
+    first_stage_layers: int = 0
+    last_stage_layers: int = 0
 
     def resolve(self, world_size: int) -> ParallelSizes:
         """Fill in ``dp`` and check that the sizes tile ``world_size``."""
@@ -60,8 +65,7 @@ class ParallelSizes:
                 f"(got tp={self.tp}, cp={self.cp}, pp={self.pp})")
         if self.vpp > 1 and self.pp == 1:
             raise ConfigError(f"parallel.vpp = {self.vpp} needs parallel.pp > 1")
-        return ParallelSizes(self.tp, self.cp, self.pp, self.vpp, dp, self.fsdp,
-                             self.sequence_parallel and self.tp > 1)
+        return dataclasses.replace(self, dp=dp, sequence_parallel=self.sequence_parallel and self.tp > 1)
 
 
 def _free_port() -> int:

@@ -23,6 +23,7 @@ class ModelOptions:
 
 def transformer_config(args: ModelArgs, *, tp: int = 1, pp: int = 1, vpp: int | None = None,
                        cp: int = 1, sequence_parallel: bool | None = None,
+                       first_stage_layers: int = 0, last_stage_layers: int = 0,
                        options: ModelOptions | None = None):
     """Megatron ``TransformerConfig`` for ``args`` under the given parallel sizes.
 
@@ -54,6 +55,8 @@ def transformer_config(args: ModelArgs, *, tp: int = 1, pp: int = 1, vpp: int | 
         tensor_model_parallel_size=tp,
         pipeline_model_parallel_size=pp,
         virtual_pipeline_model_parallel_size=vpp if pp > 1 else None,
+        num_layers_in_first_pipeline_stage=first_stage_layers or None,
+        num_layers_in_last_pipeline_stage=last_stage_layers or None,
         context_parallel_size=cp,
         sequence_parallel=(tp > 1) if sequence_parallel is None else sequence_parallel,
         params_dtype=dtype,

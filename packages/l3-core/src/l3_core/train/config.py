@@ -166,9 +166,22 @@ class RunConfig:
                f"parallel.tp = {p.tp} must divide model vocab_size = {args.vocab_size}")
         _check(args.ffn_hidden_dim % p.tp == 0,
                f"parallel.tp = {p.tp} must divide the FFN width {args.ffn_hidden_dim}")
-        stages = p.pp * p.vpp
-        _check(args.n_layers % stages == 0,
-               f"parallel.pp * vpp = {stages} must divide model n_layers = {args.n_layers}")
+        uneven = [n for n in (p.first_stage_layers, p.last_stage_layers) if n]
+        if uneven:
+            middle_layers = args.n_layers - sum(uneven)
+            middle_stages = p.pp - len(uneven)
+            _check(p.pp > len(uneven) - 1 and middle_layers >= 0 and
+                   (middle_layers % middle_stages == 0 if middle_stages else middle_layers == 0),
+                   f"parallel.first_stage_layers/last_stage_layers = {p.first_stage_layers}/"
+                   f"{p.last_stage_layers}: the other {middle_layers} of n_layers = "
+                   f"{args.n_layers} must split evenly over the other {middle_stages} stages")
+            _check(all(n % p.vpp == 0 for n in uneven) and
+                   (not middle_stages or (middle_layers // middle_stages) % p.vpp == 0),
+                   f"parallel.vpp = {p.vpp} must divide the layers of every pipeline stage")
+        else:
+            stages = p.pp * p.vpp
+            _check(args.n_layers % stages == 0,
+                   f"parallel.pp * vpp = {stages} must divide model n_layers = {args.n_layers}")
         for name, seq in self._seq_lens():
             _check(seq % (2 * p.cp * p.tp) == 0 if p.cp > 1 else seq % p.tp == 0,
                    f"{name} = {seq} must be divisible by "

@@ -93,7 +93,8 @@ class Trainer:
                             init_std=self.cfg.model.init_std)
         self.tconfig = transformer_config(
             self.args, tp=s.tp, pp=s.pp, vpp=s.vpp if s.vpp > 1 else None, cp=s.cp,
-            sequence_parallel=s.sequence_parallel, options=opts)
+            sequence_parallel=s.sequence_parallel, first_stage_layers=s.first_stage_layers,
+            last_stage_layers=s.last_stage_layers, options=opts)
         chunks = build_model_chunks(self.args, self.tconfig)
         self.raw_chunks = chunks
         if self.cfg.model.init == "plain" or self.cfg.model.load:
