@@ -101,8 +101,15 @@ def _add_common(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_generate)
 
 
-# Extra subcommands (e.g. ``train``) register a function that adds their parser.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_common]
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from l3_core.train import cli as train_cli  # light: the trainer imports torch on run
+
+    p = sub.add_parser("train", help="train a model on Megatron-core (l3-core[train])")
+    train_cli.add_arguments(p)
+    p.set_defaults(func=train_cli.run)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_common, _add_train]
 
 
 def main(argv: list[str] | None = None) -> int:
