@@ -53,7 +53,8 @@ class Attention(nn.Module):
         cache: KVCache | None = None,
         cache_start: int = 0,
     ) -> torch.Tensor:
-        """``mask``: None for plain causal attention, else a boolean [b, 1, q, k] (True = attend)."""
+        """``mask``: a boolean [b, 1, q, k] (True = attend), or None for causal attention
+        (a single query with a cache attends to every cached key)."""
         b, s, _ = x.shape
         q = self.wq(x).view(b, s, self.n_heads, self.head_dim)
         k = self.wk(x).view(b, s, self.n_kv_heads, self.head_dim)

@@ -79,10 +79,8 @@ def generate(
             keys = key_pos[: start + s]
             mask = (keys[None, None, :] <= query_pos[None, :, None]) & (keys[None, None, :] >= pad[:, None, None])
             mask = mask.unsqueeze(1)
-        elif start > 0:
-            mask = torch.ones(1, 1, 1, 1, dtype=torch.bool, device=device)  # one query sees all
         else:
-            mask = None
+            mask = None  # causal prefill, or one new query that sees every cached key
         h = model.tok_embeddings(step_tokens)
         logits = model.forward_hidden(h, positions, mask, caches, start, last_only=True)[:, -1]
         if temperature > 0:
