@@ -7,7 +7,7 @@ import torch
 
 pytest.importorskip("megatron.core", reason="needs the train extra (megatron-core)")
 
-from l3_core.parallel import cpu_compat  # noqa: E402
+from l3_core.parallel import cpu_compat
 
 
 def test_cuda_allocations_and_type_checks_become_cpu_ones():

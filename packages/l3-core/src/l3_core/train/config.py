@@ -111,7 +111,6 @@ class ScheduleConfig:
 class LongContextStage:
     seq_len: int
     steps: int
-    rope_theta: float | None = None
 
 
 @dataclass

@@ -10,6 +10,7 @@ sum over tokens divided by the global token count, so every split computes the s
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from functools import partial
@@ -197,8 +198,11 @@ class Trainer:
             })
         return out
 
-    def forward_backward(self, batch: Batch, forward_only: bool) -> tuple[float, float]:
-        """Run the schedule on ``batch``; return (loss sum, token count) over all ranks."""
+    def forward_backward(self, batch: Batch, forward_only: bool, with_hits: bool = False):
+        """Run the schedule on ``batch``; return (loss sum, token count) over all ranks.
+
+        ``with_hits`` adds the number of target tokens given probability above 1/2.
+        """
         from megatron.core.pipeline_parallel import get_forward_backward_func
 
         mbs = self.cfg.train.micro_batch_size
@@ -217,7 +221,7 @@ class Trainer:
                     model=self.model if len(self.model) > 1 else self.model[0],
                     num_microbatches=len(micro), seq_length=seq, micro_batch_size=mbs,
                     forward_only=forward_only)
-        total = torch.zeros(2, dtype=torch.float64)
+        total = torch.zeros(3, dtype=torch.float64)
         if self.ps.is_pipeline_last_stage(ignore_virtual=True):
             for item in losses:
                 total += item["lm loss"].double()
@@ -225,6 +229,8 @@ class Trainer:
         if self.sizes.pp > 1:
             dist.broadcast(total, src=self.ps.get_pipeline_model_parallel_last_rank(),
                            group=self.ps.get_pipeline_model_parallel_group())
+        if with_hits:
+            return float(total[0]), float(total[1]), float(total[2])
         return float(total[0]), float(total[1])
 
     def train_step(self, step: int) -> dict[str, Any]:
@@ -262,7 +268,10 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, seq_len: int | None = None) -> float:
-        """Mean token loss on the fixed validation rows (``eval_batches`` global batches)."""
+        """Mean token loss on the fixed validation rows (``eval_batches`` global batches).
+
+        Evaluation always uses the base global batch size (ramps change training only).
+        """
         t = self.cfg.train
         seq = seq_len or self.cfg.data.seq_len
         gbs = t.global_batch_size
@@ -343,4 +352,5 @@ def _loss_func(loss_mask: torch.Tensor, output_tensor: torch.Tensor):
     mask = loss_mask.reshape(-1).float()
     loss_sum = (losses * mask).sum()
     count = mask.sum()
-    return loss_sum, count.to(torch.int), {"lm loss": torch.stack([loss_sum.detach(), count])}
+    hits = ((losses.detach() < math.log(2)).float() * mask).sum()  # p(target) > 1/2
+    return loss_sum, count.to(torch.int), {"lm loss": torch.stack([loss_sum.detach(), count, hits])}
