@@ -51,3 +51,11 @@ def test_long_context_stages_follow_the_main_phase():
     cfg = _cfg("long_context.stages=[{seq_len = 256, steps = 3}, {seq_len = 512, steps = 2}]")
     assert cfg.total_steps == 115
     assert [schedule.seq_len_at(s, cfg) for s in (110, 112, 113, 114)] == [256, 256, 512, 512]
+
+
+def test_anneal_fraction_scales_with_the_run_length():
+    cfg = _cfg("schedule.anneal_fraction=0.1")
+    assert cfg.anneal_steps == 11
+    assert schedule.learning_rate(109, cfg) == 0.0
+    short = _cfg("schedule.anneal_fraction=0.1", "train.max_steps=3")
+    assert short.anneal_steps == 0

@@ -97,9 +97,11 @@ class ScheduleConfig:
     warmup_steps: int = 10
     # Steps of the cosine decay; 0 = up to the start of the annealing phase.
     decay_steps: int = 0
-    # The final annealing: the last ``anneal_steps`` steps decay the LR linearly to 0 while
-    # the data mix uses ``anneal_weights`` (upsampling high-quality sources).
+    # The final annealing: the last ``anneal_steps`` steps (or, when 0, the last
+    # ``anneal_fraction`` of ``train.max_steps``) decay the LR linearly to 0 while the data mix
+    # uses ``anneal_weights`` (upsampling high-quality sources).
     anneal_steps: int = 0
+    anneal_fraction: float = 0.0
     anneal_weights: dict[str, float] = field(default_factory=dict)
     # Ramps: [[from_step, value], ...] in increasing step order (paper: 4K then 8K sequences,
     # batch doubling); empty = constant.
@@ -150,6 +152,11 @@ class RunConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     @property
+    def anneal_steps(self) -> int:
+        s = self.schedule
+        return s.anneal_steps or round(s.anneal_fraction * self.train.max_steps)
+
+    @property
     def total_steps(self) -> int:
         return self.train.max_steps + sum(s.steps for s in self.long_context.stages)
 
@@ -198,7 +205,9 @@ class RunConfig:
         _check(t.max_steps >= 0, f"train.max_steps = {t.max_steps} must be >= 0")
         _check(self.schedule.anneal_steps <= t.max_steps,
                f"schedule.anneal_steps = {self.schedule.anneal_steps} must be <= train.max_steps "
-               f"= {t.max_steps}")
+               f"= {t.max_steps} (or use schedule.anneal_fraction)")
+        _check(0.0 <= self.schedule.anneal_fraction <= 1.0,
+               f"schedule.anneal_fraction = {self.schedule.anneal_fraction} must be in [0, 1]")
         for w in (self.data.weights, self.schedule.anneal_weights):
             for k, v in w.items():
                 _check(v >= 0, f"data weight for source {k!r} = {v} must be >= 0")

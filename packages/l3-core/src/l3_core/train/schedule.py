@@ -19,23 +19,24 @@ def learning_rate(step: int, cfg: RunConfig) -> float:
     peak, floor = o.lr, o.lr * o.min_lr_ratio
     if s.warmup_steps and step < s.warmup_steps:
         return peak * (step + 1) / s.warmup_steps
-    anneal_start = total - s.anneal_steps
+    anneal = cfg.anneal_steps
+    anneal_start = total - anneal
     decay_steps = s.decay_steps or max(anneal_start - s.warmup_steps, 1)
 
     def cosine(t: int) -> float:
         frac = min(max(t - s.warmup_steps, 0) / decay_steps, 1.0)
         return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * frac))
 
-    if s.anneal_steps and step >= anneal_start:
+    if anneal and step >= anneal_start:
         start_lr = cosine(anneal_start)
         done = step - anneal_start + 1
-        return start_lr * (1 - done / s.anneal_steps)
+        return start_lr * (1 - done / anneal)
     return cosine(step)
 
 
 def in_anneal(step: int, cfg: RunConfig) -> bool:
-    s = cfg.schedule
-    return bool(s.anneal_steps) and cfg.train.max_steps - s.anneal_steps <= step < cfg.train.max_steps
+    anneal = cfg.anneal_steps
+    return bool(anneal) and cfg.train.max_steps - anneal <= step < cfg.train.max_steps
 
 
 def ramp_value(step: int, ramp: list[list[int]], default: int) -> int:
