@@ -30,6 +30,7 @@ class PositionRotary(nn.Module):
 
     def forward(self, seq_len: int, packed_seq: bool = False, cp_group=None) -> torch.Tensor:
         pos = self.positions
-        freqs = pos.to(self.inv_freq.dtype)[..., None] * self.inv_freq  # [b, s, hd/2]
+        inv = self.inv_freq.to(pos.device)  # built after Megatron moved the model
+        freqs = pos.to(inv.dtype)[..., None] * inv  # [b, s, hd/2]
         emb = torch.cat((freqs, freqs), dim=-1)  # rotate-half layout, as in HF Llama
         return emb.transpose(0, 1)[:, :, None, :].contiguous()  # [s, b, 1, hd]

@@ -62,7 +62,8 @@ def _full_local(chunks, optimizer, key: str, dp_group) -> dict[int, torch.Tensor
     """
     slots = {id(p): (shard, rng, inner) for p, shard, rng, inner in param_slots(optimizer)}
     params = [p for c in chunks for p in c.parameters()]
-    flat = torch.zeros(sum(p.numel() for p in params), dtype=torch.float32)
+    device = params[0].device if params else "cpu"  # NCCL reduces device tensors only
+    flat = torch.zeros(sum(p.numel() for p in params), dtype=torch.float32, device=device)
     views, at = {}, 0
     for p in params:
         view = flat[at:at + p.numel()]
@@ -103,9 +104,9 @@ def _gather_fsdp(chunks, optimizer, args: ModelArgs) -> tuple[dict, dict, int] |
                 full = value.full_tensor() if hasattr(value, "full_tensor") else value
                 for name, t in zip(mapping.plain_names, to_full(mapping.kind, [full], args)):
                     if key == "param":
-                        weights[name] = t.float().clone()
+                        weights[name] = t.float().cpu().clone()
                     else:
-                        moments[f"{key}/{name}"] = t.float().clone()
+                        moments[f"{key}/{name}"] = t.float().cpu().clone()
     return (weights, moments, adam_step) if dist.get_rank() == 0 else None
 
 
@@ -117,7 +118,7 @@ def _load_fsdp(chunks, optimizer, args: ModelArgs, weights, moments, adam_step: 
         shape, offset = compute_local_shape_and_global_offset(full.shape, p.device_mesh,
                                                               p.placements)
         index = tuple(slice(o, o + n) for o, n in zip(offset, shape))
-        return full[index].contiguous()
+        return full[index].contiguous().to(p.to_local().device)
 
     with torch.no_grad():
         for chunk in chunks:
@@ -167,7 +168,7 @@ def gather_plain(chunks, optimizer, args: ModelArgs) -> tuple[dict, dict, int] |
                 else:
                     parts = [t]
                 for name, full in zip(mapping.plain_names, to_full(mapping.kind, parts, args)):
-                    out[key][name] = full.clone()
+                    out[key][name] = full.cpu().clone()
     keep = ps.get_data_parallel_rank(with_context_parallel=True) == 0 and \
         ps.get_tensor_model_parallel_rank() == 0
     gathered = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
@@ -203,7 +204,7 @@ def load_plain(chunks, optimizer, args: ModelArgs, weights: dict[str, torch.Tens
                         full = [src[prefix + n] for n in m.plain_names]
                     except KeyError as e:
                         raise CheckpointError(f"checkpoint lacks tensor {e.args[0]!r}") from None
-                    t = to_local(m.kind, full, args, tp_rank, tp)
+                    t = to_local(m.kind, full, args, tp_rank, tp).to(p.device)
                     if tuple(t.shape) != tuple(p.shape):
                         raise CheckpointError(
                             f"checkpoint tensors {m.plain_names} give shape {tuple(t.shape)} for "
@@ -217,7 +218,7 @@ def load_plain(chunks, optimizer, args: ModelArgs, weights: dict[str, torch.Tens
                 shard.copy_(w.view(-1)[rng.start:rng.end])
                 if moments is not None:
                     inner.state[shard] = {
-                        "step": torch.tensor(float(adam_step)),
+                        "step": torch.tensor(float(adam_step)),  # torch keeps it on the CPU
                         **{k: local(moments, f"{k}/").view(-1)[rng.start:rng.end].clone()
                            for k in _MOMENTS},
                     }

@@ -185,15 +185,16 @@ class Trainer:
         mine = batch.rows(slice(dp_rank * n, (dp_rank + 1) * n))
         seq = batch.tokens.shape[1]
         cols = cp_chunk_indices(seq, s.cp, ps.get_context_parallel_rank() if s.cp > 1 else 0).numpy()
+        dev = _device()
         out = []
         for i in range(0, n, mbs):
             mb = mine.rows(slice(i, i + mbs))
             out.append({
-                "tokens": torch.from_numpy(mb.tokens[:, cols].copy()),
-                "labels": torch.from_numpy(mb.labels[:, cols].copy()),
-                "loss_mask": torch.from_numpy(mb.loss_mask[:, cols].copy()),
-                "positions": torch.from_numpy(mb.positions[:, cols].copy()),
-                "doc_ids": (torch.from_numpy(mb.doc_ids[:, cols].copy())
+                "tokens": torch.from_numpy(mb.tokens[:, cols].copy()).to(dev),
+                "labels": torch.from_numpy(mb.labels[:, cols].copy()).to(dev),
+                "loss_mask": torch.from_numpy(mb.loss_mask[:, cols].copy()).to(dev),
+                "positions": torch.from_numpy(mb.positions[:, cols].copy()).to(dev),
+                "doc_ids": (torch.from_numpy(mb.doc_ids[:, cols].copy()).to(dev)
                             if self.cfg.data.document_mask else None),
             })
         return out
@@ -213,7 +214,7 @@ class Trainer:
                 m["positions"] = torch.from_numpy(
                     np.broadcast_to(cp_chunk_indices(seq, self.sizes.cp,
                                                      self.ps.get_context_parallel_rank())
-                                    .numpy(), m["tokens"].shape).copy())
+                                    .numpy(), m["tokens"].shape).copy()).to(_device())
         iters = [iter(micro) for _ in self.model]
         fb = get_forward_backward_func()
         losses = fb(forward_step_func=_forward_step,
@@ -221,7 +222,7 @@ class Trainer:
                     model=self.model if len(self.model) > 1 else self.model[0],
                     num_microbatches=len(micro), seq_length=seq, micro_batch_size=mbs,
                     forward_only=forward_only)
-        total = torch.zeros(3, dtype=torch.float64)
+        total = torch.zeros(3, dtype=torch.float64, device=_device())
         if self.ps.is_pipeline_last_stage(ignore_virtual=True):
             for item in losses:
                 total += item["lm loss"].double()
@@ -339,6 +340,12 @@ class Trainer:
         from l3_core.train.long_context import stage_end_checks
 
         return stage_end_checks(self, done)
+
+
+def _device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def _forward_step(data_iterator, model):
