@@ -113,6 +113,10 @@ class _Event:
 
 def _reduce_scatter_tensor(output, input, op=dist.ReduceOp.SUM, group=None, async_op=False):
     # gloo has no reduce-scatter: all-reduce a copy, keep this rank's slice.
+    if dist.get_world_size(group) == 1:  # one rank: the shard is the whole (often the same memory)
+        if output.data_ptr() != input.data_ptr():
+            output.copy_(input.view_as(output))
+        return None
     full = input.clone()
     work = dist.all_reduce(full, op=op, group=group)
     rank = dist.get_rank(group)
@@ -129,6 +133,10 @@ class _DoneWork:
 
 
 def _all_gather_into_tensor(output, input, group=None, async_op=False):
+    if dist.get_world_size(group) == 1:
+        if output.data_ptr() != input.data_ptr():
+            output.copy_(input.view_as(output))
+        return _DoneWork() if async_op else None
     parts = list(output.chunk(dist.get_world_size(group)))
     dist.all_gather(parts, input.contiguous(), group=group)
     return _DoneWork() if async_op else None
