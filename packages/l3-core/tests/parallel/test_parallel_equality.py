@@ -59,6 +59,16 @@ def world2(corpus, tmp_path_factory):
     root = tmp_path_factory.mktemp("world2")
     cfgs = [as_dict(config(corpus, root / name, parallel=p, train={"max_steps": STEPS}), name)
             for name, p in WORLD2.items()]
+    # Start from a Hugging Face checkpoint of the same initial weights, sharded for TP=2.
+    from l3_core import save_checkpoint
+    from l3_core.model import Transformer
+
+    cfg = config(corpus, root / "unused")
+    hf = save_checkpoint(Transformer.build(cfg.model.args(), seed=cfg.train.seed), root / "hf",
+                         format="hf")
+    cfgs.append(as_dict(config(corpus, root / "tp2_from_hf", parallel={"tp": 2},
+                               model={"init": "megatron", "load": str(hf)},
+                               train={"max_steps": STEPS}), "tp2_from_hf_checkpoint"))
     # A TP=2 run that checkpoints after 2 steps, resumed at TP=1 by a test below.
     cfgs.append(as_dict(config(corpus, root / "tp2_ckpt", parallel={"tp": 2},
                                train={"max_steps": STEPS},
@@ -89,7 +99,7 @@ def test_single_process_matches_a_plain_pytorch_loop(single, corpus):
     assert [r["grad_norm"] for r in single] == pytest.approx([n for _, n in plain], abs=TOL)
 
 
-@pytest.mark.parametrize("layout", list(WORLD2))
+@pytest.mark.parametrize("layout", [*WORLD2, "tp2_from_hf_checkpoint"])
 def test_two_rank_layout_matches_single_process(layout, world2, single):
     results, _ = world2
     assert _losses(results[layout]) == pytest.approx(_losses(single), abs=TOL)

@@ -280,8 +280,17 @@ def read(path: Path, args: ModelArgs) -> tuple[dict, dict, dict]:
     return weights, moments, state
 
 
+def _signature(args: ModelArgs) -> dict[str, Any]:
+    """What makes two argument sets the same model (HF configs state the FFN width directly)."""
+    return {"dim": args.dim, "n_layers": args.n_layers, "n_heads": args.n_heads,
+            "n_kv_heads": args.kv_heads, "head_dim": args.head_dim, "vocab_size": args.vocab_size,
+            "ffn_hidden_dim": args.ffn_hidden_dim, "norm_eps": args.norm_eps,
+            "rope_theta": args.rope_theta, "rope_scaling": args.rope_scaling,
+            "tie_embeddings": args.tie_embeddings}
+
+
 def check_same_model(saved: ModelArgs, args: ModelArgs, where: str) -> None:
-    diffs = [f"{k}: checkpoint {v!r}, config {getattr(args, k)!r}"
-             for k, v in args_to_dict(saved).items() if args_to_dict(args)[k] != v]
+    mine, theirs = _signature(args), _signature(saved)
+    diffs = [f"{k}: checkpoint {v!r}, config {mine[k]!r}" for k, v in theirs.items() if mine[k] != v]
     if diffs:
         raise CheckpointError(f"{where} was written for another model: " + "; ".join(diffs))
