@@ -101,3 +101,24 @@ def test_cli_reports_missing_data_in_one_line(tmp_path):
     assert proc.returncode == 2
     assert f"{tmp_path / 'nowhere'}/manifest.json: manifest not found" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_annealing_switches_the_mix_to_the_upsampled_source(corpus, tmp_path, trainer_of):
+    cfg = config(corpus, tmp_path, train={"max_steps": 4, "eval_every": 0},
+                 data={"weights": {"web": 1.0, "code": 0.0}},
+                 schedule={"anneal_steps": 2, "anneal_weights": {"code": 1.0}},
+                 logging={"tensorboard": True, "plot": True})
+    trainer = trainer_of(cfg)
+    cursors = []
+    for step in range(4):
+        trainer.peak, trainer.tokens_seen = 1.0, 0
+        rec = trainer.train_step(step)
+        cursors.append(trainer.stream.cursor["code"][1] + 1000 * trainer.stream.cursor["code"][0])
+    assert cursors[:2] == [0, 0]  # code has weight 0 before the anneal
+    assert cursors[2] > 0 and cursors[3] > cursors[2]  # and is all that is read during it
+    assert rec["lr"] == 0.0  # the anneal ends at exactly zero
+    records = trainer_of(config(corpus, tmp_path / "run2", train={"max_steps": 2},
+                                logging={"tensorboard": True, "plot": True})).run()
+    assert (tmp_path / "run2" / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    assert list((tmp_path / "run2" / "tensorboard").glob("events.out.tfevents.*"))
+    assert {"step", "loss", "lr", "grad_norm", "tokens_per_s", "mfu"} <= set(records[0])
