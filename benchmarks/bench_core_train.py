@@ -55,8 +55,6 @@ def main() -> None:
             "optimizer": {"lr": 1e-3}, "schedule": {"warmup_steps": 2},
             "logging": {"tensorboard": False, "progress": False, "plot": False}})
         trainer = Trainer(cfg)
-        trainer.peak = 1.0
-        trainer.tokens_seen = 0
         args = trainer.args
         plain = Transformer.build(args, seed=cfg.train.seed)
         opt = plain_optimizer(plain, cfg.optimizer.lr, cfg.optimizer.weight_decay)

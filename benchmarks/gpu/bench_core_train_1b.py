@@ -36,8 +36,6 @@ from l3_core.train.testing import make_shards
 
 def ours(cfg: RunConfig, steps: int, warmup: int) -> tuple[float, float]:
     trainer = Trainer(cfg)
-    trainer.peak = device_peak_flops(trainer.bf16)
-    trainer.tokens_seen = 0
     times, losses = [], []
     for step in range(warmup + steps):
         rec = trainer.train_step(step)

@@ -111,7 +111,6 @@ def test_annealing_switches_the_mix_to_the_upsampled_source(corpus, tmp_path, tr
     trainer = trainer_of(cfg)
     cursors = []
     for step in range(4):
-        trainer.peak, trainer.tokens_seen = 1.0, 0
         rec = trainer.train_step(step)
         cursors.append(trainer.stream.cursor["code"][1] + 1000 * trainer.stream.cursor["code"][0])
     assert cursors[:2] == [0, 0]  # code has weight 0 before the anneal

@@ -43,8 +43,6 @@ class Trainer:
     """Builds everything from a :class:`RunConfig`; :meth:`run` trains to the end."""
 
     def __init__(self, cfg: RunConfig) -> None:
-        import torch.distributed as _dist  # noqa: F401  (make sure the package is importable)
-
         self.cfg = cfg
         self.args: ModelArgs = cfg.model.args()
         self.sizes: ParallelSizes = init_distributed(cfg.parallel, seed=cfg.train.seed)
@@ -61,6 +59,8 @@ class Trainer:
         self._open_data()
         self._build_model()
         self.start_step = 0
+        self.tokens_seen = 0
+        self.peak = cfg.train.peak_flops or device_peak_flops(self.bf16)
         self._resume_or_init()
 
     # -- set-up --------------------------------------------------------------------------------
@@ -306,9 +306,6 @@ class Trainer:
         """Train from the start (or the resumed step) to the last step; return the records."""
         cfg = self.cfg
         total = cfg.total_steps
-        self.peak = cfg.train.peak_flops or device_peak_flops(self.bf16)
-        if not hasattr(self, "tokens_seen"):
-            self.tokens_seen = 0
         if self.rank == 0:
             write_json(self.run_dir / "config.json", to_dict(cfg))
         metrics = MetricsLogger(self.run_dir, total, self.start_step, enabled=self.rank == 0,
