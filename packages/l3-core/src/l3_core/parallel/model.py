@@ -19,6 +19,8 @@ class ModelOptions:
     bf16: bool = False
     activation_checkpointing: bool = False
     init_std: float = 0.02
+    # Megatron's own fused SwiGLU and cross-entropy (no Transformer Engine needed).
+    fused_kernels: bool = False
 
 
 def transformer_config(args: ModelArgs, *, tp: int = 1, pp: int = 1, vpp: int | None = None,
@@ -27,8 +29,9 @@ def transformer_config(args: ModelArgs, *, tp: int = 1, pp: int = 1, vpp: int | 
                        options: ModelOptions | None = None):
     """Megatron ``TransformerConfig`` for ``args`` under the given parallel sizes.
 
-    Fusions are off and weights are initialised on the CPU so that any split computes the same
-    numbers as one process (the trainer overwrites the initial weights anyway, see
+    Fusions are off unless ``options.fused_kernels`` (Megatron's native SwiGLU and
+    cross-entropy fusions) and weights are initialised on the CPU so that any split computes
+    the same numbers as one process (the trainer overwrites the initial weights anyway, see
     :func:`l3_core.train.init.init_weights`).
     """
     from megatron.core.transformer.transformer_config import TransformerConfig
@@ -65,7 +68,9 @@ def transformer_config(args: ModelArgs, *, tp: int = 1, pp: int = 1, vpp: int | 
         autocast_dtype=dtype,
         use_cpu_initialization=not cuda,
         perform_initialization=True,
-        bias_activation_fusion=False,
+        bias_activation_fusion=options.fused_kernels,
+        cross_entropy_loss_fusion=options.fused_kernels,
+        cross_entropy_fusion_impl="native",
         masked_softmax_fusion=False,
         persist_layer_norm=False,
         bias_dropout_fusion=False,
