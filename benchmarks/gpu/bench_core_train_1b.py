@@ -102,7 +102,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--document-mask", action="store_true")
     p.add_argument("--skip-peer", action="store_true")
-    p.add_argument("--fused", action="store_true", help="Megatron's native fused kernels")
+    p.add_argument("--fused-swiglu", action="store_true")
+    p.add_argument("--fused-cross-entropy", action="store_true")
     opts = p.parse_args()
     warnings.filterwarnings("ignore")
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,7 +115,8 @@ def main() -> None:
                      "document_mask": opts.document_mask},
             "train": {"max_steps": opts.warmup + opts.steps, "global_batch_size": opts.batch,
                       "micro_batch_size": opts.micro, "eval_every": 0, "precision": "bf16",
-                      "fused_kernels": opts.fused},
+                      "fused_swiglu": opts.fused_swiglu,
+                      "fused_cross_entropy": opts.fused_cross_entropy},
             "optimizer": {"lr": 3e-4}, "schedule": {"warmup_steps": 2},
             "logging": {"tensorboard": False, "progress": False, "plot": False}})
         args = cfg.model.args()
@@ -124,7 +126,9 @@ def main() -> None:
         name = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
         print(json.dumps({"device": name, "preset": opts.preset, "params": args.num_params(),
                           "seq": opts.seq, "global_batch": opts.batch, "micro_batch": opts.micro,
-                          "document_mask": opts.document_mask, "fused": opts.fused,
+                          "document_mask": opts.document_mask,
+                          "fused_swiglu": opts.fused_swiglu,
+                          "fused_cross_entropy": opts.fused_cross_entropy,
                           "peak_tflops": peak / 1e12}),
               flush=True)
         results = {}

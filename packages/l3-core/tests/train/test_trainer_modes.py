@@ -64,3 +64,17 @@ def test_training_checkpoint_loads_as_a_plain_model_with_the_same_val_loss(runs)
     val = float((ce * mask).sum() / mask.sum())
     assert val == pytest.approx(out["fp32"][-1]["val_loss"], abs=1e-5)
     assert np.isfinite(val)
+
+
+def test_fused_swiglu_gives_the_same_losses(runs):
+    from l3_core.train.loop import Trainer
+
+    out, root = runs
+    try:
+        fused = Trainer(config(root / "data", root / "fused",
+                               train={"max_steps": 3, "fused_swiglu": True})).run()
+    finally:
+        shutdown()
+    assert [r["loss"] for r in fused] == pytest.approx([r["loss"] for r in out["fp32"]], abs=1e-6)
+    assert [r["grad_norm"] for r in fused] == pytest.approx(
+        [r["grad_norm"] for r in out["fp32"]], abs=1e-6)

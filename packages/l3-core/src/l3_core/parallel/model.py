@@ -19,8 +19,10 @@ class ModelOptions:
     bf16: bool = False
     activation_checkpointing: bool = False
     init_std: float = 0.02
-    # Megatron's own fused SwiGLU and cross-entropy (no Transformer Engine needed).
-    fused_kernels: bool = False
+    # Megatron's own fused SwiGLU (exact) and fused cross-entropy (not exact: see the docs);
+    # neither needs Transformer Engine.
+    fused_swiglu: bool = False
+    fused_cross_entropy: bool = False
 
 
 def transformer_config(args: ModelArgs, *, tp: int = 1, pp: int = 1, vpp: int | None = None,
@@ -29,8 +31,8 @@ def transformer_config(args: ModelArgs, *, tp: int = 1, pp: int = 1, vpp: int | 
                        options: ModelOptions | None = None):
     """Megatron ``TransformerConfig`` for ``args`` under the given parallel sizes.
 
-    Fusions are off unless ``options.fused_kernels`` (Megatron's native SwiGLU and
-    cross-entropy fusions) and weights are initialised on the CPU so that any split computes
+    Fusions are off unless ``options`` asks for Megatron's native SwiGLU or cross-entropy
+    fusion, and weights are initialised on the CPU so that any split computes
     the same numbers as one process (the trainer overwrites the initial weights anyway, see
     :func:`l3_core.train.init.init_weights`).
     """
@@ -68,8 +70,8 @@ def transformer_config(args: ModelArgs, *, tp: int = 1, pp: int = 1, vpp: int | 
         autocast_dtype=dtype,
         use_cpu_initialization=not cuda,
         perform_initialization=True,
-        bias_activation_fusion=options.fused_kernels,
-        cross_entropy_loss_fusion=options.fused_kernels,
+        bias_activation_fusion=options.fused_swiglu,
+        cross_entropy_loss_fusion=options.fused_cross_entropy,
         cross_entropy_fusion_impl="native",
         masked_softmax_fusion=False,
         persist_layer_norm=False,

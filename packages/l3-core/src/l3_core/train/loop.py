@@ -92,7 +92,8 @@ class Trainer:
         opts = ModelOptions(bf16=self.bf16,
                             activation_checkpointing=self.cfg.train.activation_checkpointing,
                             init_std=self.cfg.model.init_std,
-                            fused_kernels=self.cfg.train.fused_kernels)
+                            fused_swiglu=self.cfg.train.fused_swiglu,
+                            fused_cross_entropy=self.cfg.train.fused_cross_entropy)
         self.tconfig = transformer_config(
             self.args, tp=s.tp, pp=s.pp, vpp=s.vpp if s.vpp > 1 else None, cp=s.cp,
             sequence_parallel=s.sequence_parallel, first_stage_layers=s.first_stage_layers,
