@@ -57,7 +57,7 @@ class LanguageIdentifier:
             return []
         clean = [" ".join(t.split())[:20000] for t in texts]
         labels, probs = self.model.predict(clean, k=1)
-        return [(lab[0].removeprefix("__label__") if lab else "und", float(p[0]) if len(p) else 0.0)
+        return [(lab[0].removeprefix("__label__") if lab else "und", min(float(p[0]), 1.0) if len(p) else 0.0)
                 for lab, p in zip(labels, probs)]
 
 
