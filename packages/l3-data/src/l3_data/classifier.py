@@ -100,14 +100,15 @@ def read_labelled(path: str | Path, text_key: str = "text",
     return texts, labels
 
 
-def _sklearn_pipeline(seed: int):
+def _sklearn_pipeline(seed: int, buckets: int):
     from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, make_pipeline
 
+    n_features = 1 << max(10, buckets.bit_length() - 1)
     features = FeatureUnion([
-        ("words", HashingVectorizer(ngram_range=(1, 2), n_features=2**20, alternate_sign=False)),
-        ("chars", HashingVectorizer(analyzer="char_wb", ngram_range=(2, 4), n_features=2**20,
+        ("words", HashingVectorizer(ngram_range=(1, 2), n_features=n_features, alternate_sign=False)),
+        ("chars", HashingVectorizer(analyzer="char_wb", ngram_range=(2, 4), n_features=n_features,
                                     alternate_sign=False)),
     ])
     return make_pipeline(features, TfidfTransformer(sublinear_tf=True),
@@ -116,9 +117,12 @@ def _sklearn_pipeline(seed: int):
 
 def train_classifier(texts: Sequence[str], labels: Sequence[str], out: str | Path, *,
                      kind: str = "fasttext", test_fraction: float = 0.2, seed: int = 0,
-                     epochs: int = 25) -> dict[str, Any]:
+                     epochs: int = 25, buckets: int = 2_000_000) -> dict[str, Any]:
     """Train on a random ``1 - test_fraction`` split, evaluate on the rest, then save the model
-    trained on the training split to ``out``. Returns the held-out report."""
+    trained on the training split to ``out``. Returns the held-out report.
+
+    ``buckets`` sizes the hashed n-gram tables of both kinds (fastText's ``bucket``; the
+    scikit-learn hashing vectorisers round it to a power of two)."""
     from sklearn.metrics import accuracy_score, classification_report
 
     from l3_core.io import atomic_path
@@ -140,13 +144,13 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str], out: str | Pat
                     f.write(f"__label__{labels[i].replace(' ', '_')} {' '.join(texts[i].split())}\n")
             model = fasttext.train_supervised(f.name, epoch=epochs, wordNgrams=2, lr=0.5,
                                               minn=2, maxn=4, dim=50, seed=seed, thread=1,
-                                              verbose=0)
+                                              bucket=buckets, verbose=0)
             Path(f.name).unlink()
             model.save_model(str(tmp))
         else:
             import joblib
 
-            pipe = _sklearn_pipeline(seed).fit([texts[i] for i in train], [labels[i] for i in train])
+            pipe = _sklearn_pipeline(seed, buckets).fit([texts[i] for i in train], [labels[i] for i in train])
             joblib.dump(pipe, tmp)
     clf = load_classifier(out)
     probs = clf.predict_proba([texts[i] for i in test])
