@@ -84,17 +84,21 @@ def _print_report(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{report['pipeline']}: {report['documents_in']} documents in, "
-                        f"{report['documents_out']} out")
-    for col in ("step", "docs in", "docs out", "chars in", "chars out", "time s", "notes"):
-        table.add_column(col, justify="left" if col in ("step", "notes") else "right")
+    print(f"{report['pipeline']}: {report['documents_in']} documents in, "
+          f"{report['documents_out']} out, {report['rejected_total']} rejected")
+    table = Table()
+    for col in ("step", "docs in", "docs out", "chars out", "time s", "rejected / notes"):
+        table.add_column(col, justify="left" if col in ("step", "rejected / notes") else "right")
     for label, s in report["steps"].items():
-        notes = {k: v for k, v in s.items() if k not in
-                 ("docs_in", "docs_out", "chars_in", "chars_out", "time_s")}
+        notes = {k: v for k, v in s.items() if not k.startswith(("docs_", "chars_", "time"))
+                 and not k.startswith("lang:")}
+        langs = {k[5:]: v for k, v in s.items() if k.startswith("lang:")}
+        if langs:
+            top = sorted(langs.items(), key=lambda kv: -kv[1])[:5]
+            notes["languages"] = ", ".join(f"{k} {v}" for k, v in top)
         table.add_row(label, str(s.get("docs_in", "")), str(s.get("docs_out", "")),
-                      str(s.get("chars_in", "")), str(s.get("chars_out", "")),
-                      f"{s['time_s']:.2f}" if "time_s" in s else "",
-                      json.dumps(notes, ensure_ascii=False)[:200] if notes else "")
+                      str(s.get("chars_out", "")), f"{s['time_s']:.2f}" if "time_s" in s else "",
+                      json.dumps(notes, ensure_ascii=False)[:160] if notes else "")
     console = Console()
     console.print(table)
     for label, summary in {**report["global"], **report["outputs"]}.items():

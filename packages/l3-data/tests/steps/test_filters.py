@@ -24,17 +24,17 @@ def _verdicts(step, docs):
 def test_duplicated_ngram_fraction_closed_form():
     # "a b c" then "a b c" again: with n=3 the second occurrence (3 words of 1 char) is a
     # repeat: 3 of 7 word characters ("a b c x a b c").
-    ws = "a b c x a b c".split()
+    ws = ["a", "b", "c", "x", "a", "b", "c"]
     assert duplicated_ngram_fraction(ws, 3) == 3 / 7
     # overlapping repeats count each character once: "a a a a" with n=2 -> positions 1..3
     assert duplicated_ngram_fraction(["a"] * 4, 2) == 3 / 4
-    assert duplicated_ngram_fraction("no repeats in this one".split(), 2) == 0.0
+    assert duplicated_ngram_fraction(["no", "repeats", "in", "this", "one"], 2) == 0.0
 
 
 def test_top_ngram_fraction_closed_form():
-    ws = "ab cd ab cd ef".split()  # top 2-gram "ab cd" x2 = 8 chars of 10
+    ws = ["ab", "cd", "ab", "cd", "ef"]  # top 2-gram "ab cd" x2 = 8 chars of 10
     assert top_ngram_fraction(ws, 2) == 8 / 10
-    assert top_ngram_fraction("all different words here".split(), 2) == 0.0
+    assert top_ngram_fraction(["all", "different", "words", "here"], 2) == 0.0
 
 
 def test_gopher_quality_rejects_short_symbolic_and_alpha_poor_documents(rng, prose):

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from l3_core.shards import ShardDataset
-
 from l3_data.document import Document
 from l3_data.steps.base import ChunkContext
 from l3_data.steps.tokenize import Tokenize
