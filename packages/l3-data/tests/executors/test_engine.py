@@ -38,7 +38,7 @@ def _pipeline(tmp_path, workers=1, chunk_size=50, extra=None):
 def _read_out(tmp_path):
     rows = []
     for p in sorted((tmp_path / "out").glob("*.jsonl.gz")):
-        rows += [json.loads(x) for x in gzip.open(p, "rt")]
+        rows += [json.loads(x) for x in gzip.decompress(p.read_bytes()).decode().splitlines()]
     return rows
 
 
@@ -48,7 +48,7 @@ def test_every_input_row_is_either_output_or_excluded_with_a_reason(tmp_path, rn
     out = _read_out(tmp_path)
     excluded = []
     for p in (tmp_path / "work" / "excluded").rglob("*.jsonl.gz"):
-        excluded += [json.loads(x) for x in gzip.open(p, "rt")]
+        excluded += [json.loads(x) for x in gzip.decompress(p.read_bytes()).decode().splitlines()]
     assert report["documents_in"] == 2 * 121 + 1 == len(out) + len(excluded)
     assert report["documents_out"] == len(out)
     reasons = {e["reason"] for e in excluded}

@@ -26,7 +26,7 @@ def _pipe(d, executor):
 
 
 def _rows(d):
-    return [json.loads(x) for p in sorted((d / "out").glob("*.gz")) for x in gzip.open(p, "rt")]
+    return [json.loads(x) for p in sorted((d / "out").glob("*.gz")) for x in gzip.decompress(p.read_bytes()).decode().splitlines()]
 
 
 def test_ray_executor_matches_local_executor(tmp_path, rng, prose, write_rows):

@@ -53,7 +53,7 @@ def _cmd(d):
 def _outputs(d):
     rows = []
     for p in sorted((d / "out").glob("*.jsonl.gz")):
-        rows += [json.loads(x) for x in gzip.open(p, "rt")]
+        rows += [json.loads(x) for x in gzip.decompress(p.read_bytes()).decode().splitlines()]
     ds = ShardDataset(d / "shards")
     docs = [(ids.tolist(), src) for ids, src in ds.documents()]
     return rows, docs, ds.manifest
