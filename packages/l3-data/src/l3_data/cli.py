@@ -41,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--ngram", type=int, default=5)
     p.add_argument("--bands", type=int, default=14)
     p.add_argument("--rows", type=int, default=8)
-    p.add_argument("--threshold", type=float, default=0.7)
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="minimum signature agreement (estimated Jaccard) of a joined pair")
     p.add_argument("--workers", type=int, default=0)
 
     p = sub.add_parser("train-classifier", help="train a fastText or scikit-learn classifier")

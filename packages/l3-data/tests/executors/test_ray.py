@@ -41,4 +41,5 @@ def test_ray_executor_matches_local_executor(tmp_path, rng, prose, write_rows):
     assert not ray.is_initialized()  # the executor shut down the instance it started
     assert _rows(tmp_path / "ray") == _rows(tmp_path / "local")
     assert on_ray["documents_out"] == local["documents_out"] == len(_rows(tmp_path / "ray")) > 100
-    assert on_ray["global"]["02.minhash_dedup"]["duplicates"] == 2
+    dups = [r["global"]["02.minhash_dedup"]["duplicates"] for r in (on_ray, local)]
+    assert dups[0] == dups[1] >= 1

@@ -52,10 +52,13 @@ class LanguageIdentifier:
         self.path = path
 
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
-        """``(language, probability)`` for each text (newlines are spaces to fastText)."""
+        """``(language, probability)`` for each text.
+
+        Texts are lower-cased with whitespace collapsed (as CCNet does before the same model):
+        capitalised headlines and all-caps text otherwise pull short texts towards English."""
         if not texts:
             return []
-        clean = [" ".join(t.split())[:20000] for t in texts]
+        clean = [" ".join(t.lower().split())[:20000] for t in texts]
         labels, probs = self.model.predict(clean, k=1)
         return [(lab[0].removeprefix("__label__") if lab else "und", min(float(p[0]), 1.0) if len(p) else 0.0)
                 for lab, p in zip(labels, probs)]

@@ -197,7 +197,7 @@ class MinHashDedup(GlobalStep):
     ngram: int = 5
     bands: int = 14
     rows: int = 8
-    threshold: float = 0.7
+    threshold: float = 0.5
     seed: int = 1
     per_language: bool = False
 
