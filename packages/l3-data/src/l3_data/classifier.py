@@ -142,7 +142,7 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str], out: str | Pat
                                              delete=False) as f:
                 for i in train:
                     f.write(f"__label__{labels[i].replace(' ', '_')} {' '.join(texts[i].split())}\n")
-            model = fasttext.train_supervised(f.name, epoch=epochs, wordNgrams=2, lr=0.5,
+            model = fasttext.train_supervised(f.name, epoch=epochs, wordNgrams=2, lr=0.2,
                                               minn=2, maxn=4, dim=50, seed=seed, thread=1,
                                               bucket=buckets, verbose=0)
             Path(f.name).unlink()

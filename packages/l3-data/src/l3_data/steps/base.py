@@ -50,8 +50,9 @@ class ChunkContext:
     stats: Counter = field(default_factory=Counter)
     excluded: list[dict[str, Any]] = field(default_factory=list)
 
-    def exclude(self, doc: Document, reason: str) -> None:
-        self.stats[f"rejected:{reason}"] += 1
+    def exclude(self, doc: Document, reason: str, label: str = "") -> None:
+        """Send ``doc`` to the exclusion output with ``reason``, counted under step ``label``."""
+        self.stats[f"{label}/rejected:{reason}"] += 1
         self.excluded.append({**doc.to_json(), "reason": reason})
 
 
@@ -71,6 +72,10 @@ class Step:
     def finalize(self, workdir: Path) -> dict[str, Any]:
         """Called once after every chunk has run (e.g. to write a manifest); returns figures."""
         return {}
+
+    def reject(self, ctx: ChunkContext, doc: Document, reason: str) -> None:
+        """Exclude ``doc`` with the reason ``<step type>:<reason>``."""
+        ctx.exclude(doc, f"{self.type_name}:{reason}", self.label)
 
     def stat(self, ctx: ChunkContext, name: str, n: int = 1) -> None:
         ctx.stats[f"{self.label}/{name}"] += n
@@ -100,7 +105,7 @@ class Filter(Step):
             if keep:
                 yield doc
             else:
-                ctx.exclude(doc, f"{self.type_name}:{reason}")
+                self.reject(ctx, doc, reason)
 
 
 @dataclass(kw_only=True)
@@ -135,4 +140,4 @@ def keep_mask_apply(step: Step, docs: list[Document], ctx: ChunkContext, mask_pa
         if k:
             yield doc
         else:
-            ctx.exclude(doc, f"{step.type_name}:{reason}")
+            step.reject(ctx, doc, reason)

@@ -44,7 +44,7 @@ class Classify(Step):
                 doc.metadata[f"{self.field}_score"] = round(score, 4)
                 self.stat(ctx, f"{self.field}:{self._clf.labels[top]}")
                 if self.min_score is not None and score < self.min_score:
-                    ctx.exclude(doc, f"classify:{self.field}_below_{self.min_score:g}")
+                    self.reject(ctx, doc, f"{self.field}_below_{self.min_score:g}")
                 else:
                     yield doc
             batch.clear()

@@ -220,10 +220,10 @@ class C4Quality(Step):
                 continue
             low = doc.text.lower()
             if self.reject_lorem_ipsum and "lorem ipsum" in low:
-                ctx.exclude(doc, "c4_quality:lorem_ipsum")
+                self.reject(ctx, doc, "lorem_ipsum")
                 continue
             if self.reject_curly_bracket and "{" in doc.text:
-                ctx.exclude(doc, "c4_quality:curly_bracket")
+                self.reject(ctx, doc, "curly_bracket")
                 continue
             kept = []
             for line in doc.text.split("\n"):
@@ -241,7 +241,7 @@ class C4Quality(Step):
             self.stat(ctx, "lines_removed", doc.text.count("\n") + 1 - len(kept))
             sentences = sum(len(re.findall(r"[.!?。！？]+(?:\s|$)", x)) for x in kept)
             if sentences < self.min_sentences:
-                ctx.exclude(doc, "c4_quality:too_few_sentences")
+                self.reject(ctx, doc, "too_few_sentences")
                 continue
             doc.text = "\n".join(kept)
             yield doc

@@ -48,7 +48,7 @@ class HtmlToText(Step):
             page = doc.metadata.pop(self.html_key, "") if self.html_key else doc.text
             text = html_to_text(page) if isinstance(page, str) and page.strip() else None
             if not text or not text.strip():
-                ctx.exclude(doc, "html_to_text:no_main_text")
+                self.reject(ctx, doc, "no_main_text")
                 continue
             doc.text = text
             yield doc

@@ -98,6 +98,6 @@ class KLOutliers(GlobalStep):
             kl = kl_divergence(b, logq)
             doc.metadata["token_kl"] = round(kl, 4)
             if kl > threshold:
-                ctx.exclude(doc, f"{self.type_name}:kl_outlier")
+                self.reject(ctx, doc, "kl_outlier")
             else:
                 yield doc

@@ -89,9 +89,9 @@ class LangId(Step):
                 doc.metadata["lang_score"] = round(score, 4)
                 self.stat(ctx, f"lang:{lang}")
                 if score < self.thresholds.get(lang, self.default_threshold):
-                    ctx.exclude(doc, f"langid:low_score_{lang}")
+                    self.reject(ctx, doc, f"low_score_{lang}")
                 elif keep and lang not in keep:
-                    ctx.exclude(doc, f"langid:language_{lang}")
+                    self.reject(ctx, doc, f"language_{lang}")
                 else:
                     yield doc
             batch.clear()

@@ -96,4 +96,4 @@ class LineDedup(GlobalStep):
             if doc.text.strip():
                 yield doc
             else:
-                ctx.exclude(doc, f"{self.type_name}:empty_after_line_dedup")
+                self.reject(ctx, doc, "empty_after_line_dedup")

@@ -83,13 +83,13 @@ class Mix(GlobalStep):
         for doc in docs:
             dom = self.domain(doc)
             if dom not in rates:
-                ctx.exclude(doc, f"mix:domain_{dom}_not_in_targets")
+                self.reject(ctx, doc, f"domain_{dom}_not_in_targets")
                 continue
             r = rates[dom] * self.upsample.get(doc.source, 1.0)
             u = xxhash.xxh3_64_intdigest(f"{self.seed}:{doc.id}".encode()) / 2**64
             copies = int(r) + (u < r - int(r))
             if copies == 0:
-                ctx.exclude(doc, f"mix:downsampled_{dom}")
+                self.reject(ctx, doc, f"downsampled_{dom}")
                 continue
             self.stat(ctx, f"out:{dom}", copies)
             yield doc
