@@ -50,3 +50,12 @@ def test_global_steps_split_the_pipeline_into_segments(tmp_path):
                                  "minhash_dedup")))
     steps = Pipeline.from_toml(p).build_steps()
     assert segments(steps) == [([0], 1), ([2, 3], 4), ([], None)]
+
+
+def test_shipped_example_pipeline_is_valid():
+    from pathlib import Path
+
+    example = Path(__file__).parents[1] / "examples" / "llama3_web.toml"
+    steps = Pipeline.from_toml(example).build_steps()
+    assert [s.type_name for s in steps][:3] == ["html_to_text", "url_dedup", "langid"]
+    assert len(segments(steps)) == 7

@@ -35,6 +35,12 @@ def default_model_path() -> Path:
                          f"(looked in {list(spec.submodule_search_locations)})")
 
 
+# lid.176 labels that are not the ISO code of the language they stand for: Wikipedia's "als"
+# is Alemannic (ISO 639-3 gsw; ISO "als" is Tosk Albanian), "eml" (Emilian-Romagnol) was
+# retired from ISO 639-3 in favour of egl/rgn.
+_LABEL_TO_ISO = {"als": "gsw", "eml": "egl"}
+
+
 class LanguageIdentifier:
     """Batched fastText language prediction."""
 
@@ -60,8 +66,11 @@ class LanguageIdentifier:
             return []
         clean = [" ".join(t.lower().split())[:20000] for t in texts]
         labels, probs = self.model.predict(clean, k=1)
-        return [(lab[0].removeprefix("__label__") if lab else "und", min(float(p[0]), 1.0) if len(p) else 0.0)
-                for lab, p in zip(labels, probs)]
+        out = []
+        for lab, p in zip(labels, probs):
+            code = lab[0].removeprefix("__label__") if lab else "und"
+            out.append((_LABEL_TO_ISO.get(code, code), min(float(p[0]), 1.0) if len(p) else 0.0))
+        return out
 
 
 @register("langid")
