@@ -89,3 +89,18 @@ def test_results_do_not_depend_on_worker_count_or_chunk_size(tmp_path, rng, pros
         p.unlink()
     run_pipeline(_pipeline(tmp_path, workers=2, chunk_size=13), restart=True, progress=False)
     assert sorted(r["id"] for r in _read_out(tmp_path)) == one
+
+
+def test_task_resumed_after_its_last_chunk_adds_no_empty_chunk(tmp_path, rng, prose, write_rows):
+    write_rows(tmp_path / "in0.jsonl", [{"id": str(i), "text": prose(rng, 60)} for i in range(100)])
+    run_pipeline(_pipeline(tmp_path, chunk_size=40), progress=False)
+    work = tmp_path / "work"
+    assert json.loads((work / "markers" / "s0" / "task0000.done.json").read_text())["chunks"] == 3
+    # as if killed after the last chunk's marker but before the task's
+    (work / "markers" / "s0" / "task0000.done.json").unlink()
+    (work / "report.json").unlink()
+    report = run_pipeline(_pipeline(tmp_path, chunk_size=40), progress=False)
+    assert json.loads((work / "markers" / "s0" / "task0000.done.json").read_text())["chunks"] == 3
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        f"t0000c0000{i}.jsonl.gz" for i in range(3)]
+    assert report["documents_in"] == 100

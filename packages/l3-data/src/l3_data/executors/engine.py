@@ -137,8 +137,12 @@ class Engine:
                 buf = []
                 current += 1
             buf.append(rec)
-        n_done += self._finish_chunk(task, current, buf)
-        write_json(self.task_marker(task), {"path": str(path), "chunks": current + 1})
+        # The last chunk exists if it has records, or if the file has none at all; a resumed
+        # task whose chunks were all done before the kill must not add an empty one.
+        if buf or current == 0:
+            n_done += self._finish_chunk(task, current, buf)
+            current += 1
+        write_json(self.task_marker(task), {"path": str(path), "chunks": current})
         return n_done
 
     def _finish_chunk(self, task: int, chunk: int, records: list[Record]) -> int:
