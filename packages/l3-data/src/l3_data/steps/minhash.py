@@ -116,13 +116,11 @@ class MinHasher:
         sig[rows] = np.minimum.reduceat(hv, starts, axis=0)
 
 
-def band_hashes(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """``[n, bands]`` uint64: one hash of each band of ``rows`` signature values."""
-    n = sig.shape[0]
-    s = sig[:, : bands * rows].reshape(n, bands, rows).astype(np.uint64)
-    acc = np.zeros((n, bands), np.uint64)
-    for r in range(rows):
-        acc = _mix64(acc * _POLY + s[:, :, r])
+def band_hash(sig: np.ndarray, band: int, rows: int) -> np.ndarray:
+    """``[n]`` uint64: one hash of band ``band`` (``rows`` signature values) of each document."""
+    acc = np.zeros(sig.shape[0], np.uint64)
+    for r in range(band * rows, (band + 1) * rows):
+        acc = _mix64(acc * _POLY + sig[:, r].astype(np.uint64))
     return acc
 
 
@@ -132,32 +130,30 @@ def cluster(sig: np.ndarray, bands: int, rows: int, threshold: float,
 
     Candidate pairs share a band; a pair is joined when the signatures agree on at least
     ``threshold`` of their values. ``group`` (e.g. a language hash) keeps clusters within a
-    group; documents with no shingles are never joined.
+    group; documents with no shingles are never joined. Bands are hashed one at a time, so
+    memory beyond the signatures is a few arrays of ``n`` 64-bit values plus the pairs.
     """
     n = sig.shape[0]
-    valid = ~np.all(sig == EMPTY, axis=1)
-    idx = np.flatnonzero(valid)
-    bh = band_hashes(sig[idx], bands, rows)
-    if group is not None:
-        bh = _mix64(bh ^ group[idx, None].astype(np.uint64))
+    idx = np.flatnonzero(~np.all(sig == EMPTY, axis=1))
     src: list[np.ndarray] = []
     dst: list[np.ndarray] = []
     for b in range(bands):
-        h = bh[:, b]
+        h = band_hash(sig, b, rows)[idx]
+        if group is not None:
+            h = _mix64(h ^ group[idx].astype(np.uint64))
         order = np.argsort(h, kind="stable")
         hs = h[order]
         same = np.zeros(len(hs), bool)
         same[1:] = hs[1:] == hs[:-1]
+        del h, hs
         if not same.any():
             continue
-        run_start = np.maximum.accumulate(np.where(same, 0, np.arange(len(hs))))
+        run_start = np.maximum.accumulate(np.where(same, 0, np.arange(len(same))))
         pos = np.flatnonzero(same)
         src.append(idx[order[run_start[pos]]])
         dst.append(idx[order[pos]])
     if src:
-        a = np.concatenate(src)
-        c = np.concatenate(dst)
-        pairs = np.unique(np.stack([a, c], 1), axis=0)
+        pairs = np.unique(np.stack([np.concatenate(src), np.concatenate(dst)], 1), axis=0)
         ok = np.zeros(len(pairs), bool)
         for s in range(0, len(pairs), chunk_pairs):
             p = pairs[s:s + chunk_pairs]
