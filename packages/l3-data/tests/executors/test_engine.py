@@ -104,3 +104,13 @@ def test_task_resumed_after_its_last_chunk_adds_no_empty_chunk(tmp_path, rng, pr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         f"t0000c0000{i}.jsonl.gz" for i in range(3)]
     assert report["documents_in"] == 100
+
+
+def test_missing_model_fails_before_any_work(tmp_path, rng, prose, write_rows):
+    from l3_data.errors import ModelFileError
+
+    write_rows(tmp_path / "in0.jsonl", [{"text": prose(rng, 60)}])
+    pipe = _pipeline(tmp_path, workers=2, extra=[{"type": "classify", "model": str(tmp_path / "q.bin")}])
+    with pytest.raises(ModelFileError, match=r"q\.bin: classifier model not found"):
+        run_pipeline(pipe, progress=False)
+    assert not (tmp_path / "work" / "markers").exists()

@@ -15,25 +15,24 @@ log = logging.getLogger(__name__)
 _ENGINE: Engine | None = None
 
 
-def _init(config: dict[str, Any]) -> None:
-    global _ENGINE
-    _ENGINE = Engine.from_config(config)
-
-
 def _work(args: tuple[int, Any]) -> int:
     assert _ENGINE is not None
     return _ENGINE.run_item(*args)
 
 
 class LocalExecutor:
-    """``workers`` processes (0: one per CPU); each rebuilds the steps from the pipeline's
-    config once and takes work items (tasks, then chunks) as they free up."""
+    """``workers`` forked processes (0: one per CPU) take work items (tasks, then chunks) as
+    they free up. Steps are set up (models loaded) once in this process before the fork, so a
+    bad model path fails before any work and workers share the loaded models."""
 
     def __init__(self, workers: int = 0, progress: bool = True) -> None:
         self.workers = workers or os.cpu_count() or 1
         self.progress = progress
 
     def run(self, engine: Engine) -> dict[str, Any]:
+        global _ENGINE
+        engine.setup()
+        _ENGINE = engine
         for seg in range(len(engine.segments)):
             items = engine.pending(seg)
             what = "tasks" if seg == 0 else "chunks"
@@ -45,8 +44,7 @@ class LocalExecutor:
                     bar.update()
             else:
                 ctx = mp.get_context("fork")
-                with ctx.Pool(min(self.workers, len(items)), initializer=_init,
-                              initargs=(engine.config(),)) as pool:
+                with ctx.Pool(min(self.workers, len(items))) as pool:
                     for _ in pool.imap_unordered(_work, [(seg, i) for i in items]):
                         bar.update()
             bar.close()

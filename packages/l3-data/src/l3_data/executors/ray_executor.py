@@ -43,6 +43,7 @@ class RayExecutor:
             import ray
         except ImportError:
             raise DataError("executor = 'ray' needs Ray: pip install 'l3-data[ray]'") from None
+        engine.setup()  # fail on a bad model path here, before any task is sent
         started = False
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
