@@ -36,6 +36,7 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _POLY = np.uint64(0x9E3779B97F4A7C15)
 EMPTY = np.uint32(0xFFFFFFFF)
+_CHARS_PER_WORD = 10
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -70,12 +71,16 @@ class MinHasher:
         self._cache = _WordHashes()
 
     def shingles(self, text: str) -> np.ndarray:
-        """64-bit hashes of the word ``ngram``-grams of ``text`` (lower-cased words).
-
-        A text shorter than ``ngram`` words is one shingle; a text with no word has none."""
+        """64-bit hashes of the word ``ngram``-grams of ``text`` (lower-cased words); of its
+        character ``ngram``-grams when it has no spaces to speak of (over 10 characters per
+        word). A text shorter than ``ngram`` tokens is one shingle; one with no word has none."""
         words = _WORD.findall(text.lower())
         if not words:
             return np.zeros(0, np.uint64)
+        if len(text) > _CHARS_PER_WORD * len(words):
+            # A script written without spaces (Chinese, Japanese, Thai): a regex "word" is a
+            # whole clause, so shingle characters instead.
+            words = list("".join(words))
         if len(self._cache) > 2_000_000:
             self._cache.clear()
         hashed = list(map(self._cache.__getitem__, words))
