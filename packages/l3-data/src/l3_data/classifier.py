@@ -115,6 +115,25 @@ def _sklearn_pipeline(seed: int, buckets: int):
                          LogisticRegression(max_iter=2000, C=4.0, random_state=seed))
 
 
+def _train_fasttext(path: str, *, epochs: int, buckets: int, seed: int):
+    """fastText supervised training; its SGD can diverge to NaN on small or easy sets, so a
+    diverged run is retried with half the learning rate."""
+    import fasttext
+
+    lr = 0.2
+    for _ in range(4):
+        try:
+            return fasttext.train_supervised(path, epoch=epochs, wordNgrams=2, lr=lr, minn=2,
+                                             maxn=4, dim=50, seed=seed, thread=1,
+                                             bucket=buckets, verbose=0)
+        except RuntimeError as e:
+            if "NaN" not in str(e):
+                raise
+            log.warning("fastText training diverged at lr %g; retrying at %g", lr, lr / 2)
+            lr /= 2
+    raise RuntimeError(f"fastText training on {path} diverged even at lr {lr * 2:g}")
+
+
 def train_classifier(texts: Sequence[str], labels: Sequence[str], out: str | Path, *,
                      kind: str = "fasttext", test_fraction: float = 0.2, seed: int = 0,
                      epochs: int = 25, buckets: int = 2_000_000) -> dict[str, Any]:
@@ -136,16 +155,15 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str], out: str | Pat
     out = Path(out)
     with atomic_path(out) as tmp:
         if kind == "fasttext":
-            import fasttext
 
             with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8",
                                              delete=False) as f:
                 for i in train:
                     f.write(f"__label__{labels[i].replace(' ', '_')} {' '.join(texts[i].split())}\n")
-            model = fasttext.train_supervised(f.name, epoch=epochs, wordNgrams=2, lr=0.2,
-                                              minn=2, maxn=4, dim=50, seed=seed, thread=1,
-                                              bucket=buckets, verbose=0)
-            Path(f.name).unlink()
+            try:
+                model = _train_fasttext(f.name, epochs=epochs, buckets=buckets, seed=seed)
+            finally:
+                Path(f.name).unlink()
             model.save_model(str(tmp))
         else:
             import joblib

@@ -215,6 +215,7 @@ class Engine:
         t0 = time.perf_counter()
         summary = g.reduce(units, load, self.state_dir(seg))
         summary["time_s"] = round(time.perf_counter() - t0, 3)
+        log.info("%s reduced over %d chunks: %s", g.label, len(units), summary)
         write_json(self.reduce_marker(seg), summary)
 
     def finalize(self) -> dict[str, Any]:

@@ -53,6 +53,7 @@ class RayExecutor:
                 kwargs["num_cpus"] = self.num_cpus
             ray.init(**kwargs)
             started = True
+        log.info("running on Ray: %s", ray.cluster_resources())
         try:
             work = ray.remote(_work)
             reduce = ray.remote(_reduce)

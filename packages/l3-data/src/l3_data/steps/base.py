@@ -16,7 +16,6 @@ unknown option is rejected by name when the file is read.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -79,10 +78,6 @@ class Step:
 
     def stat(self, ctx: ChunkContext, name: str, n: int = 1) -> None:
         ctx.stats[f"{self.label}/{name}"] += n
-
-    def options(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.init and f.name != "label"}
 
 
 @dataclass(kw_only=True)

@@ -8,7 +8,6 @@ where one exists, else ISO 639-3, as fastText emits them.
 from __future__ import annotations
 
 import importlib.util
-import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,6 @@ from pathlib import Path
 from l3_data.document import Document
 from l3_data.errors import ModelFileError
 from l3_data.steps.base import ChunkContext, Step, register
-
-log = logging.getLogger(__name__)
 
 
 def default_model_path() -> Path:
