@@ -155,7 +155,6 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str], out: str | Pat
     out = Path(out)
     with atomic_path(out) as tmp:
         if kind == "fasttext":
-
             with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8",
                                              delete=False) as f:
                 for i in train:
