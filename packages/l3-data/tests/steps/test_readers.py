@@ -79,3 +79,9 @@ def test_text_folder_reader_one_document_per_file(tmp_path):
 def test_missing_input_glob_is_an_error_naming_it(tmp_path):
     with pytest.raises(InputFormatError, match="nothing-here"):
         InputSpec(paths=[str(tmp_path / "nothing-here*.jsonl")]).tasks()
+
+
+def test_file_matched_by_two_patterns_is_one_task(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "x"}\n')
+    spec = InputSpec(paths=[str(tmp_path / "*.jsonl"), str(tmp_path / "a.jsonl")])
+    assert spec.tasks() == [tmp_path / "a.jsonl"]

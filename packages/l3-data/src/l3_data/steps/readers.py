@@ -83,7 +83,7 @@ class InputSpec:
             found.extend(Path(m) for m in matches)
         if not found:
             raise InputFormatError("input.paths is empty: name at least one file or glob")
-        return found
+        return list(dict.fromkeys(found))  # a file matched by two patterns is read once
 
     def read(self, path: Path, skip: int = 0) -> Iterator[tuple[int, Record]]:
         """``(record index, record)`` pairs of one task, starting at record ``skip``."""
