@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 from l3_core.shards import ShardDataset
-
 from l3_data.classifier import train_classifier
 from l3_data.executors import run_pipeline
 from l3_data.pipeline import Pipeline
