@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nox
+import tomllib
 
 ROOT = Path(__file__).parent
 # The CPU build of torch that lies on this kind of machine; package metadata says only
@@ -35,6 +36,21 @@ def _install(session: nox.Session, *specs: str) -> None:
     session.install("--upgrade", "pip", silent=True)
     session.install("-c", str(CONSTRAINTS), *specs)
     session.install("--no-deps", *NO_DEPS)
+
+
+def _has_extra(package: str, extra: str) -> bool:
+    with open(ROOT / "packages" / package / "pyproject.toml", "rb") as f:
+        return extra in tomllib.load(f)["project"].get("optional-dependencies", {})
+
+
+def _all_packages(with_bench: bool = False) -> list[str]:
+    """Editable specs of every package with its test extras (and the peers its benchmarks run)."""
+    specs: list[str] = []
+    for pkg, extras in PACKAGES.items():
+        if with_bench and _has_extra(pkg, "bench"):
+            extras = f"{extras},bench"
+        specs += _editable(pkg, extras)
+    return specs
 
 
 def _editable(package: str, extras: str = "") -> list[str]:
@@ -63,10 +79,7 @@ def l3_data_ray(session: nox.Session) -> None:
 @nox.session
 def integration(session: nox.Session) -> None:
     """All packages together, with every extra, and the tests that cross packages."""
-    specs: list[str] = []
-    for pkg, extras in PACKAGES.items():
-        specs += _editable(pkg, extras)
-    _install(session, *specs)
+    _install(session, *_all_packages())
     session.run("pytest", "-q", "integration", *session.posargs)
 
 
@@ -79,20 +92,14 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def main(session: nox.Session) -> None:
     """The main job on its small embedded default (CPU, minutes)."""
-    specs: list[str] = []
-    for pkg, extras in PACKAGES.items():
-        specs += _editable(pkg, extras)
-    _install(session, *specs)
+    _install(session, *_all_packages())
     session.run("python", "integration/main_job.py", *session.posargs)
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Every benchmark: ours against the peer, in the same run; figures to benchmarks/RESULTS.md."""
-    specs: list[str] = []
-    for pkg, extras in PACKAGES.items():
-        specs += _editable(pkg, extras)
-    _install(session, *specs)
+    _install(session, *_all_packages(with_bench=True))
     scripts = session.posargs or sorted(str(p) for p in (ROOT / "benchmarks").glob("bench_*.py"))
     for script in scripts:
         session.run("python", script)
