@@ -1,0 +1,294 @@
+"""Code Shield: an insecure-code detector whose rules are data.
+
+Each language has a TOML rule file under ``l3_guard/rules/`` (id, CWE, severity, pattern,
+description, and optional ``unless`` / ``unless_file`` / ``ignore_case``). Patterns run on the
+source with comments blanked; a rule of scope ``code`` (the default) fires only where its match
+starts outside a string literal, so neither comments nor strings trigger code rules. Rules of
+scope ``any`` (secrets, key material) also look inside strings. Rules are plain Python ``re``
+patterns: the fast path is one linear pass per rule, and back-references express the
+structural rules (a buffer declared on the stack and later written by ``memcpy``) in the same
+engine, so a scan never spawns a process.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from l3_core.config import read_toml
+from l3_core.errors import ConfigError
+
+from l3_guard.code_lexer import LEXER_OF_LANGUAGE, lex
+from l3_guard.errors import GuardInputError, RuleFileError
+
+log = logging.getLogger(__name__)
+
+Treatment = Literal["BLOCK", "WARN", "IGNORE"]
+_SEVERITIES = ("error", "warning", "advice")
+_TREATMENT_OF_SEVERITY: dict[str, Treatment] = {"error": "BLOCK", "warning": "WARN", "advice": "WARN"}
+_TREATMENT_RANK = {"IGNORE": 0, "WARN": 1, "BLOCK": 2}
+_RULE_KEYS = {"id", "cwe", "severity", "description", "pattern", "scope", "unless", "unless_file",
+              "if_file", "ignore_case"}
+
+LANGUAGES: tuple[str, ...] = tuple(LEXER_OF_LANGUAGE)
+_ALIASES = {
+    "c++": "cpp", "cxx": "cpp", "c#": "csharp", "cs": "csharp", "js": "javascript",
+    "typescript": "javascript", "ts": "javascript", "node": "javascript", "objc": "objective_c",
+    "objective-c": "objective_c", "objectivec": "objective_c", "py": "python", "rs": "rust",
+    "rb": "ruby",
+}
+_SUFFIXES = {
+    ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp",
+    ".hh": "cpp", ".java": "java", ".js": "javascript", ".jsx": "javascript", ".mjs": "javascript",
+    ".cjs": "javascript", ".ts": "javascript", ".tsx": "javascript", ".php": "php",
+    ".py": "python", ".rs": "rust", ".cs": "csharp", ".swift": "swift", ".m": "objective_c",
+    ".mm": "objective_c", ".rb": "ruby", ".xml": "xml", ".config": "xml",
+}
+# Languages whose files also pull in another language's rules (C APIs are C++/ObjC APIs).
+_INCLUDES = {"cpp": ("c",), "objective_c": ("c",)}
+DEFAULT_MAX_CHARS = 4_000_000
+
+
+def normalise_language(language: str) -> str:
+    """Map a language name or alias (``c++``, ``js``, ``objc``) to a rule-file name."""
+    if not isinstance(language, str) or not language.strip():
+        raise GuardInputError(f"language must be a non-empty string, got {language!r}")
+    key = language.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in LEXER_OF_LANGUAGE:
+        raise GuardInputError(
+            f"unknown language {language!r}; supported: {', '.join(LANGUAGES)} "
+            f"(aliases: {', '.join(sorted(_ALIASES))})"
+        )
+    return key
+
+
+def language_of_path(path: str | Path) -> str:
+    """The language of a source file from its suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in _SUFFIXES:
+        raise GuardInputError(
+            f"{path}: cannot tell the language from suffix {suffix!r}; pass --language "
+            f"(known suffixes: {', '.join(sorted(_SUFFIXES))})"
+        )
+    return _SUFFIXES[suffix]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One detection rule, loaded from a rule file."""
+
+    id: str
+    cwe: str | None
+    severity: str
+    description: str
+    pattern: re.Pattern[str]
+    scope: str = "code"
+    unless: re.Pattern[str] | None = None
+    unless_file: re.Pattern[str] | None = None
+    if_file: re.Pattern[str] | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class CodeIssue:
+    """One finding: which rule, where, how bad, and what to do about it."""
+
+    rule_id: str
+    cwe_id: str | None
+    severity: str
+    line: int
+    column: int
+    description: str
+    treatment: Treatment
+    snippet: str
+
+
+@dataclass
+class CodeScanResult:
+    """The verdict on one piece of code. ``error`` is set (and the verdict is BLOCK) when the
+    scan could not be done, so a failure never reads as "secure"."""
+
+    language: str | None
+    is_insecure: bool
+    treatment: Treatment
+    issues: list[CodeIssue] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _compile(src: str, where: str, flags: int) -> re.Pattern[str]:
+    try:
+        return re.compile(src, flags)
+    except re.error as e:
+        raise RuleFileError(f"{where}: invalid regular expression {src!r}: {e}") from e
+
+
+def load_rule_file(path: Path | Any, name: str) -> list[Rule]:
+    """Parse and validate one rule file (a TOML file with ``[[rule]]`` tables)."""
+    try:
+        data = read_toml(path) if isinstance(path, Path) else _read_resource_toml(path)
+    except (ConfigError, OSError, ValueError) as e:
+        raise RuleFileError(f"rule file {name}: {e}") from e
+    rules: list[Rule] = []
+    for i, raw in enumerate(data.get("rule", [])):
+        where = f"rule file {name}, rule #{i + 1} ({raw.get('id', '?')})"
+        unknown = set(raw) - _RULE_KEYS
+        if unknown:
+            raise RuleFileError(f"{where}: unknown keys {sorted(unknown)}; allowed {sorted(_RULE_KEYS)}")
+        for key in ("id", "severity", "description", "pattern"):
+            if not isinstance(raw.get(key), str) or not raw[key]:
+                raise RuleFileError(f"{where}: field {key!r} must be a non-empty string")
+        if raw["severity"] not in _SEVERITIES:
+            raise RuleFileError(f"{where}: severity {raw['severity']!r} not in {_SEVERITIES}")
+        cwe = raw.get("cwe")
+        if cwe is not None and not re.fullmatch(r"CWE-\d+", cwe):
+            raise RuleFileError(f"{where}: cwe {cwe!r} is not of the form CWE-<number>")
+        scope = raw.get("scope", "code")
+        if scope not in ("code", "any"):
+            raise RuleFileError(f"{where}: scope {scope!r} not in ('code', 'any')")
+        flags = re.M | (re.I if raw.get("ignore_case") else 0)
+        rules.append(
+            Rule(
+                id=raw["id"],
+                cwe=cwe,
+                severity=raw["severity"],
+                description=raw["description"].strip(),
+                pattern=_compile(raw["pattern"], where, flags),
+                scope=scope,
+                unless=_compile(raw["unless"], where, flags) if raw.get("unless") else None,
+                unless_file=_compile(raw["unless_file"], where, flags) if raw.get("unless_file") else None,
+                if_file=_compile(raw["if_file"], where, flags) if raw.get("if_file") else None,
+                source=name,
+            )
+        )
+    return rules
+
+
+def _read_resource_toml(traversable: Any) -> dict[str, Any]:
+    import tomllib  # noqa: PLC0415 - resources in a zip need the bytes API
+
+    return tomllib.loads(traversable.read_text(encoding="utf-8"))
+
+
+def load_rules(rules_dir: str | Path | None = None) -> dict[str, list[Rule]]:
+    """Rules per language: each language's own file, its includes, and ``language_agnostic``."""
+    if rules_dir is None:
+        root: Any = resources.files("l3_guard") / "rules"
+    else:
+        root = Path(rules_dir)
+        if not root.is_dir():
+            raise RuleFileError(f"rules directory {root} does not exist")
+    per_file: dict[str, list[Rule]] = {}
+    for name in (*LANGUAGES, "language_agnostic"):
+        entry = root / f"{name}.toml"
+        if entry.is_file():
+            per_file[name] = load_rule_file(entry, f"{name}.toml")
+    rules: dict[str, list[Rule]] = {}
+    for lang in LANGUAGES:
+        own = list(per_file.get(lang, []))
+        for inc in _INCLUDES.get(lang, ()):
+            own += per_file.get(inc, [])
+        rules[lang] = own + per_file.get("language_agnostic", [])
+    return rules
+
+
+class CodeShield:
+    """Scan code for insecure patterns. Immutable after construction, so safe across threads."""
+
+    def __init__(
+        self,
+        rules_dir: str | Path | None = None,
+        treatment_overrides: Mapping[str, Treatment] | None = None,
+        max_chars: int = DEFAULT_MAX_CHARS,
+    ) -> None:
+        self._rules = load_rules(rules_dir)
+        self._overrides = dict(treatment_overrides or {})
+        for rid, t in self._overrides.items():
+            if t not in _TREATMENT_RANK:
+                raise ConfigError(f"treatment override for {rid!r}: {t!r} not in {list(_TREATMENT_RANK)}")
+        self.max_chars = max_chars
+        self._lock = threading.Lock()  # guards nothing mutable today; kept for rule reloads
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return LANGUAGES
+
+    def rules(self, language: str) -> list[Rule]:
+        return list(self._rules[normalise_language(language)])
+
+    def _text(self, code: str | bytes) -> str:
+        if isinstance(code, bytes):
+            if b"\x00" in code:
+                raise GuardInputError("code looks binary (contains NUL bytes); refusing to scan")
+            try:
+                code = code.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise GuardInputError(f"code is not valid UTF-8: {e}") from e
+        if not isinstance(code, str):
+            raise GuardInputError(f"code must be str or bytes, got {type(code).__name__}")
+        if "\x00" in code:
+            raise GuardInputError("code looks binary (contains NUL characters); refusing to scan")
+        if len(code) > self.max_chars:
+            raise GuardInputError(
+                f"code has {len(code):,} characters, over the limit of {self.max_chars:,}; "
+                "split it or raise max_chars"
+            )
+        return code
+
+    def scan(self, code: str | bytes, language: str) -> CodeScanResult:
+        """Scan one piece of code; raises :class:`GuardInputError` on unusable input."""
+        lang = normalise_language(language)
+        text = self._text(code)
+        src = lex(text, lang)
+        issues: list[CodeIssue] = []
+        for rule in self._rules[lang]:
+            if rule.unless_file is not None and rule.unless_file.search(src.code):
+                continue
+            if rule.if_file is not None and not rule.if_file.search(src.code):
+                continue
+            for m in rule.pattern.finditer(src.code):
+                pos = m.start("at") if "at" in rule.pattern.groupindex and m.start("at") >= 0 else m.start()
+                if rule.scope == "code" and src.in_string(pos):
+                    continue
+                if rule.unless is not None:
+                    a = src.code.rfind("\n", 0, m.start()) + 1
+                    b = src.code.find("\n", m.end())
+                    if rule.unless.search(src.code[a : b if b >= 0 else len(src.code)]):
+                        continue
+                line, col = src.line_col(pos)
+                treatment = self._overrides.get(rule.id, _TREATMENT_OF_SEVERITY[rule.severity])
+                issues.append(
+                    CodeIssue(rule.id, rule.cwe, rule.severity, line, col, rule.description,
+                              treatment, m.group(0)[:120])
+                )
+        # One rule id may span several [[rule]] tables (alternative preconditions).
+        issues = sorted({(i.rule_id, i.line, i.column): i for i in issues}.values(),
+                        key=lambda i: (i.line, i.column, i.rule_id))
+        counted = [i for i in issues if i.treatment != "IGNORE"]
+        worst: Treatment = "IGNORE"
+        for i in counted:
+            if _TREATMENT_RANK[i.treatment] > _TREATMENT_RANK[worst]:
+                worst = i.treatment
+        return CodeScanResult(lang, bool(counted), worst, issues)
+
+    def scan_safe(self, code: Any, language: Any) -> CodeScanResult:
+        """Like :meth:`scan` but never raises: a failure is a BLOCK result carrying the error."""
+        try:
+            return self.scan(code, language)
+        except Exception as e:  # fail closed: any failure blocks, with the reason kept
+            log.warning("code scan failed: %s", e)
+            lang = language if isinstance(language, str) else None
+            return CodeScanResult(lang, True, "BLOCK", [], error=f"{type(e).__name__}: {e}")
+
+    def scan_batch(self, items: Iterable[tuple[Any, Any]]) -> list[CodeScanResult]:
+        """Scan ``(code, language)`` pairs; a bad item yields an error result, never a crash."""
+        return [self.scan_safe(code, lang) for code, lang in items]
