@@ -146,7 +146,8 @@ class Guard:
         pg = self._run("prompt_guard", lambda: self.prompt_guard.classify(last_user.content), reasons)
         if pg is not None and pg.label != "BENIGN":
             action = self.policy.injection if pg.label == "INJECTION" else self.policy.jailbreak
-            reasons.append(Reason("prompt_guard", action, f"{pg.label} (p={pg.scores[pg.label]:.2f})"))
+            p = pg.scores[pg.label] if pg.scores else float("nan")
+            reasons.append(Reason("prompt_guard", action, f"{pg.label} (p={p:.2f})"))
         upto = turns[: max(i for i, t in enumerate(turns) if t is last_user) + 1]
         mod = self._run("moderation", lambda: self.moderator.moderate(upto, "user"), reasons)
         self._moderation_reason(mod, self.policy.unsafe_prompt, reasons)

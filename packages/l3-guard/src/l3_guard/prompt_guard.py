@@ -31,7 +31,7 @@ class PromptGuardResult:
     JAILBREAK (the most severe), never BENIGN."""
 
     label: Label
-    scores: dict[str, float]
+    scores: dict[str, float] | None
     windows: int = 1
     worst_span: tuple[int, int] = (0, 0)
     error: str | None = None
@@ -95,8 +95,7 @@ class PromptGuard:
             return self.classify(text)
         except Exception as e:  # fail closed
             log.warning("prompt guard failed: %s", e)
-            return PromptGuardResult("JAILBREAK", {k: float("nan") for k in PROMPT_GUARD_LABELS},
-                                     0, (0, 0), error=f"{type(e).__name__}: {e}")
+            return PromptGuardResult("JAILBREAK", None, 0, (0, 0), error=f"{type(e).__name__}: {e}")
 
     def classify_batch(self, texts: Sequence[Any]) -> list[PromptGuardResult]:
         return [self.classify_safe(t) for t in texts]

