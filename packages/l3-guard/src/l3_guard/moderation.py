@@ -22,7 +22,7 @@ from l3_core.errors import ConfigError
 from l3_guard.errors import GuardInputError
 from l3_guard.llama_guard_format import Role, Turn, as_turns
 from l3_guard.taxonomy import LLAMA_GUARD_3_CATEGORIES, Taxonomy
-from l3_guard.text_model import LinearTextModel, windows
+from l3_guard.text_model import LinearTextModel, multiscale_windows
 from l3_guard.training import CATEGORY_CODES, moderation_text
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class EmbeddedModerator:
         if role == "agent":
             idx = max(i for i, t in enumerate(turns) if t is target)
             prompt = next((t.content for t in reversed(turns[:idx]) if t.role == "user"), None)
-        spans = windows(target.content, self.window_chars, self.window_chars // 2)
+        spans = multiscale_windows(target.content, self.window_chars)
         probs = self._score([moderation_text(target.content[a:b]) for a, b in spans])
         if role == "agent" and prompt is not None:
             # A response is as harmful as the request it complies with; on its own, a long

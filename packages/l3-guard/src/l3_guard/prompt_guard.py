@@ -17,7 +17,7 @@ from l3_core.errors import ConfigError
 
 from l3_guard.errors import GuardInputError
 from l3_guard.moderation import default_model_path
-from l3_guard.text_model import LinearTextModel, windows
+from l3_guard.text_model import LinearTextModel, multiscale_windows
 from l3_guard.training import PROMPT_GUARD_LABELS
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class PromptGuard:
             raise GuardInputError("empty text")
         if len(text) > self.max_chars:
             raise GuardInputError(f"text has {len(text):,} characters, over the limit of {self.max_chars:,}")
-        spans = windows(text, self.window_chars, self.stride_chars)
+        spans = multiscale_windows(text, self.window_chars)
         probs = self.model.predict_proba([text[a:b] for a, b in spans])
         attack = 1.0 - probs[:, 0]
         worst = int(attack.argmax())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -135,9 +134,13 @@ class LinearTextModel:
             lr.fit(x, targets)
             coef = np.zeros((len(labels), x.shape[1]), dtype=np.float32)
             intercept = np.zeros(len(labels))
-            for j, k in enumerate(lr.classes_):
-                coef[k] = lr.coef_[j]
-                intercept[k] = lr.intercept_[j]
+            if len(lr.classes_) == 2:  # sklearn keeps one row: logit of class 1 against class 0
+                coef[lr.classes_[1]] = lr.coef_[0]
+                intercept[lr.classes_[1]] = lr.intercept_[0]
+            else:
+                for j, k in enumerate(lr.classes_):
+                    coef[k] = lr.coef_[j]
+                    intercept[k] = lr.intercept_[j]
         else:
             coef = np.zeros((len(labels), x.shape[1]), dtype=np.float32)
             intercept = np.full(len(labels), -10.0)
@@ -243,5 +246,17 @@ def windows(text: str, size: int, stride: int) -> list[tuple[int, int]]:
         start = nxt
 
 
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
+def multiscale_windows(text: str, size: int, scales: tuple[int, ...] = (1, 4, 16)) -> list[tuple[int, int]]:
+    """Windows of ``size // k`` (stride half that) for each ``k`` in ``scales`` that is shorter
+    than the text: a short attack inside a long window is diluted among its n-grams, so it is
+    also scored in windows where it weighs more."""
+    spans = windows(text, size, size // 2)
+    seen = set(spans)
+    for k in scales[1:]:
+        small = max(size // k, 2)
+        if len(text) > small:
+            for s in windows(text, small, small // 2):
+                if s not in seen:
+                    seen.add(s)
+                    spans.append(s)
+    return spans
