@@ -43,9 +43,13 @@ class Int8Linear(nn.Module):
         self.bias = linear.bias
         self.in_features, self.out_features = linear.in_features, linear.out_features
 
+    @property
+    def weight(self) -> torch.Tensor:
+        """The dequantised weight, for code that reads ``.weight`` (l3-core's output head)."""
+        return self.weight_int8.to(self.scale.dtype) * self.scale[:, None]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight_int8.to(x.dtype) * self.scale.to(x.dtype)[:, None]
-        return F.linear(x, w, self.bias)
+        return F.linear(x, self.weight.to(x.dtype), self.bias)
 
 
 def quantize_int8(model: nn.Module) -> nn.Module:
