@@ -2,9 +2,8 @@
 
 import json
 
-import pytest
-
 import main_job
+import pytest
 
 
 def test_stage_order_follows_the_llama3_flow():

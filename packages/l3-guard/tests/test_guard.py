@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from l3_core.errors import ConfigError
 
+from l3_core.errors import ConfigError
 from l3_guard.guard import Guard, GuardPolicy, extract_code_blocks
 from l3_guard.moderation import ModerationResult
 

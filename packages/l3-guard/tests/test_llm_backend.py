@@ -7,6 +7,7 @@ probability, so both the score and the parsed answer have closed-form expectatio
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -15,7 +16,6 @@ torch = pytest.importorskip("torch", reason="the LLM backend needs the llm extra
 
 from l3_core import ModelArgs, Transformer, save_checkpoint  # noqa: E402
 from l3_core.tokenizer import train_sentencepiece  # noqa: E402
-
 from l3_guard.errors import GuardInputError  # noqa: E402
 from l3_guard.llama_guard_format import build_prompt  # noqa: E402
 from l3_guard.llm_backend import Int8Linear, LlamaGuardLLM, quantize_int8  # noqa: E402
@@ -62,7 +62,7 @@ def programmed(tok, answer: str, first_logit: float) -> Transformer:
         for p in m.parameters():
             p.zero_()
         m.norm.weight.fill_(1.0)
-        for i, (a, b) in enumerate(zip(chain, chain[1:])):
+        for i, (a, b) in enumerate(itertools.pairwise(chain)):
             m.tok_embeddings.weight[a, i] = 1.0
             m.output.weight[b, i] = (first_logit if i == 0 else 40.0) / logit_scale(tok)
     return m.eval()

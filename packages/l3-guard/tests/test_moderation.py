@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from l3_core.errors import ConfigError
 
+from l3_core.errors import ConfigError
 from l3_guard.errors import GuardInputError
 from l3_guard.moderation import EmbeddedModerator
 from l3_guard.taxonomy import Category, Taxonomy

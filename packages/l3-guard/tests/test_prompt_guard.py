@@ -32,7 +32,7 @@ def test_long_input_is_windowed_and_the_worst_window_wins(pg):
     hit = pg.classify(doc + attack)
     assert benign.windows > 1 and benign.label == "BENIGN"
     assert hit.label == "INJECTION"
-    a, b = hit.worst_span
+    _start, b = hit.worst_span
     assert b == len(doc + attack)  # the window holding the attack is the one reported
 
 

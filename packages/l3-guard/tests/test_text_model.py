@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -48,7 +50,7 @@ def test_windows_cover_every_character_and_overlap(n):
         covered[a:b] = True
         assert b - a <= 100
     assert covered.all()
-    for (a1, b1), (a2, _b2) in zip(spans, spans[1:]):
+    for (a1, b1), (a2, _b2) in itertools.pairwise(spans):
         assert a1 < a2 < b1  # consecutive windows overlap
 
 

@@ -12,7 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from l3_guard.code_shield import CodeIssue, CodeScanResult, CodeShield
-from l3_guard.errors import CategoryError, GuardError, GuardInputError, ModelFileError, RuleFileError
+from l3_guard.errors import (
+    CategoryError,
+    GuardError,
+    GuardInputError,
+    ModelFileError,
+    RuleFileError,
+)
 from l3_guard.guard import Guard, GuardDecision, GuardPolicy, Reason
 from l3_guard.llama_guard_format import ParsedVerdict, Turn, build_prompt, parse_output
 from l3_guard.moderation import EmbeddedModerator, ModerationResult

@@ -18,7 +18,6 @@ from typing import Any, TextIO
 
 from l3_core.errors import L3Error
 from l3_core.io import atomic_write
-
 from l3_guard.errors import GuardInputError
 
 log = logging.getLogger("l3_guard.cli")
@@ -59,8 +58,8 @@ def _run_batch(path: Path, out: TextIO, fn: Callable[[dict[str, Any]], dict[str,
             except Exception as e:  # one bad row never stops the batch, and never reads as safe
                 err = f"{path}:{n}: {type(e).__name__}: {e}"
         if err is not None:
-            n_err += 1
             result = fail(err)
+        n_err += "error" in result
         result = {"line": n, **({"id": row["id"]} if row and "id" in row else {}), **result}
         out.write(json.dumps(result, ensure_ascii=False) + "\n")
     return n_err

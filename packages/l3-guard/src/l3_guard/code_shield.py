@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 from l3_core.config import read_toml
 from l3_core.errors import ConfigError
-
 from l3_guard.code_lexer import LEXER_OF_LANGUAGE, lex
 from l3_guard.errors import GuardInputError, RuleFileError
 
@@ -174,7 +173,7 @@ def load_rule_file(path: Path | Any, name: str) -> list[Rule]:
 
 
 def _read_resource_toml(traversable: Any) -> dict[str, Any]:
-    import tomllib  # noqa: PLC0415 - resources in a zip need the bytes API
+    import tomllib
 
     return tomllib.loads(traversable.read_text(encoding="utf-8"))
 

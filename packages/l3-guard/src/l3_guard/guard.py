@@ -21,11 +21,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from l3_core.errors import ConfigError
-
 from l3_guard.code_shield import CodeScanResult, CodeShield, normalise_language
 from l3_guard.errors import GuardInputError
 from l3_guard.llama_guard_format import Turn, as_turns
-from l3_guard.moderation import EmbeddedModerator, Moderator, ModerationResult
+from l3_guard.moderation import EmbeddedModerator, ModerationResult, Moderator
 from l3_guard.prompt_guard import PromptGuard, PromptGuardResult
 
 log = logging.getLogger(__name__)

@@ -19,10 +19,10 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from l3_core import Tokenizer, generate, load_checkpoint
-from l3_core.errors import ConfigError
 from torch import nn
 
+from l3_core import Tokenizer, generate, load_checkpoint
+from l3_core.errors import ConfigError
 from l3_guard.errors import GuardInputError
 from l3_guard.llama_guard_format import Role, Turn, as_turns, build_prompt, parse_output
 from l3_guard.moderation import ModerationResult, error_result

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
-from l3_core.errors import ConfigError
 
+from l3_core.errors import ConfigError
 from l3_guard.errors import GuardInputError
 from l3_guard.llama_guard_format import Role, Turn, as_turns
 from l3_guard.taxonomy import LLAMA_GUARD_3_CATEGORIES, Taxonomy

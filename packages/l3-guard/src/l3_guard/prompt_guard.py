@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from l3_core.errors import ConfigError
-
 from l3_guard.errors import GuardInputError
 from l3_guard.moderation import default_model_path
 from l3_guard.text_model import LinearTextModel, multiscale_windows

@@ -18,10 +18,10 @@ from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
-from l3_core.io import atomic_write
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from l3_core.io import atomic_write
 from l3_guard.errors import ModelFileError
 
 log = logging.getLogger(__name__)
