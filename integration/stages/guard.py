@@ -51,7 +51,6 @@ def _llm_backend_on_core_checkpoint(workdir: Path) -> dict:
         return {"llm_backend": "skipped: no core-stage checkpoint"}
     from l3_core import Tokenizer, load_checkpoint
     from l3_core.corpus import stdlib_shards
-
     from l3_guard.llm_backend import LlamaGuardLLM
 
     tok = Tokenizer.from_file(stdlib_shards() / "tokenizer.model")
