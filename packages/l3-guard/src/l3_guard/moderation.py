@@ -22,7 +22,7 @@ from l3_core.errors import ConfigError
 from l3_guard.errors import GuardInputError
 from l3_guard.llama_guard_format import Role, Turn, as_turns
 from l3_guard.taxonomy import LLAMA_GUARD_3_CATEGORIES, Taxonomy
-from l3_guard.text_model import LinearTextModel, multiscale_windows
+from l3_guard.text_model import LinearTextModel
 from l3_guard.training import CATEGORY_CODES, moderation_text
 
 log = logging.getLogger(__name__)
@@ -130,24 +130,24 @@ class EmbeddedModerator:
         if role == "agent":
             idx = max(i for i, t in enumerate(turns) if t is target)
             prompt = next((t.content for t in reversed(turns[:idx]) if t.role == "user"), None)
-        spans = multiscale_windows(target.content, self.window_chars)
-        probs = self._score([moderation_text(target.content[a:b]) for a, b in spans])
+        probs, spans = self.model.predict_proba_windows(moderation_text(target.content), self.window_chars)
         if role == "agent" and prompt is not None:
             # A response is as harmful as the request it complies with; on its own, a long
             # helpful answer only counts when its content is clearly unsafe.
             p_prompt = self._score([moderation_text(prompt)])[0]
             comply = 0.05 if _REFUSAL.search(target.content) else 1.0
             probs = np.maximum(p_prompt * comply, np.clip((probs - 0.5) * 2.0, 0.0, 1.0))
-        worst = int(np.argmax(probs[:, 0] if self._full else probs[:, self._cols].max(axis=1)))
+        worst = int(np.argmax(probs[:, 0] if self._full else probs[:, 0] * probs[:, self._cols].max(axis=1)))
         p = probs[worst]
-        cat_scores = {c: float(p[col]) for c, col in zip(self.taxonomy.codes, self._cols)}
-        score = float(p[0]) if self._full else float(min(p[0], max(cat_scores.values())))
+        # Category heads give P(category | unsafe); the reported scores are joint P(unsafe, c).
+        conditional = {c: float(p[col]) for c, col in zip(self.taxonomy.codes, self._cols)}
+        cat_scores = {c: float(p[0]) * v for c, v in conditional.items()}
+        score = float(p[0]) if self._full else max(cat_scores.values())
         label: Literal["safe", "unsafe"] = "unsafe" if score >= self.threshold else "safe"
         cats: list[str] = []
         if label == "unsafe":
-            cats = [c for c, s in sorted(cat_scores.items(), key=lambda kv: -kv[1]) if s >= self.category_threshold]
-            if not cats:
-                cats = [max(cat_scores, key=cat_scores.get)]
+            ranked = sorted(conditional.items(), key=lambda kv: -kv[1])
+            cats = [c for c, v in ranked if v >= self.category_threshold] or [ranked[0][0]]
         return ModerationResult(label, cats, score, role, self.name, cat_scores, windows=len(spans))
 
     def moderate_safe(self, conversation: Any, role: Any = None) -> ModerationResult:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from l3_core.errors import ConfigError
 from l3_guard.errors import GuardInputError
 from l3_guard.moderation import default_model_path
-from l3_guard.text_model import LinearTextModel, multiscale_windows
+from l3_guard.text_model import LinearTextModel
 from l3_guard.training import PROMPT_GUARD_LABELS
 
 log = logging.getLogger(__name__)
@@ -53,14 +53,12 @@ class PromptGuard:
         injection_threshold: float = 0.5,
         jailbreak_threshold: float = 0.5,
         window_chars: int | None = None,
-        stride_chars: int | None = None,
         max_chars: int = DEFAULT_MAX_CHARS,
     ) -> None:
         self.model = LinearTextModel.load(model_path or default_model_path("prompt_guard.npz"))
         if self.model.labels != PROMPT_GUARD_LABELS:
             raise ConfigError(f"{model_path}: not a Prompt Guard model (labels {self.model.labels})")
         self.window_chars = window_chars or int(self.model.meta.get("window_chars", 2000))
-        self.stride_chars = stride_chars or self.window_chars // 2
         self.injection_threshold = injection_threshold
         self.jailbreak_threshold = jailbreak_threshold
         self.max_chars = max_chars
@@ -72,8 +70,7 @@ class PromptGuard:
             raise GuardInputError("empty text")
         if len(text) > self.max_chars:
             raise GuardInputError(f"text has {len(text):,} characters, over the limit of {self.max_chars:,}")
-        spans = multiscale_windows(text, self.window_chars)
-        probs = self.model.predict_proba([text[a:b] for a, b in spans])
+        probs, spans = self.model.predict_proba_windows(text, self.window_chars)
         attack = 1.0 - probs[:, 0]
         worst = int(attack.argmax())
         p = probs[worst]

@@ -63,9 +63,13 @@ class Featurizer:
         self.idf = (np.log((1 + n) / (1 + df)) + 1.0).astype(np.float32)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        return self.weigh(self.counts(texts))
+
+    def weigh(self, x: sp.csr_matrix) -> sp.csr_matrix:
+        """Raw n-gram counts -> sublinear TF-IDF, L2-normalised rows."""
         if self.idf is None:
             raise ModelFileError("featurizer has no IDF weights; fit or load a model first")
-        x = self.counts(texts)
+        x = sp.csr_matrix(x, dtype=np.float32, copy=True)
         x.data = (1.0 + np.log(x.data)) * self.idf[x.indices]
         norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
         norms[norms == 0] = 1.0
@@ -100,7 +104,52 @@ class LinearTextModel:
         return np.asarray((x @ self.coef_t).todense(), dtype=np.float64) + self.intercept
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        z = self.decision(texts)
+        return self._proba(self.decision(texts))
+
+    def predict_proba_windows(
+        self, text: str, size: int, scales: tuple[int, ...] = (1, 4, 16)
+    ) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Probabilities of overlapping windows of ``size // k`` characters (stride half a
+        window) for each ``k`` in ``scales``, plus the whole text when it fits in ``size``: a
+        short attack inside a long window is diluted among its n-grams, so it is also scored
+        in windows where it weighs more. Returns the probabilities and the windows' spans.
+
+        The text is hashed once, in chunks of ``size // (2 * max(scales))`` characters cut at
+        whitespace; a window's counts are the sum of its chunks' counts, so scoring every scale
+        costs about one pass over the text instead of one pass per scale.
+        """
+        smallest = max(size // max(scales), 2)
+        if len(text) <= smallest:
+            return self.predict_proba([text]), [(0, len(text))]
+        chunks = windows(text, max(smallest // 2, 1), max(smallest // 2, 1))
+        counts = self.featurizer.counts([text[a:b] for a, b in chunks])
+        rows, spans, seen = [], [], set()
+        if len(text) <= size:  # the whole text, hashed exactly as in training
+            rows.append(None)
+            spans.append((0, len(text)))
+            seen.add((0, len(text)))
+        for k in scales:
+            width = max(round((size // k) / (smallest // 2)), 1)
+            step = max(width // 2, 1)
+            starts = range(0, max(len(chunks) - width, 0) + 1, step)
+            for i in list(starts) + ([len(chunks) - width] if len(chunks) > width and (len(chunks) - width) % step else []):
+                j = min(i + width, len(chunks))
+                span = (chunks[i][0], chunks[j - 1][1])
+                if span not in seen:
+                    seen.add(span)
+                    rows.append((i, j))
+                    spans.append(span)
+        member = sp.lil_matrix((len(rows), len(chunks)), dtype=np.float32)
+        for r, ij in enumerate(rows):
+            if ij is not None:
+                member[r, ij[0]:ij[1]] = 1.0
+        x = sp.csr_matrix(member) @ counts
+        if rows and rows[0] is None:
+            x = sp.vstack([self.featurizer.counts([text]), x[1:]], format="csr")
+        z = np.asarray((self.featurizer.weigh(x) @ self.coef_t).todense(), dtype=np.float64) + self.intercept
+        return self._proba(z), spans
+
+    def _proba(self, z: np.ndarray) -> np.ndarray:
         if self.kind == "multilabel":
             return 1.0 / (1.0 + np.exp(-z))
         z = z - z.max(axis=1, keepdims=True)
@@ -244,19 +293,3 @@ def windows(text: str, size: int, stride: int) -> list[tuple[int, int]]:
         if nxt >= end:  # never skip text: the next window starts inside this one
             nxt = max(start + 1, end - (size - stride))
         start = nxt
-
-
-def multiscale_windows(text: str, size: int, scales: tuple[int, ...] = (1, 4, 16)) -> list[tuple[int, int]]:
-    """Windows of ``size // k`` (stride half that) for each ``k`` in ``scales`` that is shorter
-    than the text: a short attack inside a long window is diluted among its n-grams, so it is
-    also scored in windows where it weighs more."""
-    spans = windows(text, size, size // 2)
-    seen = set(spans)
-    for k in scales[1:]:
-        small = max(size // k, 2)
-        if len(text) > small:
-            for s in windows(text, small, small // 2):
-                if s not in seen:
-                    seen.add(s)
-                    spans.append(s)
-    return spans

