@@ -130,7 +130,10 @@ class EmbeddedModerator:
         if role == "agent":
             idx = max(i for i, t in enumerate(turns) if t is target)
             prompt = next((t.content for t in reversed(turns[:idx]) if t.role == "user"), None)
-        probs, spans = self.model.predict_proba_windows(moderation_text(target.content), self.window_chars)
+        # A request hidden in a long prompt is sought at every scale; a response's own content
+        # is judged in full windows (small windows of a long helpful answer are noise).
+        scales = (1, 4, 16) if role == "user" or prompt is None else (1,)
+        probs, spans = self.model.predict_proba_windows(moderation_text(target.content), self.window_chars, scales)
         if role == "agent" and prompt is not None:
             # A response is as harmful as the request it complies with; on its own, a long
             # helpful answer only counts when its content is clearly unsafe.
