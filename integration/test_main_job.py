@@ -25,6 +25,6 @@ def test_core_stage_trains_plots_and_samples(tmp_path, monkeypatch):
     assert main_job.main(["--workdir", str(tmp_path), "--only", "core"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())["core"]
     assert summary["steps"] == 12
-    assert summary["final_loss"] < summary["first_loss"]
+    assert summary["final_val_loss"] < summary["first_val_loss"]
     assert (tmp_path / "core" / "loss_table.md").read_text().startswith("| step |")
     assert summary["sample"].startswith(core.PROMPT)
