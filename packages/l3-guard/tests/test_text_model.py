@@ -57,3 +57,27 @@ def test_windows_cover_every_character_and_overlap(n):
 def test_windows_reject_bad_sizes():
     with pytest.raises(ValueError):
         windows("abc", 10, 20)
+
+
+@pytest.mark.parametrize("n", [10, 300, 2500, 9000])
+def test_multiscale_windows_cover_the_text_at_every_scale(n):
+    m = _toy("multiclass")
+    text = ("kitten " * (n // 7 + 1))[:n]
+    probs, spans = m.predict_proba_windows(text, 400, scales=(1, 4))
+    assert probs.shape == (len(spans), 2)
+    covered = np.zeros(n, bool)
+    for a, b in spans:
+        covered[a:b] = True
+    assert covered.all()
+    if n <= 400:  # the whole text is one of the windows, scored exactly as predict_proba does
+        np.testing.assert_allclose(probs[spans.index((0, n))], m.predict_proba([text])[0], atol=1e-6)
+
+
+def test_window_scores_equal_scoring_the_window_text_when_chunks_split_at_spaces():
+    m = _toy("multiclass")
+    text = "cat " * 300 + "dog barks " * 5 + "cat " * 300
+    probs, spans = m.predict_proba_windows(text, 400, scales=(1, 4))
+    worst = int(probs[:, 1].argmax())
+    a, b = spans[worst]
+    assert "dog" in text[a:b]
+    np.testing.assert_allclose(probs[worst], m.predict_proba([text[a:b]])[0], atol=0.02)
