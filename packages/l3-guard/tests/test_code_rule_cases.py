@@ -90,6 +90,13 @@ POS = [  # (language, code)
  ("objective_c", "strcpy(dst, src);"),
  ("xml", '<application android:allowBackup="true" />'),
  ("xml", '<activity android:name=".Main" android:exported="true" />'),
+    ("php", "$cmd = $_GET['c'];\n$x = 1;\nsystem($cmd);"),
+    ("php", "$name = $_GET['n'];\necho 'Hello ' . $name;"),
+    ("php", "$f = $_GET['f'];\ninclude($f);"),
+    ("java", "String name = request.getParameter(\"name\");\nresponse.getWriter().write(\"Hi \" + name);"),
+    ("java", "String u = req.getParameter(\"u\");\nURL url = new URL(u);"),
+    ("java", "String q = \"SELECT * FROM t WHERE n = \" + n;\nstmt.executeQuery(q);"),
+    ("java", "String c = request.getParameter(\"c\");\nRuntime.getRuntime().exec(c);"),
 ]
 NEG = [  # (language, code)
  ("c", "snprintf(buf, sizeof(buf), \"%s\", name);"),
@@ -129,6 +136,8 @@ NEG = [  # (language, code)
  ("csharp", "var sha = SHA256.Create();"),
  ("swift", "let digest = SHA256.hash(data: data)"),
  ("xml", '<application android:allowBackup="false" />'),
+    ("php", "$name = $_GET['n'];\necho htmlspecialchars($name);"),
+    ("java", "String name = request.getParameter(\"name\");\nresponse.getWriter().write(Encode.forHtml(name));"),
 ]
 
 
