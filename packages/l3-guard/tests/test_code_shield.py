@@ -156,6 +156,17 @@ def test_large_file_is_scanned_fully_and_quickly(shield):
     assert elapsed < 30  # a generous bound: only catches catastrophic backtracking
 
 
+def test_large_php_file_with_data_flow_rules_is_scanned_fully(shield):
+    block = "$a = $_GET['x'];\n$b = strlen($a);\necho 'ok';\n"
+    code = "<?php\n" + block * 10_000 + "system($a);\n"
+    t = time.perf_counter()
+    res = shield.scan(code, "php")
+    elapsed = time.perf_counter() - t
+    lines = {i.line for i in res.issues if i.rule_id == "os-command-injection"}
+    assert lines == {30_002}
+    assert elapsed < 60  # generous: only catches quadratic blow-up
+
+
 def test_batch_reports_bad_rows_without_stopping(shield):
     out = shield.scan_batch([("gets(b);", "c"), ("x", "klingon"), ("print(1)", "python")])
     assert [r.is_insecure for r in out] == [True, True, False]

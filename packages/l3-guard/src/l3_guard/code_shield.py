@@ -12,6 +12,7 @@ engine, so a scan never spawns a process.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 import threading
@@ -33,7 +34,7 @@ _SEVERITIES = ("error", "warning", "advice")
 _TREATMENT_OF_SEVERITY: dict[str, Treatment] = {"error": "BLOCK", "warning": "WARN", "advice": "WARN"}
 _TREATMENT_RANK = {"IGNORE": 0, "WARN": 1, "BLOCK": 2}
 _RULE_KEYS = {"id", "cwe", "severity", "description", "pattern", "scope", "unless", "unless_file",
-              "if_file", "ignore_case"}
+              "if_file", "ignore_case", "engine", "source", "sink", "max_lines"}
 
 LANGUAGES: tuple[str, ...] = tuple(LEXER_OF_LANGUAGE)
 _ALIASES = {
@@ -92,7 +93,12 @@ class Rule:
     unless: re.Pattern[str] | None = None
     unless_file: re.Pattern[str] | None = None
     if_file: re.Pattern[str] | None = None
-    source: str = ""
+    origin: str = ""
+    # engine "flow": a variable assigned by ``source`` (group ``v``) reaching ``sink`` within
+    # ``max_lines`` lines; matched in two linear passes instead of one back-referencing regex.
+    engine: str = "regex"
+    source: re.Pattern[str] | None = None
+    max_lines: int = 50
 
 
 @dataclass(frozen=True)
@@ -143,7 +149,11 @@ def load_rule_file(path: Path | Any, name: str) -> list[Rule]:
         unknown = set(raw) - _RULE_KEYS
         if unknown:
             raise RuleFileError(f"{where}: unknown keys {sorted(unknown)}; allowed {sorted(_RULE_KEYS)}")
-        for key in ("id", "severity", "description", "pattern"):
+        engine = raw.get("engine", "regex")
+        if engine not in ("regex", "flow"):
+            raise RuleFileError(f"{where}: engine {engine!r} not in ('regex', 'flow')")
+        needed = ("id", "severity", "description") + (("pattern",) if engine == "regex" else ("source", "sink"))
+        for key in needed:
             if not isinstance(raw.get(key), str) or not raw[key]:
                 raise RuleFileError(f"{where}: field {key!r} must be a non-empty string")
         if raw["severity"] not in _SEVERITIES:
@@ -155,21 +165,42 @@ def load_rule_file(path: Path | Any, name: str) -> list[Rule]:
         if scope not in ("code", "any"):
             raise RuleFileError(f"{where}: scope {scope!r} not in ('code', 'any')")
         flags = re.M | (re.I if raw.get("ignore_case") else 0)
+        source = _compile(raw["source"], where, flags) if engine == "flow" else None
+        if source is not None and "v" not in source.groupindex:
+            raise RuleFileError(f"{where}: a flow rule's source needs a named group (?P<v>...)")
         rules.append(
             Rule(
                 id=raw["id"],
                 cwe=cwe,
                 severity=raw["severity"],
                 description=raw["description"].strip(),
-                pattern=_compile(raw["pattern"], where, flags),
+                pattern=_compile(raw["sink"] if engine == "flow" else raw["pattern"], where, flags),
                 scope=scope,
                 unless=_compile(raw["unless"], where, flags) if raw.get("unless") else None,
                 unless_file=_compile(raw["unless_file"], where, flags) if raw.get("unless_file") else None,
                 if_file=_compile(raw["if_file"], where, flags) if raw.get("if_file") else None,
-                source=name,
+                origin=name,
+                engine=engine,
+                source=source,
+                max_lines=int(raw.get("max_lines", 50)),
             )
         )
     return rules
+
+
+def _reaches(assigned: list[tuple[int, str]], sink: re.Match[str], src: Any, max_lines: int) -> bool:
+    """Whether a variable assigned up to ``max_lines`` lines before the sink appears in it."""
+    line = src.line_col(sink.start())[0]
+    words = set(_WORD.findall(sink.group(0)))
+    i = bisect.bisect_right(assigned, (line, "\uffff"))
+    while i > 0 and line - assigned[i - 1][0] <= max_lines:
+        i -= 1
+        if assigned[i][1] in words:
+            return True
+    return False
+
+
+_WORD = re.compile(r"\$?\w+")
 
 
 def _read_resource_toml(traversable: Any) -> dict[str, Any]:
@@ -254,9 +285,14 @@ class CodeShield:
                 continue
             if rule.if_file is not None and not rule.if_file.search(src.code):
                 continue
+            assigned = self._flow_sources(rule, src) if rule.engine == "flow" else None
+            if assigned is not None and not assigned:
+                continue
             for m in rule.pattern.finditer(src.code):
                 pos = m.start("at") if "at" in rule.pattern.groupindex and m.start("at") >= 0 else m.start()
                 if rule.scope == "code" and src.in_string(pos):
+                    continue
+                if assigned is not None and not _reaches(assigned, m, src, rule.max_lines):
                     continue
                 if rule.unless is not None:
                     a = src.code.rfind("\n", 0, m.start()) + 1
@@ -278,6 +314,13 @@ class CodeShield:
             if _TREATMENT_RANK[i.treatment] > _TREATMENT_RANK[worst]:
                 worst = i.treatment
         return CodeScanResult(lang, bool(counted), worst, issues)
+
+    @staticmethod
+    def _flow_sources(rule: Rule, src: Any) -> list[tuple[int, str]]:
+        """(line, variable) of every tainted assignment, in order."""
+        assert rule.source is not None
+        return [(src.line_col(m.start())[0], m.group("v")) for m in rule.source.finditer(src.code)
+                if not src.in_string(m.start())]
 
     def scan_safe(self, code: Any, language: Any) -> CodeScanResult:
         """Like :meth:`scan` but never raises: a failure is a BLOCK result carrying the error."""
