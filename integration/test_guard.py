@@ -20,12 +20,12 @@ def test_guard_stage_decisions(tmp_path):
     assert d["insecure code answer"].startswith("WARN")
 
 
-def test_llm_backend_on_the_core_checkpoint_fails_closed(tmp_path):
+def test_llm_backend_on_the_core_checkpoint_fails_closed(tmp_path, monkeypatch):
     pytest.importorskip("megatron.core", reason="the core stage trains with l3-core[train]")
     pytest.importorskip("l3_guard", reason="the guard stage needs l3-guard installed")
     import stages.core as core
 
-    core.STEPS = 6
+    monkeypatch.setattr(core, "STEPS", 12)
     assert main_job.main(["--workdir", str(tmp_path), "--only", "core,guard"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())["guard"]
     assert summary["llm_backend"].endswith("3/3 unsafe, 3 malformed, 0 errors"), summary["llm_backend"]
