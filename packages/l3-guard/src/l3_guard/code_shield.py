@@ -15,7 +15,6 @@ from __future__ import annotations
 import bisect
 import logging
 import re
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -246,7 +245,6 @@ class CodeShield:
             if t not in _TREATMENT_RANK:
                 raise ConfigError(f"treatment override for {rid!r}: {t!r} not in {list(_TREATMENT_RANK)}")
         self.max_chars = max_chars
-        self._lock = threading.Lock()  # guards nothing mutable today; kept for rule reloads
 
     @property
     def languages(self) -> tuple[str, ...]:
