@@ -179,7 +179,7 @@ class LinearTextModel:
         feat.fit_idf(texts)
         x = feat.transform(texts)
         if kind == "multiclass":
-            lr = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
+            lr = LogisticRegression(C=c, max_iter=2000, class_weight="balanced", random_state=0)
             lr.fit(x, targets)
             coef = np.zeros((len(labels), x.shape[1]), dtype=np.float32)
             intercept = np.zeros(len(labels))
@@ -200,7 +200,8 @@ class LinearTextModel:
                     log.warning("head %s has only one class in training data; it predicts %d", name, y[0])
                     intercept[j] = 10.0 if y[0] else -10.0
                     continue
-                lr = LogisticRegression(C=c, max_iter=2000, class_weight="balanced", solver="liblinear")
+                lr = LogisticRegression(C=c, max_iter=2000, class_weight="balanced", solver="liblinear",
+                                        random_state=0)
                 lr.fit(x[rows], y)
                 coef[j] = lr.coef_[0]
                 intercept[j] = lr.intercept_[0]
