@@ -282,7 +282,9 @@ def fit_isoflops(
     for g in range(labels.max() + 1):
         idx = np.flatnonzero(labels == g)
         # A budget is named by its geometric mean, i.e. the planned value up to rounding.
-        C = float(np.exp(np.log(runs.C[idx]).mean()))
+        group_c = runs.C[idx]
+        C = float(group_c[0]) if np.all(group_c == group_c[0]) else float(
+            np.exp(np.log(group_c).mean()))
         try:
             fits.append(
                 fit_budget(

@@ -222,7 +222,7 @@ def batched_levenberg_marquardt(
     obj: HuberLogObjective,
     q0: np.ndarray,
     weights: np.ndarray | None = None,
-    max_iter: int = 1000,
+    max_iter: int = 5000,
     rtol: float = 1e-13,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Minimise the Huber objective for every row of ``q0`` (and of ``weights``) at once.
