@@ -142,7 +142,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         return float(value)
     if tp is Path and isinstance(value, str):
         return Path(value)
-    if isinstance(tp, type) and not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+    if (isinstance(tp, type) and not isinstance(value, tp)) or (tp is int and isinstance(value, bool)):
         raise ConfigError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
     return value
 

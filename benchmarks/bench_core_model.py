@@ -1,0 +1,86 @@
+"""l3-core's Transformer vs transformers' LlamaForCausalLM with the same weights, on this CPU.
+
+Prints forward+backward tokens/s (fp32 and bf16 autocast), KV-cache greedy decode tokens/s at
+batch 1, and the training step's achieved FLOP/s as a fraction of the measured matmul peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import LlamaForCausalLM
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import best_of, matmul_peak, report
+
+from l3_core import ModelArgs, Transformer, generate, load_checkpoint, save_checkpoint
+
+
+def train_step(model, tokens, hf: bool, dtype):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+        logits = model(tokens).logits if hf else model(tokens)
+    loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten())
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--preset", default="llama3-20m")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--seq", type=int, default=512)
+    p.add_argument("--decode-tokens", type=int, default=128)
+    p.add_argument("--threads", type=int, default=2)
+    opts = p.parse_args()
+    torch.set_num_threads(opts.threads)
+    args = ModelArgs.from_preset(opts.preset)
+    ours = Transformer.build(args, seed=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_checkpoint(ours, Path(tmp) / "hf", format="hf")
+        peer = LlamaForCausalLM.from_pretrained(Path(tmp) / "hf", attn_implementation="sdpa")
+        ours = load_checkpoint(Path(tmp) / "hf")
+    ours.train()
+    peer.train()
+    n = args.num_params()
+    print(f"preset {opts.preset}: {n / 1e6:.1f}M parameters, batch {opts.batch} x seq {opts.seq}, "
+          f"{torch.get_num_threads()} threads")
+    tokens = torch.randint(0, args.vocab_size, (opts.batch, opts.seq))
+    ntok = opts.batch * opts.seq
+    flops_per_step = args.flops_per_token(opts.seq) * ntok
+    peaks = {torch.float32: matmul_peak(torch.float32), torch.bfloat16: matmul_peak(torch.bfloat16)}
+    print(f"matmul peak: fp32 {peaks[torch.float32] / 1e9:.0f} GFLOP/s, bf16 {peaks[torch.bfloat16] / 1e9:.0f} GFLOP/s")
+    for dtype in (torch.float32, torch.bfloat16):
+        t_ours = best_of(lambda d=dtype: train_step(ours, tokens, False, d))
+        t_peer = best_of(lambda d=dtype: train_step(peer, tokens, True, d))
+        name = f"fwd+bwd tokens/s ({'bf16 autocast' if dtype == torch.bfloat16 else 'fp32'})"
+        report(name, ntok / t_ours, ntok / t_peer, "tok/s", "transformers")
+        mfu = flops_per_step / t_ours / peaks[dtype]
+        mfu_peer = flops_per_step / t_peer / peaks[dtype]
+        print(f"{'  achieved FLOP/s / matmul peak':<44} ours {mfu:>12.1%}           transformers {mfu_peer:>8.1%}")
+
+    ours.eval()
+    peer.eval()
+    prompt = torch.randint(0, args.vocab_size, (1, 16))
+    k = opts.decode_tokens
+
+    def ours_decode():
+        generate(ours, prompt.tolist(), max_new_tokens=k)
+
+    def peer_decode():
+        with torch.inference_mode():
+            peer.generate(prompt, max_new_tokens=k, min_new_tokens=k, do_sample=False)
+
+    same = generate(ours, prompt.tolist(), max_new_tokens=32)[0]
+    with torch.inference_mode():
+        ref = peer.generate(prompt, max_new_tokens=32, do_sample=False)[0, 16:].tolist()
+    print(f"greedy decode agrees with transformers on 32 tokens: {same == ref}")
+    report("greedy decode tokens/s (batch 1, KV cache)", k / best_of(ours_decode), k / best_of(peer_decode),
+           "tok/s", "transformers")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Helpers shared by the benchmarks: timing, the machine's matmul peak, result printing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def best_of(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> float:
+    """Best wall time of ``repeats`` calls after ``warmup`` calls (seconds)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    """Achieved FLOP/s of an n x n x n matmul: the practical peak the models are judged by."""
+    a = torch.randn(n, n, dtype=dtype)
+    b = torch.randn(n, n, dtype=dtype)
+    t = best_of(lambda: a @ b, repeats=repeats, warmup=2)
+    return 2 * n**3 / t
+
+
+def report(name: str, ours: float, peer: float, unit: str, peer_name: str) -> str:
+    line = f"{name:<44} ours {ours:>12,.1f} {unit:<9} {peer_name} {peer:>12,.1f}  ratio {ours / peer:5.2f}x"
+    print(line, flush=True)
+    return line

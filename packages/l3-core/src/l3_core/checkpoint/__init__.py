@@ -1,0 +1,104 @@
+"""Load and save checkpoints: Hugging Face Llama format and the project's own ("l3") format.
+
+Both are safetensors; nothing is ever unpickled. Saving writes into a temporary directory that
+replaces the target only when complete.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from l3_core.args import ModelArgs
+from l3_core.checkpoint import hf, native
+from l3_core.checkpoint.tensors import load_tensors, save_tensors
+from l3_core.errors import CheckpointError
+from l3_core.io import atomic_path
+from l3_core.model.transformer import Transformer
+
+DEFAULT_MAX_SHARD_BYTES = 5 * 2**30
+
+
+def detect_format(path: str | os.PathLike[str]) -> Literal["hf", "l3"]:
+    """"hf" for a directory with config.json, "l3" for one with params.json."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: checkpoint directory not found")
+    if (path / native.PARAMS).is_file():
+        return "l3"
+    if (path / "config.json").is_file():
+        return "hf"
+    raise CheckpointError(f"{path}: neither params.json (l3 format) nor config.json (HF format)")
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+) -> Transformer:
+    """Load an HF or l3 checkpoint into a :class:`Transformer` in eval mode (args at ``.args``).
+
+    ``dtype`` defaults to the checkpoint's own. Any missing, unexpected or mis-shaped tensor is
+    an error naming the tensor (and both shapes).
+    """
+    path = Path(path)
+    fmt = detect_format(path)
+    if fmt == "hf":
+        args = hf.args_from_hf_config(hf.read_hf_config(path), where=str(path / "config.json"))
+        state = hf.from_hf_state(load_tensors(path), args, where=str(path))
+    else:
+        args = native.read_params(path)
+        state = load_tensors(path)
+    with torch.device("meta"):
+        model = Transformer(args)
+    _check_state(model, state, path)
+    if dtype is not None:
+        state = {k: v.to(dtype) for k, v in state.items()}
+    model.load_state_dict(state, assign=True, strict=True)
+    return model.to(device).eval()
+
+
+def save_checkpoint(
+    model: Transformer,
+    path: str | os.PathLike[str],
+    format: Literal["hf", "l3"] = "l3",
+    max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
+) -> Path:
+    """Save ``model`` atomically as an HF Llama checkpoint or in the l3 format."""
+    if format not in ("hf", "l3"):
+        raise CheckpointError(f"unknown checkpoint format {format!r}: use 'hf' or 'l3'")
+    path = Path(path)
+    state = model.state_dict()
+    dtype = next(iter(state.values())).dtype
+    with atomic_path(path) as tmp:
+        tmp.mkdir()
+        if format == "hf":
+            hf.write_hf_config(tmp, model.args, dtype)
+            save_tensors(hf.to_hf_state(state), tmp, max_shard_bytes)
+        else:
+            native.write_params(tmp, model.args, str(dtype).removeprefix("torch."))
+            save_tensors(state, tmp, max_shard_bytes)
+    return path
+
+
+def _check_state(model: Transformer, state: dict[str, torch.Tensor], path: Path) -> None:
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: checkpoint does not match its config: missing tensors {missing[:5]}"
+            f"{'...' if len(missing) > 5 else ''}, unexpected tensors {unexpected[:5]}"
+        )
+    for name, shape in expected.items():
+        if tuple(state[name].shape) != shape:
+            raise CheckpointError(
+                f"{path}: tensor {name!r} has shape {tuple(state[name].shape)} but the config "
+                f"implies {shape}"
+            )
+
+
+__all__ = ["ModelArgs", "detect_format", "load_checkpoint", "save_checkpoint"]

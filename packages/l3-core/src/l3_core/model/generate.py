@@ -1,0 +1,105 @@
+"""KV-cache decoding: greedy, temperature and top-p sampling over a batch of prompts.
+
+Prompts of different lengths are left-padded; padding is masked out and each row's RoPE
+positions start at its first real token, so a row decodes exactly as it would alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+import torch
+
+from l3_core.errors import InputError
+from l3_core.model.attention import KVCache
+from l3_core.model.transformer import Transformer
+
+
+def sample_top_p(probs: torch.Tensor, top_p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Sample from the smallest set of tokens whose probability mass reaches ``top_p``."""
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    cumulative = sorted_probs.cumsum(dim=-1)
+    sorted_probs[(cumulative - sorted_probs) > top_p] = 0.0
+    sorted_probs /= sorted_probs.sum(dim=-1, keepdim=True)
+    choice = torch.multinomial(sorted_probs, 1, generator=generator)
+    return order.gather(-1, choice).squeeze(-1)
+
+
+@torch.inference_mode()
+def generate(
+    model: Transformer,
+    prompts: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    stop_tokens: Collection[int] = (),
+    seed: int | None = None,
+) -> list[list[int]]:
+    """New tokens for each prompt (without the prompt), stopping at any of ``stop_tokens``.
+
+    ``temperature == 0`` is greedy decoding.
+    """
+    if not prompts or any(len(p) == 0 for p in prompts):
+        raise InputError("generate needs at least one non-empty prompt")
+    if max_new_tokens < 0 or temperature < 0 or not 0 < top_p <= 1:
+        raise InputError(
+            f"invalid sampling settings: max_new_tokens={max_new_tokens}, "
+            f"temperature={temperature}, top_p={top_p}"
+        )
+    args = model.args
+    device = model.tok_embeddings.weight.device
+    dtype = model.tok_embeddings.weight.dtype
+    b = len(prompts)
+    longest = max(len(p) for p in prompts)
+    total = longest + max_new_tokens
+    if total > args.max_seq_len:
+        raise InputError(f"prompt ({longest}) + max_new_tokens ({max_new_tokens}) exceeds "
+                         f"max_seq_len {args.max_seq_len}")
+    pad = torch.tensor([longest - len(p) for p in prompts], device=device)
+    tokens = torch.zeros(b, longest, dtype=torch.long, device=device)
+    for i, p in enumerate(prompts):
+        tokens[i, longest - len(p):] = torch.tensor(list(p), dtype=torch.long)
+    model._check_tokens(tokens)
+
+    caches = [KVCache.empty(args, b, total, dtype, device) for _ in range(args.n_layers)]
+    gen = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
+    stop = torch.tensor(sorted(stop_tokens), dtype=torch.long, device=device)
+    done = torch.zeros(b, dtype=torch.bool, device=device)
+    out = torch.zeros(b, max_new_tokens, dtype=torch.long, device=device)
+    key_pos = torch.arange(total, device=device)
+    ragged = bool(pad.any())
+
+    start, step_tokens = 0, tokens
+    n = 0
+    for n in range(max_new_tokens):
+        s = step_tokens.shape[1]
+        query_pos = torch.arange(start, start + s, device=device)
+        positions = (query_pos[None, :] - pad[:, None]).clamp(min=0)
+        if ragged or (start > 0 and s > 1):
+            keys = key_pos[: start + s]
+            mask = (keys[None, None, :] <= query_pos[None, :, None]) & (keys[None, None, :] >= pad[:, None, None])
+            mask = mask.unsqueeze(1)
+        else:
+            mask = None  # causal prefill, or one new query that sees every cached key
+        h = model.tok_embeddings(step_tokens)
+        logits = model.forward_hidden(h, positions, mask, caches, start, last_only=True)[:, -1]
+        if temperature > 0:
+            probs = torch.softmax(logits.float() / temperature, dim=-1)
+            nxt = sample_top_p(probs, top_p, gen)
+        else:
+            nxt = logits.argmax(dim=-1)
+        nxt = torch.where(done, torch.zeros_like(nxt), nxt)
+        out[:, n] = nxt
+        done |= torch.isin(nxt, stop)
+        if bool(done.all()):
+            break
+        start += s
+        step_tokens = nxt[:, None]
+    results = []
+    for row in out[:, : n + 1].tolist() if max_new_tokens else [[] for _ in range(b)]:
+        for j, t in enumerate(row):
+            if t in stop_tokens:
+                row = row[: j + 1]
+                break
+        results.append(row)
+    return results

@@ -1,0 +1,71 @@
+"""Rotary position embeddings with theta 500,000 and the Llama 3.1 frequency scaling.
+
+Layout: the "rotate half" convention of Hugging Face checkpoints (the first and second halves
+of each head form the rotated pairs), so HF weights load without permuting wq/wk.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from l3_core.args import ModelArgs, RopeScaling
+
+
+def inverse_frequencies(head_dim: int, theta: float, scaling: RopeScaling | None) -> torch.Tensor:
+    """Per-pair inverse frequencies [head_dim // 2], float32, scaled the Llama 3.1 way."""
+    exponents = torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim
+    inv_freq = 1.0 / (theta**exponents)
+    if scaling is None:
+        return inv_freq
+    low_wavelen = scaling.original_max_position_embeddings / scaling.low_freq_factor
+    high_wavelen = scaling.original_max_position_embeddings / scaling.high_freq_factor
+    wavelen = 2 * math.pi / inv_freq
+    # Long wavelengths (low frequencies) are slowed by `factor`; short ones are kept; the band
+    # between is interpolated smoothly.
+    scaled = torch.where(wavelen > low_wavelen, inv_freq / scaling.factor, inv_freq)
+    smooth = (scaling.original_max_position_embeddings / wavelen - scaling.low_freq_factor) / (
+        scaling.high_freq_factor - scaling.low_freq_factor
+    )
+    smoothed = (1 - smooth) * scaled / scaling.factor + smooth * scaled
+    medium = ~(wavelen < high_wavelen) & ~(wavelen > low_wavelen)
+    return torch.where(medium, smoothed, scaled)
+
+
+class RotaryTable:
+    """cos/sin tables for positions [0, length), grown on demand and kept per device."""
+
+    def __init__(self, args: ModelArgs) -> None:
+        self.args = args
+        self._cos: torch.Tensor | None = None
+        self._sin: torch.Tensor | None = None
+
+    def tables(self, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._cos is None or self._cos.shape[0] < length or self._cos.device != device:
+            size = max(length, 2 * (self._cos.shape[0] if self._cos is not None else 0), 256)
+            inv = inverse_frequencies(self.args.head_dim, self.args.rope_theta, self.args.rope_scaling)
+            inv = inv.to(device)
+            pos = torch.arange(size, device=device, dtype=torch.float32)
+            angles = torch.outer(pos, inv)
+            emb = torch.cat([angles, angles], dim=-1)
+            self._cos, self._sin = emb.cos(), emb.sin()
+        return self._cos, self._sin
+
+    def gather(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin of shape [*positions.shape, head_dim] for integer ``positions``."""
+        cos, sin = self.tables(int(positions.max()) + 1, positions.device)
+        return cos[positions], sin[positions]
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate ``x`` [b, s, heads, head_dim] by cos/sin [b, s, head_dim] (computed in float32)."""
+    cos = cos.unsqueeze(2)
+    sin = sin.unsqueeze(2)
+    xf = x.float()
+    return (xf * cos + rotate_half(xf) * sin).to(x.dtype)

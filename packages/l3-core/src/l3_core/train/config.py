@@ -1,0 +1,223 @@
+"""The run configuration: one TOML file, layered tables, ``--set a.b=c`` overrides.
+
+Unknown keys are rejected by :func:`l3_core.config.load_config`; :meth:`RunConfig.validate`
+checks the values that only make sense together (parallel sizes against the model and the
+sequence length, ramps against the batch sizes) and names the value and what it must be.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from l3_core.args import ModelArgs
+from l3_core.config import load_config
+from l3_core.errors import ConfigError
+from l3_core.parallel.groups import ParallelSizes
+
+
+@dataclass
+class ModelConfig:
+    """A preset plus overrides of any :class:`ModelArgs` field."""
+
+    preset: str = "llama3-tiny"
+    dim: int | None = None
+    n_layers: int | None = None
+    n_heads: int | None = None
+    n_kv_heads: int | None = None
+    vocab_size: int | None = None
+    multiple_of: int | None = None
+    ffn_dim_multiplier: float | None = None
+    norm_eps: float | None = None
+    rope_theta: float | None = None
+    max_seq_len: int | None = None
+    tie_embeddings: bool | None = None
+    # "plain": materialise the plain model (seeded) on every rank and shard it, so every
+    # split starts from identical weights; "megatron": Megatron's own initialisation (large
+    # models, where a full copy per rank does not fit).
+    init: Literal["plain", "megatron"] = "plain"
+    init_std: float = 0.02
+    # Start from these weights (an HF or l3 checkpoint directory) instead of initialising.
+    load: str | None = None
+
+    def args(self) -> ModelArgs:
+        overrides = {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelArgs)
+                     if hasattr(self, f.name) and getattr(self, f.name) is not None}
+        return ModelArgs.from_preset(self.preset, **overrides)
+
+
+@dataclass
+class DataConfig:
+    # A token-shard directory (l3_core.shards) or "builtin:stdlib" for the built-in corpus.
+    path: str = "builtin:stdlib"
+    seq_len: int = 128
+    # Sampling weight per source name; sources left out get weight 0 when any is given.
+    weights: dict[str, float] = field(default_factory=dict)
+    # Validation shards; None = the built-in corpus's validation split for "builtin:stdlib",
+    # otherwise documents held out of ``path`` (``val_fraction``, a seed-independent choice).
+    val_path: str | None = None
+    val_fraction: float = 0.02
+    # Stop attention across documents of a packed sequence (and restart positions).
+    document_mask: bool = True
+    # The tokenizer the model uses (a tokenizer.model file): shards written by another
+    # tokenizer are refused at start-up.
+    tokenizer: str | None = None
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = 100
+    seed: int = 0
+    global_batch_size: int = 8
+    micro_batch_size: int = 2
+    eval_every: int = 50
+    eval_batches: int = 2
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"
+    activation_checkpointing: bool = False
+    # Peak FLOP/s of one device for MFU; 0 = the device's known peak (H100/H200 bf16) or, on
+    # a CPU, a measured matmul rate.
+    peak_flops: float = 0.0
+
+
+@dataclass
+class OptimizerConfig:
+    lr: float = 3e-4
+    min_lr_ratio: float = 0.01  # the cosine ends at lr * min_lr_ratio (paper: 8e-5 -> 8e-7)
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    clip_grad: float = 1.0
+
+
+@dataclass
+class ScheduleConfig:
+    warmup_steps: int = 10
+    # Steps of the cosine decay; 0 = up to the start of the annealing phase.
+    decay_steps: int = 0
+    # The final annealing: the last ``anneal_steps`` steps decay the LR linearly to 0 while
+    # the data mix uses ``anneal_weights`` (upsampling high-quality sources).
+    anneal_steps: int = 0
+    anneal_weights: dict[str, float] = field(default_factory=dict)
+    # Ramps: [[from_step, value], ...] in increasing step order (paper: 4K then 8K sequences,
+    # batch doubling); empty = constant.
+    batch_ramp: list[list[int]] = field(default_factory=list)
+    seq_ramp: list[list[int]] = field(default_factory=list)
+
+
+@dataclass
+class LongContextStage:
+    seq_len: int
+    steps: int
+    rope_theta: float | None = None
+
+
+@dataclass
+class LongContextConfig:
+    # Continued pre-training stages after ``train.max_steps``, each with its own sequence
+    # length; at the end of each stage the needle-in-a-haystack check and the short-context
+    # validation loss are logged (paper section 3.4.2).
+    stages: list[LongContextStage] = field(default_factory=list)
+    needle_trials: int = 4
+
+
+@dataclass
+class CheckpointConfig:
+    every: int = 0  # 0 = only at the end
+    keep_last: int = 3
+    resume: bool = True  # resume from the newest checkpoint in run_dir when there is one
+
+
+@dataclass
+class LoggingConfig:
+    tensorboard: bool = True
+    progress: bool = True
+    plot: bool = True
+
+
+@dataclass
+class RunConfig:
+    run_dir: str = "runs/default"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    long_context: LongContextConfig = field(default_factory=LongContextConfig)
+    parallel: ParallelSizes = field(default_factory=ParallelSizes)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    @property
+    def total_steps(self) -> int:
+        return self.train.max_steps + sum(s.steps for s in self.long_context.stages)
+
+    def validate(self, world_size: int) -> ParallelSizes:
+        """Check values that depend on each other; return the resolved parallel sizes."""
+        p = self.parallel.resolve(world_size)
+        args = self.model.args()
+        t = self.train
+        _check(args.n_heads % p.tp == 0, f"parallel.tp = {p.tp} must divide model n_heads = {args.n_heads}")
+        _check(args.kv_heads % p.tp == 0,
+               f"parallel.tp = {p.tp} must divide model n_kv_heads = {args.kv_heads}")
+        _check(args.vocab_size % p.tp == 0,
+               f"parallel.tp = {p.tp} must divide model vocab_size = {args.vocab_size}")
+        _check(args.ffn_hidden_dim % p.tp == 0,
+               f"parallel.tp = {p.tp} must divide the FFN width {args.ffn_hidden_dim}")
+        stages = p.pp * p.vpp
+        _check(args.n_layers % stages == 0,
+               f"parallel.pp * vpp = {stages} must divide model n_layers = {args.n_layers}")
+        for name, seq in self._seq_lens():
+            _check(seq % (2 * p.cp * p.tp) == 0 if p.cp > 1 else seq % p.tp == 0,
+                   f"{name} = {seq} must be divisible by "
+                   f"{'2 * cp * tp = ' + str(2 * p.cp * p.tp) if p.cp > 1 else 'tp = ' + str(p.tp)}")
+            _check(seq <= args.max_seq_len or name.startswith("long_context"),
+                   f"{name} = {seq} exceeds model max_seq_len = {args.max_seq_len}")
+        for name, gbs in self._batch_sizes():
+            per = t.micro_batch_size * p.dp
+            _check(gbs % per == 0,
+                   f"{name} = {gbs} must be a multiple of micro_batch_size * dp = {per}")
+            if p.vpp > 1:
+                _check((gbs // per) % p.pp == 0,
+                       f"{name} = {gbs}: the interleaved schedule needs the number of "
+                       f"micro-batches ({gbs // per}) to be a multiple of pp = {p.pp}")
+        _check(t.max_steps >= 0, f"train.max_steps = {t.max_steps} must be >= 0")
+        _check(self.schedule.anneal_steps <= t.max_steps,
+               f"schedule.anneal_steps = {self.schedule.anneal_steps} must be <= train.max_steps "
+               f"= {t.max_steps}")
+        for w in (self.data.weights, self.schedule.anneal_weights):
+            for k, v in w.items():
+                _check(v >= 0, f"data weight for source {k!r} = {v} must be >= 0")
+        return p
+
+    def _seq_lens(self):
+        yield "data.seq_len", self.data.seq_len
+        for i, (_, v) in enumerate(self.schedule.seq_ramp):
+            yield f"schedule.seq_ramp[{i}]", v
+        for i, s in enumerate(self.long_context.stages):
+            yield f"long_context.stages[{i}].seq_len", s.seq_len
+
+    def _batch_sizes(self):
+        yield "train.global_batch_size", self.train.global_batch_size
+        for i, (_, v) in enumerate(self.schedule.batch_ramp):
+            yield f"schedule.batch_ramp[{i}]", v
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def load_run_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Read a run TOML with ``--set`` overrides (unknown keys are errors)."""
+    cfg = load_config(RunConfig, path, overrides)
+    cfg.model.args()  # unknown preset / bad shape fails here, at start-up
+    for name in ("batch_ramp", "seq_ramp"):
+        ramp = getattr(cfg.schedule, name)
+        for i, item in enumerate(ramp):
+            _check(len(item) == 2, f"schedule.{name}[{i}] = {item}: expected [from_step, value]")
+        steps = [s for s, _ in ramp]
+        _check(steps == sorted(steps), f"schedule.{name}: steps {steps} must increase")
+    return cfg

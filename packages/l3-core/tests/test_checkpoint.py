@@ -1,0 +1,104 @@
+"""Native and HF checkpoints: round trips, sharding, atomicity and errors that name the problem."""
+
+import json
+
+import pytest
+import torch
+
+from l3_core import CheckpointError, ModelArgs, Transformer, load_checkpoint, save_checkpoint
+from l3_core.checkpoint import detect_format
+
+TINY = ModelArgs.from_preset("llama3-tiny")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return Transformer.build(TINY, seed=2).eval()
+
+
+@pytest.mark.parametrize("fmt", ["l3", "hf"])
+def test_round_trip_gives_identical_weights_and_args(tmp_path, model, fmt):
+    save_checkpoint(model, tmp_path / "ck", format=fmt)
+    assert detect_format(tmp_path / "ck") == fmt
+    back = load_checkpoint(tmp_path / "ck")
+    assert not back.training
+    for (name, p), q in zip(model.state_dict().items(), back.state_dict().values()):
+        assert torch.equal(p, q), name
+    if fmt == "l3":
+        assert back.args == model.args
+    else:  # HF states the FFN size directly instead of multiplier/multiple_of
+        assert back.args.ffn_hidden_dim == model.args.ffn_hidden_dim
+
+
+def test_large_models_are_sharded_with_an_index(tmp_path, model):
+    save_checkpoint(model, tmp_path / "ck", format="hf", max_shard_bytes=100_000)
+    index = json.loads((tmp_path / "ck" / "model.safetensors.index.json").read_text())
+    assert len(set(index["weight_map"].values())) > 1
+    back = load_checkpoint(tmp_path / "ck")
+    tokens = torch.randint(0, TINY.vocab_size, (1, 8))
+    with torch.no_grad():
+        torch.testing.assert_close(back(tokens), model(tokens))
+
+
+def test_loading_in_another_dtype(tmp_path, model):
+    save_checkpoint(model, tmp_path / "ck")
+    back = load_checkpoint(tmp_path / "ck", dtype=torch.bfloat16)
+    assert back.tok_embeddings.weight.dtype == torch.bfloat16
+
+
+def test_shape_mismatch_names_the_tensor_and_both_shapes(tmp_path, model):
+    save_checkpoint(model, tmp_path / "ck")
+    params = json.loads((tmp_path / "ck" / "params.json").read_text())
+    params["args"]["vocab_size"] = 1024
+    (tmp_path / "ck" / "params.json").write_text(json.dumps(params))
+    with pytest.raises(CheckpointError, match=r"'tok_embeddings.weight' has shape \(512, 64\).*\(1024, 64\)"):
+        load_checkpoint(tmp_path / "ck")
+
+
+def test_missing_tensors_are_listed(tmp_path, model):
+    save_checkpoint(model, tmp_path / "ck")
+    params = json.loads((tmp_path / "ck" / "params.json").read_text())
+    params["args"]["n_layers"] = 3
+    (tmp_path / "ck" / "params.json").write_text(json.dumps(params))
+    with pytest.raises(CheckpointError, match=r"missing tensors \['layers.2"):
+        load_checkpoint(tmp_path / "ck")
+
+
+def test_pickle_weights_are_never_loaded(tmp_path, model):
+    save_checkpoint(model, tmp_path / "ck", format="hf")
+    (tmp_path / "ck" / "model.safetensors").unlink()
+    (tmp_path / "ck" / "pytorch_model.bin").write_bytes(b"\x80\x04not really")
+    with pytest.raises(CheckpointError, match="never unpickles"):
+        load_checkpoint(tmp_path / "ck")
+
+
+def test_a_failed_save_leaves_the_previous_checkpoint_intact(tmp_path, model, monkeypatch):
+    save_checkpoint(model, tmp_path / "ck")
+    before = sorted(p.name for p in (tmp_path / "ck").iterdir())
+    import l3_core.checkpoint as ckpt
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt, "save_tensors", boom)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(model, tmp_path / "ck")
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == before
+    assert load_checkpoint(tmp_path / "ck") is not None
+    assert [p.name for p in tmp_path.iterdir()] == ["ck"]  # no temporary left behind
+
+
+def test_hf_config_missing_a_key_names_it(tmp_path, model):
+    save_checkpoint(model, tmp_path / "ck", format="hf")
+    cfg = json.loads((tmp_path / "ck" / "config.json").read_text())
+    del cfg["hidden_size"]
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="config.json: missing key 'hidden_size'"):
+        load_checkpoint(tmp_path / "ck")
+
+
+def test_unknown_format_and_missing_directory_are_errors(tmp_path, model):
+    with pytest.raises(CheckpointError, match="unknown checkpoint format"):
+        save_checkpoint(model, tmp_path / "x", format="pth")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "nope")
