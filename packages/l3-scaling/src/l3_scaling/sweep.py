@@ -110,13 +110,16 @@ def shape_ladder(cfg: SweepConfig) -> list[ModelArgs]:
 
 
 def _pick(shapes: Sequence[ModelArgs], params: Sequence[int], target: float,
-          aspect: float) -> int:
+          aspect: float, taken: Sequence[int]) -> int:
+    """The shape closest to ``target`` parameters (preferring the aspect ratio), not yet taken:
+    small ladders are coarse, and a budget needs distinct sizes for its parabola."""
+
     def cost(i: int) -> float:
         s = shapes[i]
         return (math.log(params[i] / target)) ** 2 + 0.05 * math.log(
             s.dim / s.n_layers / aspect) ** 2
 
-    return min(range(len(shapes)), key=cost)
+    return min((i for i in range(len(shapes)) if i not in taken), key=cost)
 
 
 def plan_sweep(cfg: SweepConfig) -> list[PlannedRun]:
@@ -137,9 +140,7 @@ def plan_sweep(cfg: SweepConfig) -> list[PlannedRun]:
         targets = [centre * 10 ** (cfg.decades * (i / (k - 1) - 0.5)) for i in range(k)]
         chosen: list[int] = []
         for t in targets:
-            i = _pick(shapes, params, t, cfg.aspect_ratio)
-            if i not in chosen:
-                chosen.append(i)
+            chosen.append(_pick(shapes, params, t, cfg.aspect_ratio, chosen))
         kept = 0
         for i in sorted(chosen, key=lambda j: params[j]):
             s = shapes[i]
