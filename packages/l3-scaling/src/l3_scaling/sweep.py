@@ -45,6 +45,7 @@ class SweepConfig:
     tokens_per_param: float = 20.0
     base_preset: str = "llama3-tiny"
     model: dict[str, Any] = field(default_factory=dict)  # ModelArgs overrides for every run
+    head_dim: int = 0  # 0: the base preset's; smaller values give a finer ladder of small models
     aspect_ratio: float = 32.0  # dim / n_layers the ladder prefers
     max_layers: int = 16
     max_heads: int = 32
@@ -95,31 +96,35 @@ def load_sweep(path: str | Path, overrides: Iterable[str] = ()) -> SweepConfig:
 
 
 def shape_ladder(cfg: SweepConfig) -> list[ModelArgs]:
-    """Every shape the planner may pick: the base preset's head size and GQA ratio, with
-    ``dim = head_dim * n_heads`` and 1..max_layers layers."""
+    """Every shape the planner may pick: the base preset's GQA ratio and head size (or
+    ``cfg.head_dim``), with ``dim = head_dim * n_heads`` and 1..max_layers layers."""
     base = ModelArgs.from_preset(cfg.base_preset, **cfg.model)
     group = base.n_heads // base.kv_heads
+    head_dim = cfg.head_dim or base.head_dim
     shapes = []
     for n_heads in range(group, cfg.max_heads + 1, group):
         for n_layers in range(1, cfg.max_layers + 1):
             shapes.append(
-                base.replace(dim=base.head_dim * n_heads, n_heads=n_heads,
+                base.replace(dim=head_dim * n_heads, n_heads=n_heads,
                              n_kv_heads=n_heads // group, n_layers=n_layers)
             )
     return shapes
 
 
 def _pick(shapes: Sequence[ModelArgs], params: Sequence[int], target: float,
-          aspect: float, taken: Sequence[int]) -> int:
-    """The shape closest to ``target`` parameters (preferring the aspect ratio), not yet taken:
-    small ladders are coarse, and a budget needs distinct sizes for its parabola."""
+          aspect: float, taken: Sequence[int], min_gap: float) -> int | None:
+    """The shape closest to ``target`` parameters (preferring the aspect ratio) whose size is
+    at least ``min_gap`` decades from every size already taken, or None. Small ladders are
+    coarse (the embedding dominates N), and near-equal sizes make a poor parabola."""
 
     def cost(i: int) -> float:
         s = shapes[i]
         return (math.log(params[i] / target)) ** 2 + 0.05 * math.log(
             s.dim / s.n_layers / aspect) ** 2
 
-    return min((i for i in range(len(shapes)) if i not in taken), key=cost)
+    free = [i for i in range(len(shapes))
+            if all(abs(math.log10(params[i] / params[j])) >= min_gap for j in taken)]
+    return min(free, key=cost) if free else None
 
 
 def plan_sweep(cfg: SweepConfig) -> list[PlannedRun]:
@@ -138,9 +143,12 @@ def plan_sweep(cfg: SweepConfig) -> list[PlannedRun]:
         centre = math.sqrt(budget / (6.0 * cfg.tokens_per_param))
         k = cfg.sizes_per_budget
         targets = [centre * 10 ** (cfg.decades * (i / (k - 1) - 0.5)) for i in range(k)]
+        gap = 0.4 * cfg.decades / (k - 1)
         chosen: list[int] = []
         for t in targets:
-            chosen.append(_pick(shapes, params, t, cfg.aspect_ratio, chosen))
+            i = _pick(shapes, params, t, cfg.aspect_ratio, chosen, gap)
+            if i is not None:
+                chosen.append(i)
         kept = 0
         for i in sorted(chosen, key=lambda j: params[j]):
             s = shapes[i]
@@ -153,7 +161,7 @@ def plan_sweep(cfg: SweepConfig) -> list[PlannedRun]:
                     stacklevel=2,
                 )
                 continue
-            name = f"C{budget:.2e}_d{s.dim}_l{s.n_layers}".replace("+", "")
+            name = f"C{budget:.2e}_d{s.dim}_l{s.n_layers}_h{s.n_heads}".replace("+", "")
             tokens = steps * tokens_per_step
             runs.append(
                 PlannedRun(

@@ -74,7 +74,7 @@ def test_extrapolation_reproduces_the_llama3_figure3_tokens(scaling_facts):
     runs = _parabola_runs(A, alpha, np.logspace(18.8, 22, 6))
     fit = fit_isoflops(runs)
     assert fit.tokens_law.alpha == pytest.approx(alpha, rel=1e-9)
-    assert fit.tokens_law.A == pytest.approx(A, rel=1e-6)
+    assert pytest.approx(A, rel=1e-6) == fit.tokens_law.A
     target = fit.extrapolate(facts["extrapolation"]["C_flops"])
     assert target["D_opt"] == pytest.approx(facts["sanity_check_by_us"]["tokens_with_0_299_0_537"],
                                             rel=1e-6)
@@ -86,7 +86,7 @@ def test_budget_without_interior_minimum_names_it_and_asks_to_widen():
     # keep only the points left of each minimum: loss still falls at the largest D
     keep = []
     for c in (1e19, 1e20, 1e21):
-        idx = np.flatnonzero(runs.C == c)
+        idx = np.flatnonzero(c == runs.C)
         keep += list(idx[:4]) if c == 1e20 else list(idx)
     sub = runs_from_arrays(runs.C[keep], runs.N[keep], runs.D[keep], runs.loss[keep])
     with pytest.raises(FitError, match=r"budget C=1e\+20: no interior minimum.*widened toward more tokens"):

@@ -63,7 +63,7 @@ def test_epoch_grid_spans_the_published_start_values():
 def test_batched_solver_reaches_scipy_lbfgs_per_resample_optimum():
     N, D, loss = _grid_points(TRUE, noise=0.01, seed=1)
     obj = HuberLogObjective(N, D, loss)
-    q0 = obj.centre(np.log([TRUE.A, TRUE.B, TRUE.E]).tolist() + [TRUE.alpha, TRUE.beta])[0]
+    q0 = obj.centre(np.array([*np.log([TRUE.A, TRUE.B, TRUE.E]), TRUE.alpha, TRUE.beta]))[0]
     w = bootstrap_weights(12, len(N), seed=5)
     q, f, ok = batched_levenberg_marquardt(obj, np.tile(q0, (12, 1)), w)
     assert ok.all()
@@ -82,7 +82,7 @@ def test_optimal_allocation_minimises_loss_on_the_isoflop():
     for C in (1e20, 1e23):
         n_opt, d_opt = TRUE.optimal_allocation(C)
         assert 6 * n_opt * d_opt == pytest.approx(C)
-        res = minimize_scalar(lambda x: TRUE.loss(10**x, C / (6 * 10**x)), bounds=(5, 14),
+        res = minimize_scalar(lambda x, C=C: TRUE.loss(10**x, C / (6 * 10**x)), bounds=(5, 14),
                               method="bounded", options={"xatol": 1e-10})
         assert np.log10(n_opt) == pytest.approx(res.x, abs=1e-4)
     assert TRUE.tokens_exponent + TRUE.params_exponent == pytest.approx(1.0)
