@@ -10,10 +10,10 @@ import pytest
 
 pytest.importorskip("megatron.core", reason="the sweep trains with l3-core[train]")
 
-from l3_core.config import load_config  # noqa: E402
-from l3_core.train.config import RunConfig  # noqa: E402
-from l3_scaling.data import read_runs  # noqa: E402
-from l3_scaling.sweep import SweepConfig, plan_sweep, run_sweep, write_sweep  # noqa: E402
+from l3_core.config import load_config
+from l3_core.train.config import RunConfig
+from l3_scaling.data import read_runs
+from l3_scaling.sweep import SweepConfig, plan_sweep, run_sweep, write_sweep
 
 
 def _cfg(tmp_path, **kw) -> SweepConfig:

@@ -42,7 +42,7 @@ def run(workdir: Path) -> dict:
     out: dict = {
         "runs": len(runs),
         "val_loss_by_budget": {
-            f"{c:.2g}": [round(float(x), 4) for x in runs.loss[runs.C == c]]
+            f"{c:.2g}": [round(float(x), 4) for x in runs.loss[c == runs.C]]
             for c in sorted(set(runs.C.tolist()))
         },
         "slurm_script": str(workdir / "sweep.sbatch"),
