@@ -77,3 +77,14 @@ def test_downstream_cli_forecasts_with_interval(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["accuracy_interval"][0] <= out["accuracy"] <= out["accuracy_interval"][1]
     assert png.read_bytes().startswith(PNG)
+
+
+def test_two_budget_isoflops_json_has_null_intervals_not_nan(tmp_path, capsys):
+    r = isoflop_runs(LAW, [1e19, 1e21], decades=2, sizes_per_budget=7)
+    csv = write_csv(tmp_path / "two.csv", ["C", "N", "D", "loss"], zip(r.C, r.N, r.D, r.loss))
+    assert main(["isoflops", str(csv), "--json", "--target-flops", "1e22"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["tokens_law"]["alpha_interval"] == [None, None]
+    assert out["target"]["D_interval"] == [None, None]
+    assert "only 2 budgets" in captured.err

@@ -22,8 +22,21 @@ import numpy as np
 from l3_core.errors import L3Error
 
 
+def _finite(obj: Any) -> Any:
+    """NaN/inf (e.g. the interval of a law through two budgets) become JSON null."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
 def _print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, allow_nan=False, default=float))
+    print(json.dumps(_finite(obj), indent=2, allow_nan=False))
 
 
 def _fit_loss(a: argparse.Namespace) -> None:
