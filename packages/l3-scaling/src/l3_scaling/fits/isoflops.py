@@ -202,14 +202,16 @@ def fit_budget(
         raise FitError(f"{tag}: fewer than 3 distinct token counts; a parabola needs 3")
     lo, hi = float(x.min()), float(x.max())
     need = max(3, min(min_points, n))
-    x0 = float(x[np.argmin(loss)])
-    sel = np.ones(n, bool)
-    for _ in range(50):
-        if window_decades is not None:
-            sel = np.abs(x - x0) <= window_decades
-            if sel.sum() < need:
-                sel = np.zeros(n, bool)
-                sel[np.argsort(np.abs(x - x0), kind="stable")[:need]] = True
+    def window(centre: float) -> np.ndarray:
+        if window_decades is None:
+            return np.ones(n, bool)
+        sel = np.abs(x - centre) <= window_decades
+        if sel.sum() < need:
+            sel = np.zeros(n, bool)
+            sel[np.argsort(np.abs(x - centre), kind="stable")[:need]] = True
+        return sel
+
+    def parabola(sel: np.ndarray) -> tuple[float, float, float]:
         if np.unique(x[sel]).size < 3:
             raise FitError(f"{tag}: fewer than 3 distinct token counts in the fit window")
         c2, c1, c0 = np.polyfit(x[sel], loss[sel], 2)
@@ -226,9 +228,25 @@ def fit_budget(
                 f"tokens, outside the swept range {10**lo:.3g}..{10**hi:.3g}; the sweep must be "
                 f"widened toward {side}"
             )
-        if window_decades is None or abs(x_new - x0) < 1e-9:
+        return float(c2), float(c1), float(c0)
+
+    # Move the window to the vertex until the window stops changing. With noisy losses it can
+    # cycle between a few windows; their union is then fitted once.
+    sel = window(float(x[np.argmin(loss)]))
+    history: list[bytes] = []
+    while True:
+        c2, c1, c0 = parabola(sel)
+        history.append(sel.tobytes())
+        nxt = window(-c1 / (2 * c2))
+        key = nxt.tobytes()
+        if key == history[-1]:
             break
-        x0 = x_new
+        if key in history:
+            cycle = history[history.index(key):]
+            sel = np.any([np.frombuffer(k, bool) for k in cycle], axis=0)
+            c2, c1, c0 = parabola(sel)
+            break
+        sel = nxt
     x_opt = -c1 / (2 * c2)
     i_min = int(np.argmin(loss))
     if x[i_min] in (lo, hi):

@@ -318,6 +318,9 @@ def _fit(
         q, fval, ok = _lbfgs(obj, q0)
         if fval < best_f:
             best_q, best_f, best_ok = q, fval, ok
+    if best_q is None:
+        raise FitError("the parametric fit reached no finite objective from any start; check "
+                       "that the losses, N and D are on the scales the law expects")
     # The L-BFGS-B end point is polished by the same solver the bootstrap uses, so that the
     # full-data fit and the resamples stop on the same criterion.
     q_ref, f_ref, conv = batched_levenberg_marquardt(obj, best_q[None])
