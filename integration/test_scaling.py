@@ -47,6 +47,6 @@ def test_tiny_sweep_trains_every_run_and_collects_final_val_losses(tmp_path):
     runs = read_runs(run_sweep(plan, cfg), required=("C", "N", "D", "loss"))
     assert len(runs) == len(plan) == 6
     for run, loss in zip(plan, runs.loss):
-        last = json.loads((run.run_dir / "metrics.jsonl").read_text().splitlines()[-1])
-        assert last["step"] == run.steps and last["val_loss"] == loss
-        assert loss < 9.0  # below the uniform 8,192-way loss (9.01): every run learned
+        records = [json.loads(x) for x in (run.run_dir / "metrics.jsonl").read_text().splitlines()]
+        assert records[-1]["step"] == run.steps and records[-1]["val_loss"] == loss
+        assert loss < records[0]["loss"]  # every run learned something

@@ -272,7 +272,8 @@ def final_val_loss(metrics: Path, steps: int) -> float | None:
 RUNS_COLUMNS = ("name", "C", "C_actual", "N", "D", "loss", "steps", "dim", "n_layers")
 
 
-def collect(plan: Sequence[PlannedRun], cfg: SweepConfig, *, allow_missing: bool = True) -> Path:
+def collect(plan: Sequence[PlannedRun], cfg: SweepConfig, *, allow_missing: bool = True,
+            warn_missing: bool = True) -> Path:
     """Write ``runs.csv`` (columns C, N, D, loss, ...) from every finished run; C is the
     planned budget so that runs of one budget group exactly."""
     rows = []
@@ -286,7 +287,7 @@ def collect(plan: Sequence[PlannedRun], cfg: SweepConfig, *, allow_missing: bool
                      run.dim, run.n_layers])
     if missing and not allow_missing:
         raise SweepError(f"{len(missing)} run(s) unfinished: {', '.join(missing)}")
-    if missing:
+    if missing and warn_missing:
         log.warning("%d of %d runs unfinished: %s", len(missing), len(plan), ", ".join(missing))
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -324,7 +325,7 @@ def run_sweep(plan: Sequence[PlannedRun], cfg: SweepConfig, *, progress: bool = 
             tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-5:]
             failures.append(f"{run.name} (exit {proc.returncode}, log {log_path}): "
                             + " | ".join(tail))
-        collect(plan, cfg)
+        collect(plan, cfg, warn_missing=False)  # so that runs.csv is current after every run
     table = collect(plan, cfg)
     if failures:
         raise SweepError(f"{len(failures)} run(s) failed: " + "; ".join(failures))
