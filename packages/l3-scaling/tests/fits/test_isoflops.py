@@ -103,6 +103,13 @@ def test_fewer_than_three_points_per_budget_is_an_error_naming_the_budget():
         fit_isoflops(runs)
 
 
+def test_monotonic_budget_says_which_way_to_widen():
+    x = np.array([9.0, 9.5, 10.0])
+    with pytest.raises(FitError, match=r"no interior minimum: the lowest loss is at the largest "
+                                       r"token count.*widened toward more tokens"):
+        fit_budget(1e20, 1e20 / (6 * 10**x), 10**x, np.array([3.0, 2.9, 2.5]))
+
+
 def test_concave_budget_is_an_error():
     x = np.array([9.0, 9.5, 10.0, 10.5])
     with pytest.raises(FitError, match="not convex"):

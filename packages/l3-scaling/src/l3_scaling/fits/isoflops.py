@@ -215,6 +215,14 @@ def fit_budget(
         if np.unique(x[sel]).size < 3:
             raise FitError(f"{tag}: fewer than 3 distinct token counts in the fit window")
         c2, c1, c0 = np.polyfit(x[sel], loss[sel], 2)
+        i_min = int(np.argmin(loss))
+        if c2 <= 0 and x[i_min] in (lo, hi):
+            side = "more tokens (smaller models)" if x[i_min] == hi else "fewer tokens (larger models)"
+            raise FitError(
+                f"{tag}: no interior minimum: the lowest loss is at the "
+                f"{'largest' if x[i_min] == hi else 'smallest'} token count (line {lines[i_min]}) "
+                f"and the loss is not convex; the sweep must be widened toward {side}"
+            )
         if c2 <= 0:
             raise FitError(
                 f"{tag}: loss is not convex in log tokens around its lowest point "
