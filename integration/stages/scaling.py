@@ -1,12 +1,16 @@
-"""Main-job stage: the IsoFLOP method end to end on a tiny sweep of real l3-core runs.
+"""Main-job stage: the IsoFLOP pipeline with real l3-core runs, and the IsoFLOP fit.
 
-Plans 3 budgets x 3 model sizes from ``packages/l3-scaling/examples/cpu-sweep.toml`` (scaled
-down to 6e10..2.4e11 FLOPs, about 3 minutes on the 2-core CPU), trains each with ``l3-core train`` as a subprocess, collects the final validation
-losses, fits the windowed IsoFLOP parabolas and the tokens law D* = A C^alpha, and plots them.
-Budgets without an interior minimum are reported and left out of the fit (at budgets this
-small the optimum can fall below the smallest model the 8,192-id vocabulary allows).
+1. A tiny sweep (2 budgets x 3 model sizes, about 2 minutes on the 2-core CPU): plan shapes and
+   token counts, write l3-core configs and the Slurm array script, train each run with
+   ``l3-core train`` as a subprocess, collect the final validation losses into ``runs.csv``, and
+   try the windowed IsoFLOP fit. At budgets this small the optimum lies below the smallest
+   model an 8,192-id vocabulary allows, so the fit is expected to report "no interior minimum"
+   (the stage shows the message rather than hiding it).
+2. The IsoFLOP fit (alpha, A of D* = A C^alpha, and the plot) on the runs of the CPU sweep
+   benchmark (``benchmarks/bench_scaling_sweep.py``, about 40 minutes, budgets 5e11..2e12
+   FLOPs), read from ``L3_SCALING_RUNS`` or ``<repo>/runs/bench-sweep/runs.csv`` when present.
 
-Override the budgets with ``L3_SCALING_STAGE_BUDGETS="1e11,2e11,4e11"``.
+``L3_SCALING_STAGE_BUDGETS="2e10,4e10"`` overrides the tiny sweep's budgets.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from l3_scaling.data import read_runs
+from l3_scaling.data import Runs, read_runs
 from l3_scaling.errors import FitError
 from l3_scaling.fits.isoflops import fit_isoflops
 from l3_scaling.plots import plot_isoflops
@@ -25,7 +29,27 @@ from l3_scaling.sweep import load_sweep, plan_sweep, run_sweep, write_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "packages" / "l3-scaling" / "examples" / "cpu-sweep.toml"
-BUDGETS = os.environ.get("L3_SCALING_STAGE_BUDGETS", "6e10,1.2e11,2.4e11")
+BUDGETS = os.environ.get("L3_SCALING_STAGE_BUDGETS", "2e10,4e10")
+SWEEP_RUNS = Path(os.environ.get("L3_SCALING_RUNS", ROOT / "runs" / "bench-sweep" / "runs.csv"))
+
+
+def _fit(runs: Runs, plot: Path) -> dict:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fit = fit_isoflops(runs, on_bad_budget="skip", min_points=3)
+        except FitError as e:
+            return {"fit": f"no fit: {e}"}
+    out: dict = {
+        "alpha": round(fit.tokens_law.alpha, 4),
+        "A": float(f"{fit.tokens_law.A:.4g}"),
+        "params_alpha": round(fit.params_law.alpha, 4),
+        "budgets_fitted": [f"{b.C:.2g}" for b in fit.budgets],
+        "plot": str(plot_isoflops(fit, runs, plot)),
+    }
+    if caught:
+        out["warnings"] = [str(w.message) for w in caught]
+    return out
 
 
 def run(workdir: Path) -> dict:
@@ -33,37 +57,28 @@ def run(workdir: Path) -> dict:
     budgets = [float(b) for b in BUDGETS.split(",")]
     command = ([shutil.which("l3-core"), "train"] if shutil.which("l3-core")
                else [sys.executable, "-m", "l3_core.train"])
-    # Batches of 32 sequences: these models are bound by per-step overhead, so fewer, larger
-    # steps finish the same tokens sooner.
     cfg = load_sweep(CONFIG, [f"out_dir={workdir}", f"budgets={budgets}", "sizes_per_budget=3",
-                              "decades=0.6", "eval_batches=8", "global_batch_size=32",
-                              "micro_batch_size=32", "min_steps=10"])
+                              "decades=0.6", "eval_batches=2", "global_batch_size=16",
+                              "micro_batch_size=16", "min_steps=5"])
     cfg.command = command
     plan = plan_sweep(cfg)
     write_sweep(plan, cfg)
     runs = read_runs(run_sweep(plan, cfg), required=("C", "N", "D", "loss"))
     out: dict = {
-        "runs": len(runs),
-        "val_loss_by_budget": {
-            f"{c:.2g}": [round(float(x), 4) for x in runs.loss[c == runs.C]]
+        "tiny_sweep_runs": len(runs),
+        "tiny_sweep_val_loss": {
+            f"{c:.2g}": {f"N={n:.3g}": round(float(x), 4)
+                         for n, x in zip(runs.N[runs.C == c], runs.loss[runs.C == c])}
             for c in sorted(set(runs.C.tolist()))
         },
         "slurm_script": str(workdir / "sweep.sbatch"),
+        "tiny_sweep_isoflops": _fit(runs, workdir / "tiny_isoflops.png"),
     }
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            fit = fit_isoflops(runs, on_bad_budget="skip", min_points=3)
-        except FitError as e:
-            fit = None
-            out["isoflops"] = f"no fit: {e}"
-    out["warnings"] = [str(w.message) for w in caught]
-    if fit is not None:
-        out.update(
-            alpha=round(fit.tokens_law.alpha, 4),
-            A=float(f"{fit.tokens_law.A:.4g}"),
-            params_alpha=round(fit.params_law.alpha, 4),
-            budgets_fitted=[f"{b.C:.2g}" for b in fit.budgets],
-            plot=str(plot_isoflops(fit, runs, workdir / "isoflops.png")),
-        )
+    if SWEEP_RUNS.exists():
+        out["cpu_sweep_runs_csv"] = str(SWEEP_RUNS)
+        out["cpu_sweep_isoflops"] = _fit(read_runs(SWEEP_RUNS, required=("C", "N", "D", "loss")),
+                                         workdir / "cpu_sweep_isoflops.png")
+    else:
+        out["cpu_sweep_isoflops"] = (f"{SWEEP_RUNS} absent: run benchmarks/bench_scaling_sweep.py "
+                                     "(about 40 minutes) or set L3_SCALING_RUNS")
     return out
