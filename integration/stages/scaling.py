@@ -68,7 +68,7 @@ def run(workdir: Path) -> dict:
         "tiny_sweep_runs": len(runs),
         "tiny_sweep_val_loss": {
             f"{c:.2g}": {f"N={n:.3g}": round(float(x), 4)
-                         for n, x in zip(runs.N[runs.C == c], runs.loss[runs.C == c])}
+                         for n, x in zip(runs.N[c == runs.C], runs.loss[c == runs.C])}
             for c in sorted(set(runs.C.tolist()))
         },
         "slurm_script": str(workdir / "sweep.sbatch"),
