@@ -7,7 +7,7 @@ import pytest
 from scipy.optimize import minimize, minimize_scalar
 
 from l3_scaling.data import read_runs
-from l3_scaling.errors import DataError
+from l3_scaling.errors import DataError, FitError
 from l3_scaling.fits.parametric import (
     PARAM_NAMES,
     HuberLogObjective,
@@ -93,6 +93,12 @@ def test_drop_highest_excludes_exactly_the_highest_losses():
     fit = fit_parametric(N, D, loss, drop_highest=3)
     assert sorted(fit.excluded_rows) == sorted(np.argsort(loss)[-3:].tolist())
     assert fit.n_points == len(loss) - 3
+
+
+def test_dropping_too_many_points_is_an_error():
+    N, D, loss = _grid_points(TRUE)
+    with pytest.raises(FitError, match="leave 4"):
+        fit_parametric(N[:10], D[:10], loss[:10], drop_highest=6)
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, np.nan])

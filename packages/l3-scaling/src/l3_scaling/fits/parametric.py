@@ -308,6 +308,9 @@ def _fit(
     order = np.argsort(loss, kind="stable")
     excluded = tuple(sorted(int(i) for i in order[len(order) - drop_highest :])) if drop_highest else ()
     keep = np.setdiff1d(np.arange(len(loss)), excluded)
+    if len(keep) < 6:
+        raise FitError(f"{len(loss)} points less the {drop_highest} highest losses leave "
+                       f"{len(keep)}; the 5-parameter law needs at least 6")
     obj = HuberLogObjective(N[keep], D[keep], loss[keep], delta)
 
     grid = obj.centre(epoch_grid())
