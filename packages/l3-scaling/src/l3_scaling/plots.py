@@ -136,7 +136,7 @@ def plot_downstream(forecast: DownstreamForecast, path: str | Path) -> Path:
     ax.scatter(s1.C, s1.nll, label="models")
     grid = np.logspace(np.log10(min(s1.C.min(), forecast.C)) - 0.2,
                        np.log10(max(s1.C.max(), forecast.C)) + 0.2, 100)
-    ax.plot(grid, s1(grid), "C0", label=f"NLL = {s1.A:.3g} C^{-s1.alpha:.3f}")
+    ax.plot(grid, s1(grid), "C0", label=f"NLL = {s1.A:.3g} C^{s1.alpha:.3f}")
     ax.errorbar([forecast.C], [forecast.nll], yerr=[[forecast.nll - forecast.nll_interval[0]],
                 [forecast.nll_interval[1] - forecast.nll]], fmt="o", color="red",
                 label="forecast")
