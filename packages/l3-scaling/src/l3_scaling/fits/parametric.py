@@ -159,8 +159,8 @@ class HuberLogObjective:
         theta[:, 1] += theta[:, 4] * self.c_d
         return theta
 
-    def residuals(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Residuals (k, n) and their Jacobian (k, n, 5)."""
+    def residuals(self, q: np.ndarray, jacobian: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """Residuals (k, n) and, if asked, their Jacobian (k, n, 5)."""
         a, b, e, alpha, beta = (q[:, i : i + 1] for i in range(5))
         t1 = a - alpha * self.x_n
         t2 = b - beta * self.x_d
@@ -169,6 +169,8 @@ class HuberLogObjective:
         e1, e2, e3 = np.exp(t1 - m), np.exp(t2 - m), np.exp(t3 - m)
         s = e1 + e2 + e3
         r = m + np.log(s) - self.log_loss
+        if not jacobian:
+            return r, None
         p1, p2, p3 = e1 / s, e2 / s, e3 / s
         jac = np.stack([p1, p2, p3, -p1 * self.x_n, -p2 * self.x_d], axis=-1)
         return r, jac
@@ -188,7 +190,7 @@ class HuberLogObjective:
         return self.huber(r, weights), np.einsum("kn,knp->kp", psi, jac)
 
     def value(self, q: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        return self.huber(self.residuals(q)[0], weights)
+        return self.huber(self.residuals(q, jacobian=False)[0], weights)
 
 
 def _check_points(N: Any, D: Any, loss: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -236,8 +238,7 @@ def batched_levenberg_marquardt(
     q = np.array(q0, float, copy=True)
     k = len(q)
     w = np.ones((k, obj.log_loss.size)) if weights is None else np.asarray(weights, float)
-    r, jac = obj.residuals(q)
-    f = obj.huber(r, w)
+    f = obj.huber(obj.residuals(q, jacobian=False)[0], w)
     lam = np.full(k, 1e-3)
     active = np.ones(k, bool)
     eye = np.eye(5)
@@ -245,21 +246,23 @@ def batched_levenberg_marquardt(
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        ra, ja, wa = r[idx], jac[idx], w[idx]
+        # Residuals and Jacobian are recomputed for the active rows rather than stored for
+        # all: gathering a stored (k, n, 5) Jacobian costs more than recomputing it.
+        wa = w if idx.size == k else w[idx]
+        ra, ja = obj.residuals(q[idx])
         psi = np.clip(ra, -obj.delta, obj.delta) * wa
         irls = wa * np.minimum(1.0, obj.delta / np.maximum(np.abs(ra), 1e-300))
-        grad = np.einsum("kn,knp->kp", psi, ja)
+        grad = np.matmul(psi[:, None, :], ja)[:, 0, :]
         hess = np.matmul(np.swapaxes(ja * irls[:, :, None], 1, 2), ja)
         diag = np.diagonal(hess, axis1=1, axis2=2)
         damped = hess + lam[idx, None, None] * (eye * (diag[:, :, None] + 1e-12))
         step = np.linalg.solve(damped, -grad[:, :, None])[:, :, 0]
         q_new = q[idx] + step
-        r_new, j_new = obj.residuals(q_new)
-        f_new = obj.huber(r_new, wa)
+        f_new = obj.huber(obj.residuals(q_new, jacobian=False)[0], wa)
         ok = np.isfinite(f_new) & (f_new < f[idx])
         acc = idx[ok]
         small = (f[acc] - f_new[ok]) <= rtol * np.abs(f[acc])
-        q[acc], r[acc], jac[acc], f[acc] = q_new[ok], r_new[ok], j_new[ok], f_new[ok]
+        q[acc], f[acc] = q_new[ok], f_new[ok]
         lam[acc] = np.maximum(lam[acc] * 0.3, 1e-12)
         rej = idx[~ok]
         lam[rej] *= 10.0
