@@ -6,11 +6,17 @@ all its runs, on the same runs. Prints per-budget minima, the fitted tokens law 
 wall time, and writes the plot. Runs are resumable: rerunning skips finished runs.
 
   python benchmarks/bench_scaling_sweep.py [--out runs/bench-sweep] [--set budgets=[...]]
+      [--widen 2e12=1.6]
+
+``--widen C=DECADES`` widens one budget's sweep (what the fit asks for when a budget has no
+interior minimum): the runs a plan over DECADES would add beyond that budget's current range
+of sizes are appended; finished runs are kept.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 import time
@@ -31,6 +37,7 @@ def main() -> None:
     p.add_argument("--config", type=Path, default=EXAMPLE)
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-sweep")
     p.add_argument("--set", action="append", default=[])
+    p.add_argument("--widen", action="append", default=[], metavar="C=DECADES")
     opts = p.parse_args()
     # The trainer of the interpreter running this script, wherever its console script lives.
     train = shutil.which("l3-core") or f"{sys.executable} -m l3_core.train"
@@ -38,6 +45,14 @@ def main() -> None:
     if cfg.command == ["l3-core", "train"] and not shutil.which("l3-core"):
         cfg.command = train.split()
     plan = plan_sweep(cfg)
+    for spec in opts.widen:
+        budget, decades = (float(v) for v in spec.split("="))
+        sizes = [r.params for r in plan if r.budget == budget]
+        wide = plan_sweep(dataclasses.replace(cfg, budgets=[budget], decades=decades,
+                                              sizes_per_budget=cfg.sizes_per_budget + 1))
+        added = [r for r in wide if r.params < min(sizes) or r.params > max(sizes)]
+        print(f"widening C={budget:.2g}: adding {', '.join(r.name for r in added)}")
+        plan += added
     write_sweep(plan, cfg)
     print(f"{len(plan)} runs over budgets {cfg.budgets}; configs and Slurm script in {cfg.out_dir}",
           flush=True)
