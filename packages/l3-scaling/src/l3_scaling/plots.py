@@ -28,6 +28,13 @@ def _figure(ncols: int) -> Figure:
     return Figure(figsize=(5.5 * ncols, 4.2), layout="constrained")
 
 
+def _no_minor_labels(ax) -> None:
+    # A sweep within one decade gets crowded minor-tick labels (2x10^5, 3x10^5, ...).
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     with atomic_write(path, "wb") as f:
@@ -56,6 +63,7 @@ def plot_isoflops(fit: IsoFlopFit, runs: Runs, path: str | Path) -> Path:
         ax.plot(10**x, y, color=color, lw=0.6, ls=":")
         ax.plot(b.D_opt, b.loss_opt, "x", color="red", ms=8, mew=2)
     ax.set_xscale("log")
+    _no_minor_labels(ax)
     ax.set_xlabel("training tokens D")
     ax.set_ylabel("validation loss")
     ax.set_title("IsoFLOP parabolas (solid: fit window; x: minimum)")
@@ -76,6 +84,7 @@ def plot_isoflops(fit: IsoFlopFit, runs: Runs, path: str | Path) -> Path:
                              label=f"{int(fit.level * 100)}% confidence band")
     ax2.set_xscale("log")
     ax2.set_yscale("log")
+    _no_minor_labels(ax2)
     ax2.set_xlabel("compute C (FLOPs)")
     ax2.set_ylabel("compute-optimal value")
     ax2.set_title("Power laws through the minima")
