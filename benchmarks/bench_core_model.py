@@ -15,7 +15,7 @@ import torch
 from transformers import LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import best_of, matmul_peak, report
+from common import best_of_interleaved, matmul_peak, report
 
 from l3_core import ModelArgs, Transformer, generate, load_checkpoint, save_checkpoint
 
@@ -35,6 +35,7 @@ def main() -> None:
     p.add_argument("--seq", type=int, default=512)
     p.add_argument("--decode-tokens", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=5)
     opts = p.parse_args()
     torch.set_num_threads(opts.threads)
     args = ModelArgs.from_preset(opts.preset)
@@ -54,8 +55,11 @@ def main() -> None:
     peaks = {torch.float32: matmul_peak(torch.float32), torch.bfloat16: matmul_peak(torch.bfloat16)}
     print(f"matmul peak: fp32 {peaks[torch.float32] / 1e9:.0f} GFLOP/s, bf16 {peaks[torch.bfloat16] / 1e9:.0f} GFLOP/s")
     for dtype in (torch.float32, torch.bfloat16):
-        t_ours = best_of(lambda d=dtype: train_step(ours, tokens, False, d))
-        t_peer = best_of(lambda d=dtype: train_step(peer, tokens, True, d))
+        t = best_of_interleaved({
+            "ours": lambda d=dtype: train_step(ours, tokens, False, d),
+            "peer": lambda d=dtype: train_step(peer, tokens, True, d),
+        }, repeats=opts.repeats)
+        t_ours, t_peer = t["ours"], t["peer"]
         name = f"fwd+bwd tokens/s ({'bf16 autocast' if dtype == torch.bfloat16 else 'fp32'})"
         report(name, ntok / t_ours, ntok / t_peer, "tok/s", "transformers")
         mfu = flops_per_step / t_ours / peaks[dtype]
@@ -78,7 +82,8 @@ def main() -> None:
     with torch.inference_mode():
         ref = peer.generate(prompt, max_new_tokens=32, do_sample=False)[0, 16:].tolist()
     print(f"greedy decode agrees with transformers on 32 tokens: {same == ref}")
-    report("greedy decode tokens/s (batch 1, KV cache)", k / best_of(ours_decode), k / best_of(peer_decode),
+    t = best_of_interleaved({"ours": ours_decode, "peer": peer_decode}, repeats=opts.repeats)
+    report("greedy decode tokens/s (batch 1, KV cache)", k / t["ours"], k / t["peer"],
            "tok/s", "transformers")
 
 

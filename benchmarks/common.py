@@ -20,6 +20,22 @@ def best_of(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> floa
     return min(times)
 
 
+def best_of_interleaved(fns: dict[str, Callable[[], object]], repeats: int = 5,
+                        warmup: int = 1) -> dict[str, float]:
+    """Best wall time of each function, alternating them so that load from other processes
+    falls on all of them alike (seconds)."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
 def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
     """Achieved FLOP/s of an n x n x n matmul: the practical peak the models are judged by."""
     a = torch.randn(n, n, dtype=dtype)

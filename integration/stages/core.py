@@ -51,7 +51,7 @@ def loss_table(rows: list[dict]) -> str:
     (single steps of a small batch are noisy)."""
     lines = ["| step | train loss (mean since previous row) | val_loss | lr | tokens/s |",
              "|---:|---:|---:|---:|---:|"]
-    chosen = [0] + [i for i, r in enumerate(rows) if "val_loss" in r]
+    chosen = sorted({0} | {i for i, r in enumerate(rows) if "val_loss" in r})
     for prev, i in zip([-1, *chosen], chosen):
         window = rows[prev + 1 : i + 1]
         r = dict(rows[i], loss=sum(w["loss"] for w in window) / len(window))

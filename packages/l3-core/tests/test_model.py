@@ -43,7 +43,7 @@ def test_405b_preset_builds_on_meta_without_memory():
     with torch.device("meta"):
         big = Transformer(ModelArgs.from_preset("llama3.1-405b"))
     assert big.num_params() == ModelArgs.from_preset("llama3.1-405b").num_params()
-    assert big.layers[0].feed_forward.w1.weight.is_meta
+    assert big.layers[0].feed_forward.w13.weight.is_meta
 
 
 def test_meta_build_then_init_is_deterministic():
@@ -51,7 +51,18 @@ def test_meta_build_then_init_is_deterministic():
     b = Transformer.build(TINY, seed=3)
     for (name, p), q in zip(a.named_parameters(), b.parameters()):
         assert torch.equal(p, q), name
-    assert a.layers[1].attention.wo.weight.std() < a.layers[0].attention.wq.weight.std()
+    assert a.layers[1].attention.wo.weight.std() < a.layers[0].attention.wqkv.weight.std()
+
+
+def test_state_dict_names_fused_weights_separately_and_round_trips():
+    model = Transformer.build(TINY, seed=4)
+    state = model.state_dict()
+    assert "layers.0.attention.wk.weight" in state and "layers.0.feed_forward.w3.weight" in state
+    assert not any("wqkv" in k or "w13" in k for k in state)
+    assert state["layers.0.attention.wk.weight"].shape == (TINY.kv_heads * TINY.head_dim, TINY.dim)
+    other = Transformer.build(TINY, seed=5)
+    other.load_state_dict(state)
+    assert torch.equal(other.layers[1].feed_forward.w13.weight, model.layers[1].feed_forward.w13.weight)
 
 
 def test_greedy_kv_cache_decoding_matches_full_forward(model):

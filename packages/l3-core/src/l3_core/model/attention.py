@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from l3_core.args import ModelArgs
+from l3_core.model.fused import register_fused_weight
 from l3_core.model.rope import apply_rotary
 
 
@@ -39,10 +40,12 @@ class Attention(nn.Module):
         self.n_heads = args.n_heads
         self.n_kv_heads = args.kv_heads
         self.head_dim = args.head_dim
-        self.wq = nn.Linear(args.dim, args.n_heads * args.head_dim, bias=False)
-        self.wk = nn.Linear(args.dim, args.kv_heads * args.head_dim, bias=False)
-        self.wv = nn.Linear(args.dim, args.kv_heads * args.head_dim, bias=False)
+        self.sizes = (args.n_heads * args.head_dim, args.kv_heads * args.head_dim,
+                      args.kv_heads * args.head_dim)
+        # wq, wk, wv stacked: one GEMM; checkpoints still name them separately.
+        self.wqkv = nn.Linear(args.dim, sum(self.sizes), bias=False)
         self.wo = nn.Linear(args.n_heads * args.head_dim, args.dim, bias=False)
+        register_fused_weight(self, "wqkv", ("wq", "wk", "wv"), self.sizes)
 
     def forward(
         self,
@@ -56,9 +59,10 @@ class Attention(nn.Module):
         """``mask``: a boolean [b, 1, q, k] (True = attend), or None for causal attention
         (a single query with a cache attends to every cached key)."""
         b, s, _ = x.shape
-        q = self.wq(x).view(b, s, self.n_heads, self.head_dim)
-        k = self.wk(x).view(b, s, self.n_kv_heads, self.head_dim)
-        v = self.wv(x).view(b, s, self.n_kv_heads, self.head_dim)
+        q, k, v = self.wqkv(x).split(self.sizes, dim=-1)
+        q = q.view(b, s, self.n_heads, self.head_dim)
+        k = k.view(b, s, self.n_kv_heads, self.head_dim)
+        v = v.view(b, s, self.n_kv_heads, self.head_dim)
         q = apply_rotary(q, cos, sin).transpose(1, 2)
         k = apply_rotary(k, cos, sin).transpose(1, 2)
         v = v.transpose(1, 2)

@@ -6,13 +6,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from l3_core.model.fused import register_fused_weight
+
 
 class FeedForward(nn.Module):
     def __init__(self, dim: int, hidden_dim: int) -> None:
         super().__init__()
-        self.w1 = nn.Linear(dim, hidden_dim, bias=False)  # gate
+        self.hidden_dim = hidden_dim
+        # w1 (gate) and w3 (up) stacked: one GEMM; checkpoints still name them separately.
+        self.w13 = nn.Linear(dim, 2 * hidden_dim, bias=False)
         self.w2 = nn.Linear(hidden_dim, dim, bias=False)  # down
-        self.w3 = nn.Linear(dim, hidden_dim, bias=False)  # up
+        register_fused_weight(self, "w13", ("w1", "w3"), (hidden_dim, hidden_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+        gate, up = self.w13(x).chunk(2, dim=-1)
+        return self.w2(F.silu(gate) * up)

@@ -34,7 +34,11 @@ def inverse_frequencies(head_dim: int, theta: float, scaling: RopeScaling | None
 
 
 class RotaryTable:
-    """cos/sin tables for positions [0, length), grown on demand and kept per device."""
+    """cos and signed-sin tables for positions [0, length), grown on demand, kept per device.
+
+    The sin table is stored as ``cat(-sin, sin)`` over the two halves so that rotating needs no
+    negation: ``rotate_half(x) * sin == swap_halves(x) * signed_sin``.
+    """
 
     def __init__(self, args: ModelArgs) -> None:
         self.args = args
@@ -48,24 +52,23 @@ class RotaryTable:
             inv = inv.to(device)
             pos = torch.arange(size, device=device, dtype=torch.float32)
             angles = torch.outer(pos, inv)
-            emb = torch.cat([angles, angles], dim=-1)
-            self._cos, self._sin = emb.cos(), emb.sin()
+            self._cos = torch.cat([angles.cos(), angles.cos()], dim=-1)
+            self._sin = torch.cat([-angles.sin(), angles.sin()], dim=-1)
         return self._cos, self._sin
 
     def gather(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos, sin of shape [*positions.shape, head_dim] for integer ``positions``."""
+        """cos, signed sin of shape [*positions.shape, head_dim] for integer ``positions``."""
         cos, sin = self.tables(int(positions.max()) + 1, positions.device)
         return cos[positions], sin[positions]
 
 
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """Rotate ``x`` [b, s, heads, head_dim] by tables [b, s, head_dim] from :class:`RotaryTable`.
+
+    Computed in ``x``'s dtype, as the reference does, so bf16 activations are not widened.
+    """
     half = x.shape[-1] // 2
-    return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-
-
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate ``x`` [b, s, heads, head_dim] by cos/sin [b, s, head_dim] (computed in float32)."""
-    cos = cos.unsqueeze(2)
-    sin = sin.unsqueeze(2)
-    xf = x.float()
-    return (xf * cos + rotate_half(xf) * sin).to(x.dtype)
+    cos = cos.to(x.dtype).unsqueeze(2)
+    signed_sin = signed_sin.to(x.dtype).unsqueeze(2)
+    swapped = torch.cat([x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + swapped * signed_sin

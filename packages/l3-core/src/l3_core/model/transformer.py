@@ -109,26 +109,29 @@ class Transformer(nn.Module):
         """Initialise in place (works after ``to_empty`` from the meta device).
 
         Embeddings N(0, 1) as in torchtitan; projections truncated-normal with ``std``; the
-        output projections of each block (wo, w2) scaled down with depth so the residual
+        projections into the residual stream (wo, w2, and w3 as torchtitan does) scaled down with depth so the residual
         stream's variance stays bounded; RMSNorm weights 1.
         """
         nn.init.normal_(self.tok_embeddings.weight, std=1.0 if self.output is not None else std,
                         generator=generator)
+
+        def trunc_normal(t: torch.Tensor, sd: float) -> None:
+            nn.init.trunc_normal_(t, std=sd, a=-3 * sd, b=3 * sd, generator=generator)
+
         for layer in self.layers:
             depth_std = std / math.sqrt(2 * (layer.layer_id + 1))
             attn, ffn = layer.attention, layer.feed_forward
-            for lin in (attn.wq, attn.wk, attn.wv, ffn.w1):
-                nn.init.trunc_normal_(lin.weight, std=std, a=-3 * std, b=3 * std, generator=generator)
-            for lin in (attn.wo, ffn.w2, ffn.w3):
-                nn.init.trunc_normal_(lin.weight, std=depth_std, a=-3 * depth_std,
-                                      b=3 * depth_std, generator=generator)
+            trunc_normal(attn.wqkv.weight, std)
+            trunc_normal(attn.wo.weight, depth_std)
+            trunc_normal(ffn.w13.weight[: ffn.hidden_dim], std)  # w1, the gate
+            trunc_normal(ffn.w13.weight[ffn.hidden_dim :], depth_std)  # w3, as torchtitan
+            trunc_normal(ffn.w2.weight, depth_std)
             layer.attention_norm.reset_parameters()
             layer.ffn_norm.reset_parameters()
         self.norm.reset_parameters()
         if self.output is not None:
             final_std = self.args.dim**-0.5
-            nn.init.trunc_normal_(self.output.weight, std=final_std, a=-3 * final_std,
-                                  b=3 * final_std, generator=generator)
+            trunc_normal(self.output.weight, final_std)
 
     @classmethod
     def build(cls, args: ModelArgs, device: str | torch.device = "cpu",

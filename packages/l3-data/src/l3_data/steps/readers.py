@@ -1,0 +1,191 @@
+"""Readers: JSONL (plain, gzip, zstd), Parquet and folders of text files, as document streams.
+
+A reader never raises on a bad row: malformed JSON, a missing or non-string text field,
+non-UTF-8 bytes, empty and oversized documents come out as :class:`BadRecord` with the file,
+line and reason, and the executor writes them to the exclusion output. A reader raises only
+when a whole input cannot be read (missing file, unknown format).
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from l3_data.document import BadRecord, Document
+from l3_data.errors import InputFormatError
+
+Record = Document | BadRecord
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """Open a possibly compressed file for reading bytes, by its extension."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")
+    if path.suffix == ".zst":
+        import zstandard
+
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(path.open("rb")))
+    return path.open("rb")
+
+
+def open_write_binary(path: Path, raw: IO[bytes]) -> IO[bytes]:
+    """A binary writer over ``raw`` compressing by ``path``'s extension; closing it leaves
+    ``raw`` open (for :func:`l3_core.io.atomic_write` to sync and rename)."""
+    if path.suffix == ".gz":
+        # mtime=0: identical content gives identical bytes, so reruns are comparable.
+        return gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=3)
+    if path.suffix == ".zst":
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False)
+    return _Unclosable(raw)
+
+
+class _Unclosable(io.RawIOBase):
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:  # type: ignore[override]
+        return self._raw.write(b)
+
+
+@dataclass(kw_only=True)
+class InputSpec:
+    """The ``[input]`` table of a pipeline file."""
+
+    format: str = "jsonl"
+    paths: list[str] = field(default_factory=list)
+    text_key: str = "text"
+    id_key: str = "id"
+    source: str = ""
+    max_chars: int = 1_000_000
+    extensions: list[str] = field(default_factory=lambda: [".txt", ".md", ".rst", ".py"])
+
+    def tasks(self, base: Path = Path(".")) -> list[Path]:
+        """The input files (or folders, for ``text``) in a stable order; one task each."""
+        if self.format not in READERS:
+            raise InputFormatError(f"input.format = {self.format!r}: expected one of {sorted(READERS)}")
+        found: list[Path] = []
+        for pattern in self.paths:
+            full = pattern if Path(pattern).is_absolute() else str(base / pattern)
+            matches = sorted(glob.glob(full, recursive=True))
+            if not matches:
+                raise InputFormatError(f"input.paths: {pattern!r} matches no file")
+            found.extend(Path(m) for m in matches)
+        if not found:
+            raise InputFormatError("input.paths is empty: name at least one file or glob")
+        return list(dict.fromkeys(found))  # a file matched by two patterns is read once
+
+    def read(self, path: Path, skip: int = 0) -> Iterator[tuple[int, Record]]:
+        """``(record index, record)`` pairs of one task, starting at record ``skip``."""
+        return READERS[self.format](self, path, skip)
+
+
+def _row_to_record(spec: InputSpec, row: Any, path: Path, line: int, source: str) -> Record:
+    where = str(path)
+    if not isinstance(row, dict):
+        return BadRecord(where, line, "not_an_object", f"row is a {type(row).__name__}", str(row))
+    text = row.get(spec.text_key)
+    if text is None:
+        return BadRecord(where, line, "missing_text", f"no {spec.text_key!r} field",
+                         json.dumps(row, ensure_ascii=False)[:1000])
+    if not isinstance(text, str):
+        return BadRecord(where, line, "text_not_string",
+                         f"{spec.text_key!r} is a {type(text).__name__}", str(text)[:1000])
+    if not text.strip():
+        return BadRecord(where, line, "empty", "text is empty or whitespace", text)
+    if len(text) > spec.max_chars:
+        return BadRecord(where, line, "too_large",
+                         f"{len(text)} characters > max_chars {spec.max_chars}", text[:1000])
+    doc_id = row.get(spec.id_key)
+    doc_id = f"{path.name}:{line}" if doc_id is None else str(doc_id)
+    meta = {k: v for k, v in row.items() if k not in (spec.text_key, spec.id_key, "source")}
+    return Document(text=text, id=doc_id, source=str(row.get("source") or source), metadata=meta)
+
+
+def _source_name(spec: InputSpec, path: Path) -> str:
+    if spec.source:
+        return spec.source
+    name = path.name
+    for ext in (".gz", ".zst", ".jsonl", ".json", ".parquet"):
+        name = name.removesuffix(ext)
+    return name
+
+
+def read_jsonl(spec: InputSpec, path: Path, skip: int = 0) -> Iterator[tuple[int, Record]]:
+    if not path.is_file():
+        raise InputFormatError(f"{path}: input file not found")
+    source = _source_name(spec, path)
+    with open_binary(path) as f:
+        for i, raw in enumerate(f):
+            if i < skip or not raw.strip():
+                continue
+            line = i + 1
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield i, BadRecord(str(path), line, "invalid_utf8", str(e),
+                                   raw.decode("utf-8", "replace"))
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as e:
+                yield i, BadRecord(str(path), line, "malformed_json", e.msg + f" at column {e.colno}",
+                                   text)
+                continue
+            yield i, _row_to_record(spec, row, path, line, source)
+
+
+def read_parquet(spec: InputSpec, path: Path, skip: int = 0) -> Iterator[tuple[int, Record]]:
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise InputFormatError(f"{path}: input file not found")
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises several types for a file that is not Parquet
+        raise InputFormatError(f"{path}: not a Parquet file: {e}") from None
+    if spec.text_key not in pf.schema_arrow.names:
+        raise InputFormatError(f"{path}: no column {spec.text_key!r} (columns: {pf.schema_arrow.names})")
+    source = _source_name(spec, path)
+    i = 0
+    for batch in pf.iter_batches(batch_size=4096):
+        if i + batch.num_rows <= skip:
+            i += batch.num_rows
+            continue
+        for row in batch.to_pylist():
+            if i >= skip:
+                yield i, _row_to_record(spec, row, path, i + 1, source)
+            i += 1
+
+
+def read_text_folder(spec: InputSpec, path: Path, skip: int = 0) -> Iterator[tuple[int, Record]]:
+    if not path.is_dir():
+        raise InputFormatError(f"{path}: input.format = 'text' expects folders")
+    exts = set(spec.extensions)
+    files = sorted(p for p in path.rglob("*") if p.is_file() and (not exts or p.suffix in exts))
+    source = spec.source or path.name
+    for i, p in enumerate(files):
+        if i < skip:
+            continue
+        rel = str(p.relative_to(path))
+        raw = p.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield i, BadRecord(str(p), 1, "invalid_utf8", str(e), raw[:1000].decode("utf-8", "replace"))
+            continue
+        yield i, _row_to_record(spec, {spec.text_key: text, spec.id_key: f"{path.name}/{rel}"},
+                                p, 1, source)
+
+
+READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "text": read_text_folder}

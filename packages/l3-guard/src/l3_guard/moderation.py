@@ -1,0 +1,166 @@
+"""Moderation of user prompts and agent responses against the Llama Guard 3 taxonomy.
+
+Two backends share one result type: :class:`EmbeddedModerator` (a small multilingual
+classifier shipped with the package, no LLM weights) and ``LlamaGuardLLM`` in
+:mod:`l3_guard.llm_backend` (any Hugging Face format causal LM through l3-core). Both fail
+closed: an internal error yields an ``unsafe`` result carrying the error.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from l3_core.errors import ConfigError
+from l3_guard.errors import GuardInputError
+from l3_guard.llama_guard_format import Role, Turn, as_turns
+from l3_guard.taxonomy import LLAMA_GUARD_3_CATEGORIES, Taxonomy
+from l3_guard.text_model import LinearTextModel
+from l3_guard.training import CATEGORY_CODES, moderation_text
+
+log = logging.getLogger(__name__)
+DEFAULT_MAX_CHARS = 1_000_000
+_STANDARD = {c.code for c in LLAMA_GUARD_3_CATEGORIES}
+
+# Refusals in the languages Llama Guard 3 supports: a response that refuses does not carry
+# the harm its prompt asked for.
+_REFUSAL = re.compile(
+    r"^\W*(?:i(?:'m| am) sorry|sorry,|i can(?:no|')t|i cannot|i won't|i will not|i'm not able|"
+    r"i am not able|i'm unable|i am unable|as an ai|i must decline|i do not (?:feel comfortable|"
+    r"provide)|je ne peux pas|désolé|lo siento|no puedo|es tut mir leid|ich kann (?:dir )?(?:da)?"
+    r"(?:bei )?nicht|mi dispiace|non posso|desculpe|não posso|मुझे खेद है|मैं .{0,20}नहीं कर सकता|"
+    r"ขออภัย|ฉันไม่สามารถ)",
+    re.I,
+)
+
+
+@dataclass
+class ModerationResult:
+    """A moderation verdict. ``error`` set means the check failed and the verdict is unsafe."""
+
+    label: Literal["safe", "unsafe"]
+    categories: list[str]
+    score: float
+    role: Role
+    backend: str
+    category_scores: dict[str, float] = field(default_factory=dict)
+    raw: str | None = None
+    malformed: bool = False
+    error: str | None = None
+    windows: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def error_result(role: Any, backend: str, exc: BaseException) -> ModerationResult:
+    """The fail-closed verdict for a check that could not run."""
+    r: Role = role if role in ("user", "agent") else "user"
+    return ModerationResult("unsafe", [], 1.0, r, backend, error=f"{type(exc).__name__}: {exc}")
+
+
+class Moderator(Protocol):
+    name: str
+
+    def moderate(self, conversation: str | Sequence[Turn | dict], role: Role | None = None) -> ModerationResult: ...
+
+
+def default_model_path(name: str) -> Path:
+    return Path(str(resources.files("l3_guard") / "models" / name))
+
+
+class EmbeddedModerator:
+    """The shipped classifier: P(unsafe) plus one probability per S-category.
+
+    ``taxonomy`` may be any subset of S1..S14: categories outside it are not reported, and a
+    text is unsafe only when a chosen category is likely. Custom categories need a model that
+    can read their descriptions (the LLM backend); asking this backend for one is a
+    configuration error, never a silent pass.
+    """
+
+    name = "embedded"
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        taxonomy: Taxonomy | None = None,
+        threshold: float = 0.5,
+        category_threshold: float = 0.3,
+        window_chars: int = 2000,
+        max_chars: int = DEFAULT_MAX_CHARS,
+    ) -> None:
+        self.taxonomy = taxonomy or Taxonomy.default()
+        custom = [c for c in self.taxonomy.codes if c not in _STANDARD]
+        if custom:
+            raise ConfigError(
+                f"the embedded moderation model knows S1..S14 only, not custom categories {custom}; "
+                "use the LLM backend (l3-guard[llm]) for custom categories"
+            )
+        self.model = LinearTextModel.load(model_path or default_model_path("moderation.npz"))
+        if self.model.labels != ["unsafe", *CATEGORY_CODES]:
+            raise ConfigError(f"{model_path}: not a moderation model (labels {self.model.labels})")
+        self.threshold = threshold
+        self.category_threshold = category_threshold
+        self.window_chars = window_chars
+        self.max_chars = max_chars
+        self._full = set(self.taxonomy.codes) == _STANDARD
+        self._cols = [1 + CATEGORY_CODES.index(c) for c in self.taxonomy.codes]
+
+    def _score(self, texts: list[str]) -> np.ndarray:
+        return self.model.predict_proba(texts)
+
+    def moderate(self, conversation: str | Sequence[Turn | dict], role: Role | None = None) -> ModerationResult:
+        turns = as_turns(conversation, role or "user")
+        role = role or turns[-1].role
+        target = next((t for t in reversed(turns) if t.role == role), None)
+        if target is None:
+            raise GuardInputError(f"no {role} turn to classify in the conversation")
+        total = sum(len(t.content) for t in turns)
+        if total > self.max_chars:
+            raise GuardInputError(f"conversation has {total:,} characters, over the limit of {self.max_chars:,}")
+        prompt = None
+        if role == "agent":
+            idx = max(i for i, t in enumerate(turns) if t is target)
+            prompt = next((t.content for t in reversed(turns[:idx]) if t.role == "user"), None)
+        # A request hidden in a long prompt is sought at every scale; a response's own content
+        # is judged in full windows (small windows of a long helpful answer are noise).
+        scales = (1, 4, 16) if role == "user" or prompt is None else (1,)
+        probs, spans = self.model.predict_proba_windows(moderation_text(target.content), self.window_chars, scales)
+        if role == "agent" and prompt is not None:
+            # A response is as harmful as the request it complies with; on its own, a long
+            # helpful answer only counts when its content is clearly unsafe.
+            p_prompt = self._score([moderation_text(prompt)])[0]
+            comply = 0.05 if _REFUSAL.search(target.content) else 1.0
+            probs = np.maximum(p_prompt * comply, np.clip((probs - 0.5) * 2.0, 0.0, 1.0))
+        worst = int(np.argmax(probs[:, 0] if self._full else probs[:, 0] * probs[:, self._cols].max(axis=1)))
+        p = probs[worst]
+        # Category heads give P(category | unsafe); the reported scores are joint P(unsafe, c).
+        conditional = {c: float(p[col]) for c, col in zip(self.taxonomy.codes, self._cols)}
+        cat_scores = {c: float(p[0]) * v for c, v in conditional.items()}
+        score = float(p[0]) if self._full else max(cat_scores.values())
+        label: Literal["safe", "unsafe"] = "unsafe" if score >= self.threshold else "safe"
+        cats: list[str] = []
+        if label == "unsafe":
+            ranked = sorted(conditional.items(), key=lambda kv: -kv[1])
+            cats = [c for c, v in ranked if v >= self.category_threshold] or [ranked[0][0]]
+        return ModerationResult(label, cats, score, role, self.name, cat_scores, windows=len(spans))
+
+    def moderate_safe(self, conversation: Any, role: Any = None) -> ModerationResult:
+        """:meth:`moderate` that never raises: failures come back unsafe with the error."""
+        try:
+            return self.moderate(conversation, role)
+        except Exception as e:  # fail closed
+            log.warning("moderation failed: %s", e)
+            return error_result(role, self.name, e)
+
+    def moderate_batch(self, items: Sequence[tuple[Any, Any]]) -> list[ModerationResult]:
+        return [self.moderate_safe(c, r) for c, r in items]
+
