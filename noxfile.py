@@ -22,6 +22,7 @@ CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
 PACKAGES: dict[str, str] = {
     "l3-core": "model,train,test",
     "l3-data": "test",
+    "l3-scaling": "test",
     "l3-guard": "llm,serve,test",
 }
 # Files some packages read at test time that come from PyPI wheels with no runtime use:

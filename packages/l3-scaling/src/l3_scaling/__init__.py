@@ -1,0 +1,46 @@
+"""l3-scaling: compute-optimal scaling laws for l3 models.
+
+IsoFLOP analysis the Llama 3 way, the parametric law L(N, D) fitted Epoch AI's way with
+bootstrap intervals, two-stage downstream prediction, and a sweep planner/runner that drives
+``l3-core train``.
+"""
+
+from __future__ import annotations
+
+from l3_scaling.data import Runs, read_columns, read_runs
+from l3_scaling.errors import DataError, FitError, ScalingError, SweepError
+from l3_scaling.fits.downstream import DownstreamForecast, fit_downstream
+from l3_scaling.fits.isoflops import BudgetFit, IsoFlopFit, PowerLaw, fit_budget, fit_isoflops
+from l3_scaling.fits.parametric import (
+    ConvergenceWarning,
+    LossLaw,
+    ParametricFit,
+    fit_parametric,
+)
+from l3_scaling.flops import run_flops, scaling_params, tokens_for_budget
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BudgetFit",
+    "ConvergenceWarning",
+    "DataError",
+    "DownstreamForecast",
+    "FitError",
+    "IsoFlopFit",
+    "LossLaw",
+    "ParametricFit",
+    "PowerLaw",
+    "Runs",
+    "ScalingError",
+    "SweepError",
+    "fit_budget",
+    "fit_downstream",
+    "fit_isoflops",
+    "fit_parametric",
+    "read_columns",
+    "read_runs",
+    "run_flops",
+    "scaling_params",
+    "tokens_for_budget",
+]
