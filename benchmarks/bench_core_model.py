@@ -15,13 +15,13 @@ import torch
 from transformers import LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import best_of_interleaved, matmul_peak, report
+from common import best_of_interleaved, matmul_peak, report, synced
 
 from l3_core import ModelArgs, Transformer, generate, load_checkpoint, save_checkpoint
 
 
 def train_step(model, tokens, hf: bool, dtype):
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+    with torch.autocast(tokens.device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
         logits = model(tokens).logits if hf else model(tokens)
     loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten())
     loss.backward()
@@ -36,28 +36,31 @@ def main() -> None:
     p.add_argument("--decode-tokens", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (see benchmarks/gpu/)")
     opts = p.parse_args()
     torch.set_num_threads(opts.threads)
     args = ModelArgs.from_preset(opts.preset)
+    device = torch.device(opts.device)
     ours = Transformer.build(args, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         save_checkpoint(ours, Path(tmp) / "hf", format="hf")
-        peer = LlamaForCausalLM.from_pretrained(Path(tmp) / "hf", attn_implementation="sdpa")
-        ours = load_checkpoint(Path(tmp) / "hf")
+        peer = LlamaForCausalLM.from_pretrained(Path(tmp) / "hf", attn_implementation="sdpa").to(device)
+        ours = load_checkpoint(Path(tmp) / "hf", device=device)
     ours.train()
     peer.train()
     n = args.num_params()
     print(f"preset {opts.preset}: {n / 1e6:.1f}M parameters, batch {opts.batch} x seq {opts.seq}, "
           f"{torch.get_num_threads()} threads")
-    tokens = torch.randint(0, args.vocab_size, (opts.batch, opts.seq))
+    tokens = torch.randint(0, args.vocab_size, (opts.batch, opts.seq), device=device)
     ntok = opts.batch * opts.seq
     flops_per_step = args.flops_per_token(opts.seq) * ntok
-    peaks = {torch.float32: matmul_peak(torch.float32), torch.bfloat16: matmul_peak(torch.bfloat16)}
+    peaks = {dt: matmul_peak(dt, n=2048 if device.type == "cpu" else 8192, device=device)
+             for dt in (torch.float32, torch.bfloat16)}
     print(f"matmul peak: fp32 {peaks[torch.float32] / 1e9:.0f} GFLOP/s, bf16 {peaks[torch.bfloat16] / 1e9:.0f} GFLOP/s")
     for dtype in (torch.float32, torch.bfloat16):
         t = best_of_interleaved({
-            "ours": lambda d=dtype: train_step(ours, tokens, False, d),
-            "peer": lambda d=dtype: train_step(peer, tokens, True, d),
+            "ours": synced(lambda d=dtype: train_step(ours, tokens, False, d), device),
+            "peer": synced(lambda d=dtype: train_step(peer, tokens, True, d), device),
         }, repeats=opts.repeats)
         t_ours, t_peer = t["ours"], t["peer"]
         name = f"fwd+bwd tokens/s ({'bf16 autocast' if dtype == torch.bfloat16 else 'fp32'})"
@@ -68,7 +71,7 @@ def main() -> None:
 
     ours.eval()
     peer.eval()
-    prompt = torch.randint(0, args.vocab_size, (1, 16))
+    prompt = torch.randint(0, args.vocab_size, (1, 16), device=device)
     k = opts.decode_tokens
 
     def ours_decode():
@@ -82,9 +85,13 @@ def main() -> None:
     with torch.inference_mode():
         ref = peer.generate(prompt, max_new_tokens=32, do_sample=False)[0, 16:].tolist()
     print(f"greedy decode agrees with transformers on 32 tokens: {same == ref}")
-    t = best_of_interleaved({"ours": ours_decode, "peer": peer_decode}, repeats=opts.repeats)
-    report("greedy decode tokens/s (batch 1, KV cache)", k / t["ours"], k / t["peer"],
-           "tok/s", "transformers")
+    for dtype in (torch.float32, torch.bfloat16):
+        ours.to(dtype)
+        peer.to(dtype)
+        t = best_of_interleaved({"ours": synced(ours_decode, device), "peer": synced(peer_decode, device)},
+                                repeats=opts.repeats)
+        report(f"greedy decode tok/s (batch 1, KV cache, {str(dtype).removeprefix('torch.')})",
+               k / t["ours"], k / t["peer"], "tok/s", "transformers")
 
 
 if __name__ == "__main__":
