@@ -115,17 +115,35 @@ def _sklearn_pipeline(seed: int, buckets: int):
                          LogisticRegression(max_iter=2000, C=4.0, random_state=seed))
 
 
-def _train_fasttext(path: str, *, epochs: int, buckets: int, seed: int):
-    """fastText supervised training; its SGD can diverge to NaN on small or easy sets, so a
-    diverged run is retried with half the learning rate."""
+def _train_fasttext(path: str, out: str, *, epochs: int, buckets: int, seed: int) -> None:
+    """fastText supervised training in a fresh interpreter, saved to ``out``.
+
+    fasttext-numpy2 0.10.4 diverges to NaN depending on the state of the process's heap (seen
+    after a joblib dump in the same process, with small ``bucket`` values), so it trains in a
+    spawned process, where the result depends only on the data and the seed.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        pool.submit(_train_fasttext_here, path, out, epochs=epochs, buckets=buckets,
+                    seed=seed).result()
+
+
+def _train_fasttext_here(path: str, out: str, *, epochs: int, buckets: int, seed: int) -> None:
+    """Its SGD can diverge on small or easy sets, so a diverged run is retried with half the
+    learning rate."""
     import fasttext
 
     lr = 0.2
     for _ in range(4):
         try:
-            return fasttext.train_supervised(path, epoch=epochs, wordNgrams=2, lr=lr, minn=2,
-                                             maxn=4, dim=50, seed=seed, thread=1,
-                                             bucket=buckets, verbose=0)
+            model = fasttext.train_supervised(path, epoch=epochs, wordNgrams=2, lr=lr, minn=2,
+                                              maxn=4, dim=50, seed=seed, thread=1,
+                                              bucket=buckets, verbose=0)
+            model.save_model(out)
+            return
         except RuntimeError as e:
             if "NaN" not in str(e):
                 raise
@@ -160,10 +178,9 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str], out: str | Pat
                 for i in train:
                     f.write(f"__label__{labels[i].replace(' ', '_')} {' '.join(texts[i].split())}\n")
             try:
-                model = _train_fasttext(f.name, epochs=epochs, buckets=buckets, seed=seed)
+                _train_fasttext(f.name, str(tmp), epochs=epochs, buckets=buckets, seed=seed)
             finally:
                 Path(f.name).unlink()
-            model.save_model(str(tmp))
         else:
             import joblib
 
