@@ -15,7 +15,7 @@ import torch
 from transformers import LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import best_of_interleaved, matmul_peak, report, synced
+from common import best_of_interleaved, machine_peak, report, synced
 
 from l3_core import ModelArgs, Transformer, generate, load_checkpoint, save_checkpoint
 
@@ -54,8 +54,7 @@ def main() -> None:
     tokens = torch.randint(0, args.vocab_size, (opts.batch, opts.seq), device=device)
     ntok = opts.batch * opts.seq
     flops_per_step = args.flops_per_token(opts.seq) * ntok
-    peaks = {dt: matmul_peak(dt, n=2048 if device.type == "cpu" else 8192, device=device)
-             for dt in (torch.float32, torch.bfloat16)}
+    peaks = {dt: machine_peak(dt, device) for dt in (torch.float32, torch.bfloat16)}
     print(f"matmul peak: fp32 {peaks[torch.float32] / 1e9:.0f} GFLOP/s, bf16 {peaks[torch.bfloat16] / 1e9:.0f} GFLOP/s")
     for dtype in (torch.float32, torch.bfloat16):
         t = best_of_interleaved({

@@ -58,6 +58,12 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5,
     return 2 * n**3 / t
 
 
+def machine_peak(dtype: torch.dtype, device: torch.device | str = "cpu") -> float:
+    """The best matmul FLOP/s over a few square sizes (a single size under-reads on some CPUs)."""
+    sizes = (1024, 2048, 3072) if torch.device(device).type == "cpu" else (8192,)
+    return max(matmul_peak(dtype, n, repeats=8, device=device) for n in sizes)
+
+
 def report(name: str, ours: float, peer: float, unit: str, peer_name: str) -> str:
     line = f"{name:<44} ours {ours:>12,.1f} {unit:<9} {peer_name} {peer:>12,.1f}  ratio {ours / peer:5.2f}x"
     print(line, flush=True)
