@@ -16,6 +16,7 @@ unknown option is rejected by name when the file is read.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -136,3 +137,10 @@ def keep_mask_apply(step: Step, docs: list[Document], ctx: ChunkContext, mask_pa
             yield doc
         else:
             step.reject(ctx, doc, reason)
+
+
+def batches(docs: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    """Consecutive lists of up to ``size`` documents, for steps that score many at once."""
+    it = iter(docs)
+    while batch := list(itertools.islice(it, size)):
+        yield batch

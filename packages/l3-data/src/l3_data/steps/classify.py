@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from l3_data.classifier import load_classifier
 from l3_data.document import Document
 from l3_data.errors import PipelineConfigError
-from l3_data.steps.base import ChunkContext, Step, register
+from l3_data.steps.base import ChunkContext, Step, batches, register
 
 
 @register("classify")
@@ -32,10 +32,8 @@ class Classify(Step):
                                       f"a label of {self.model} ({self._clf.labels})")
 
     def run(self, docs: Iterable[Document], ctx: ChunkContext) -> Iterator[Document]:
-        batch: list[Document] = []
         pos = self._clf.labels.index(self.positive_label) if self.positive_label else None
-
-        def flush() -> Iterator[Document]:
+        for batch in batches(docs, self.batch_size):
             probs = self._clf.predict_proba([d.text for d in batch])
             for doc, p in zip(batch, probs):
                 top = int(p.argmax())
@@ -47,10 +45,3 @@ class Classify(Step):
                     self.reject(ctx, doc, f"{self.field}_below_{self.min_score:g}")
                 else:
                     yield doc
-            batch.clear()
-
-        for doc in docs:
-            batch.append(doc)
-            if len(batch) >= self.batch_size:
-                yield from flush()
-        yield from flush()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from l3_data.document import Document
 from l3_data.errors import ModelFileError
-from l3_data.steps.base import ChunkContext, Step, register
+from l3_data.steps.base import ChunkContext, Step, batches, register
 
 
 def default_model_path() -> Path:
@@ -87,9 +87,7 @@ class LangId(Step):
 
     def run(self, docs: Iterable[Document], ctx: ChunkContext) -> Iterator[Document]:
         keep = set(self.keep)
-        batch: list[Document] = []
-
-        def flush() -> Iterator[Document]:
+        for batch in batches(docs, self.batch_size):
             for doc, (lang, score) in zip(batch, self._lid.predict([d.text for d in batch])):
                 doc.metadata["lang"] = lang
                 doc.metadata["lang_score"] = round(score, 4)
@@ -100,10 +98,3 @@ class LangId(Step):
                     self.reject(ctx, doc, f"language_{lang}")
                 else:
                     yield doc
-            batch.clear()
-
-        for doc in docs:
-            batch.append(doc)
-            if len(batch) >= self.batch_size:
-                yield from flush()
-        yield from flush()
