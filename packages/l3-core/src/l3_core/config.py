@@ -6,6 +6,7 @@ checked against the field's type, so a typo in a config fails at start-up, not m
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import sys
 import types
@@ -50,7 +51,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     """Return a copy of ``data`` with each ``a.b=value`` override applied."""
-    out = _deep_copy(data)
+    out = copy.deepcopy(data)
     for item in overrides:
         keys, value = parse_override(item)
         node = out
@@ -146,10 +147,3 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
     return value
 
-
-def _deep_copy(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _deep_copy(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_deep_copy(v) for v in data]
-    return data

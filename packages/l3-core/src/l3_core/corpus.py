@@ -97,13 +97,13 @@ def _build(target: Path) -> None:
         train_sentencepiece((text for key, _, text in docs if not is_validation(key)),
                             tok_path, vocab_size=VOCAB)
         tok = Tokenizer.from_file(tok_path)
+        fp = tok.fingerprint()  # the split copies below hold the same bytes
         for split in ("train", "val"):
             chosen = [(s, t) for k, s, t in docs if is_validation(k) == (split == "val")]
             ids = tok.encode_batch([t for _, t in chosen], bos=True, eos=True)
             out = tmp / split
             out.mkdir()
             shutil.copy(tok_path, out / "tokenizer.model")
-            fp = Tokenizer.from_file(out / "tokenizer.model").fingerprint()
             write_shard(out, "shard-00000", zip(ids, (s for s, _ in chosen)),
                         vocab_size=tok.n_words, tokenizer=fp)
             write_manifest(out)

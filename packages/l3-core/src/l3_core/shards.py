@@ -76,10 +76,10 @@ def write_shard(
         arr = np.asarray(ids, dtype=np.int64)
         if arr.ndim != 1:
             raise ShardError(f"shard {name}: document {i} is not a 1-D list of token ids")
-        if arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
+        bad = arr[(arr < 0) | (arr >= vocab_size)]
+        if bad.size:
             raise ShardError(
-                f"shard {name}: document {i} has token id {int(arr.max() if arr.max() >= vocab_size else arr.min())} "
-                f"outside [0, {vocab_size})"
+                f"shard {name}: document {i} has token id {int(bad[0])} outside [0, {vocab_size})"
             )
         if source not in source_idx:
             source_idx[source] = len(sources)

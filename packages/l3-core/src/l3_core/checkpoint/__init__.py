@@ -12,7 +12,6 @@ from typing import Literal
 
 import torch
 
-from l3_core.args import ModelArgs
 from l3_core.checkpoint import hf, native
 from l3_core.checkpoint.tensors import load_tensors, save_tensors
 from l3_core.errors import CheckpointError
@@ -101,4 +100,4 @@ def _check_state(model: Transformer, state: dict[str, torch.Tensor], path: Path)
             )
 
 
-__all__ = ["ModelArgs", "detect_format", "load_checkpoint", "save_checkpoint"]
+__all__ = ["detect_format", "load_checkpoint", "save_checkpoint"]

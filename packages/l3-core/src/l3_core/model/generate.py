@@ -96,7 +96,7 @@ def generate(
         start += s
         step_tokens = nxt[:, None]
     results = []
-    for row in out[:, : n + 1].tolist() if max_new_tokens else [[] for _ in range(b)]:
+    for row in out[:, : n + 1].tolist():
         for j, t in enumerate(row):
             if t in stop_tokens:
                 row = row[: j + 1]

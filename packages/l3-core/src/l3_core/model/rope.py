@@ -56,9 +56,10 @@ class RotaryTable:
             self._sin = torch.cat([-angles.sin(), angles.sin()], dim=-1)
         return self._cos, self._sin
 
-    def gather(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos, signed sin of shape [*positions.shape, head_dim] for integer ``positions``."""
-        cos, sin = self.tables(int(positions.max()) + 1, positions.device)
+    def gather(self, positions: torch.Tensor, bound: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, signed sin of shape [*positions.shape, head_dim] for integer ``positions``, all
+        below ``bound`` (passed in so that no device synchronisation reads their maximum)."""
+        cos, sin = self.tables(bound, positions.device)
         return cos[positions], sin[positions]
 
 

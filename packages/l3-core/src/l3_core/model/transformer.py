@@ -73,7 +73,8 @@ class Transformer(nn.Module):
                        caches: list[KVCache] | None = None, cache_start: int = 0,
                        last_only: bool = False) -> torch.Tensor:
         """Run the blocks, final norm and head on embeddings ``h`` (the generation entry point)."""
-        cos, sin = self.rope.gather(positions)
+        # Positions never exceed the token's index in the sequence (with the cache before it).
+        cos, sin = self.rope.gather(positions, cache_start + h.shape[1])
         for i, layer in enumerate(self.layers):
             h = layer(h, cos, sin, mask, caches[i] if caches is not None else None, cache_start)
         if last_only:
