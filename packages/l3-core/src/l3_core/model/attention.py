@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from l3_core.args import ModelArgs
+from l3_core.model import blocked_attention
 from l3_core.model.fused import register_fused_weight
-from l3_core.model.rope import apply_rotary
+from l3_core.model.rotary_heads import rotary_heads
 
 
 @dataclass
@@ -59,19 +60,16 @@ class Attention(nn.Module):
         """``mask``: a boolean [b, 1, q, k] (True = attend), or None for causal attention
         (a single query with a cache attends to every cached key)."""
         b, s, _ = x.shape
-        q, k, v = self.wqkv(x).split(self.sizes, dim=-1)
-        q = q.view(b, s, self.n_heads, self.head_dim)
-        k = k.view(b, s, self.n_kv_heads, self.head_dim)
-        v = v.view(b, s, self.n_kv_heads, self.head_dim)
-        q = apply_rotary(q, cos, sin).transpose(1, 2)
-        k = apply_rotary(k, cos, sin).transpose(1, 2)
-        v = v.transpose(1, 2)
+        q, k, v = rotary_heads(self.wqkv(x), cos, sin, self.n_heads, self.n_kv_heads)
         if cache is not None:
             k, v = cache.update(cache_start, k, v)
-        out = F.scaled_dot_product_attention(
-            q, k, v,
-            attn_mask=mask,
-            is_causal=mask is None and s > 1,
-            enable_gqa=self.n_kv_heads != self.n_heads,
-        )
+        if mask is None and cache is None and s > 1 and blocked_attention.fits(q, torch.is_grad_enabled()):
+            out = blocked_attention.causal_attention(q, k, v)
+        else:
+            out = F.scaled_dot_product_attention(
+                q, k, v,
+                attn_mask=mask,
+                is_causal=mask is None and s > 1,
+                enable_gqa=self.n_kv_heads != self.n_heads,
+            )
         return self.wo(out.transpose(1, 2).reshape(b, s, -1))
