@@ -12,6 +12,8 @@ import torch
 
 from l3_core.errors import InputError
 from l3_core.model.attention import KVCache
+from l3_core.model.decode import decode_step, projection_weights
+from l3_core.model.packed_linear import packed_linear
 from l3_core.model.transformer import Transformer
 
 
@@ -68,33 +70,41 @@ def generate(
     out = torch.zeros(b, max_new_tokens, dtype=torch.long, device=device)
     key_pos = torch.arange(total, device=device)
     ragged = bool(pad.any())
+    mask = None  # causal prefill
+    if ragged:
+        keys = key_pos[:longest]
+        mask = ((keys[None, None, :] <= keys[None, :, None]) & (keys[None, None, :] >= pad[:, None, None]))
+        mask = mask.unsqueeze(1)
+    positions = (key_pos[None, :longest] - pad[:, None]).clamp(min=0)
+    h = model.tok_embeddings(tokens)
+    logits = model.forward_hidden(h, positions, mask, caches, 0, last_only=True)[:, -1]
 
-    start, step_tokens = 0, tokens
+    # Every later step writes cache slot longest + n at position longest + n - pad.
+    cos, sin = model.rope.gather(key_pos[None, longest:] - pad[:, None], total)
+    half = args.head_dim // 2
+    cos, sin = cos[..., :half].to(dtype), sin[..., half:].to(dtype)
+    key_bias = None
+    if ragged:
+        key_bias = torch.zeros(b, 1, 1, total, device=device)
+        key_bias.masked_fill_(key_pos[None, None, None, :] < pad[:, None, None, None], float("-inf"))
+
+    linear = packed_linear(model, projection_weights(model), b)
     n = 0
     for n in range(max_new_tokens):
-        s = step_tokens.shape[1]
-        query_pos = torch.arange(start, start + s, device=device)
-        positions = (query_pos[None, :] - pad[:, None]).clamp(min=0)
-        if ragged or (start > 0 and s > 1):
-            keys = key_pos[: start + s]
-            mask = (keys[None, None, :] <= query_pos[None, :, None]) & (keys[None, None, :] >= pad[:, None, None])
-            mask = mask.unsqueeze(1)
-        else:
-            mask = None  # causal prefill, or one new query that sees every cached key
-        h = model.tok_embeddings(step_tokens)
-        logits = model.forward_hidden(h, positions, mask, caches, start, last_only=True)[:, -1]
         if temperature > 0:
             probs = torch.softmax(logits.float() / temperature, dim=-1)
             nxt = sample_top_p(probs, top_p, gen)
         else:
             nxt = logits.argmax(dim=-1)
-        nxt = torch.where(done, torch.zeros_like(nxt), nxt)
+        if stop_tokens:
+            nxt = torch.where(done, torch.zeros_like(nxt), nxt)
+            done |= torch.isin(nxt, stop)
         out[:, n] = nxt
-        done |= torch.isin(nxt, stop)
-        if bool(done.all()):
+        if n + 1 == max_new_tokens or (stop_tokens and bool(done.all())):
             break
-        start += s
-        step_tokens = nxt[:, None]
+        slot = longest + n
+        bias = key_bias[..., : slot + 1] if key_bias is not None else None
+        logits = decode_step(model, nxt, cos[:, n], sin[:, n], caches, slot, bias, linear)
     results = []
     for row in out[:, : n + 1].tolist():
         for j, t in enumerate(row):

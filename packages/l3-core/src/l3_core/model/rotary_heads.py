@@ -24,7 +24,7 @@ def rotary_heads(qkv: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor,
     return _RotaryHeads.apply(qkv, c, s, n_heads, n_kv_heads)
 
 
-def _rotate(dst: torch.Tensor, x: torch.Tensor, c: torch.Tensor, s: torch.Tensor, sign: float) -> None:
+def rotate(dst: torch.Tensor, x: torch.Tensor, c: torch.Tensor, s: torch.Tensor, sign: float) -> None:
     """dst = x rotated by +angle (sign 1) or -angle (sign -1), halves [x0, x1] of the last dim."""
     half = x.shape[-1] // 2
     x0, x1 = x[..., :half], x[..., half:]
@@ -47,7 +47,7 @@ class _RotaryHeads(torch.autograd.Function):
         out = torch.empty(b, heads, seq, d, dtype=qkv.dtype, device=qkv.device)
         dst = out.transpose(1, 2)
         rot = n_heads + n_kv_heads
-        _rotate(dst[:, :, :rot], x[:, :, :rot], c, s, 1.0)
+        rotate(dst[:, :, :rot], x[:, :, :rot], c, s, 1.0)
         dst[:, :, rot:] = x[:, :, rot:]
         ctx.save_for_backward(c, s)
         ctx.sizes = (n_heads, n_kv_heads)
@@ -60,7 +60,7 @@ class _RotaryHeads(torch.autograd.Function):
         b, _, seq, d = gq.shape
         heads = n_heads + 2 * n_kv_heads
         grad = torch.empty(b, seq, heads, d, dtype=gq.dtype, device=gq.device)
-        _rotate(grad[:, :, :n_heads], gq.transpose(1, 2), c, s, -1.0)
-        _rotate(grad[:, :, n_heads:n_heads + n_kv_heads], gk.transpose(1, 2), c, s, -1.0)
+        rotate(grad[:, :, :n_heads], gq.transpose(1, 2), c, s, -1.0)
+        rotate(grad[:, :, n_heads:n_heads + n_kv_heads], gk.transpose(1, 2), c, s, -1.0)
         grad[:, :, n_heads + n_kv_heads:] = gv.transpose(1, 2)
         return grad.view(b, seq, heads * d), None, None, None, None

@@ -1,0 +1,77 @@
+"""One decoding step (one new token per row) with as few tensor operations as possible.
+
+At batch 1 a small model's decoding step is a chain of matrix-vector products separated by
+elementwise work on vectors of a few hundred elements, where each PyTorch call costs more than
+its arithmetic. This step computes what :meth:`Transformer.forward_hidden` computes for one
+query with a cache (the same RMSNorm, rotation and SwiGLU expressions in the same dtypes) but
+on 2-D activations, writing rotated keys and values straight into the cache and attending with
+two small float32 batched products instead of a general attention kernel.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from l3_core.model.attention import KVCache
+from l3_core.model.norm import RMSNorm
+from l3_core.model.packed_linear import Linear
+from l3_core.model.rotary_heads import rotate
+from l3_core.model.transformer import Transformer
+
+
+def _norm(x: torch.Tensor, norm: RMSNorm) -> torch.Tensor:
+    xf = x.float()
+    normed = xf * torch.rsqrt(xf.square().mean(-1, keepdim=True).add_(norm.eps))
+    return norm.weight * normed.to(x.dtype)
+
+
+def projection_weights(model: Transformer) -> list[torch.Tensor]:
+    """The matrices one decoding step multiplies by, in the order it uses them."""
+    weights = []
+    for layer in model.layers:
+        weights += [layer.attention.wqkv.weight, layer.attention.wo.weight,
+                    layer.feed_forward.w13.weight, layer.feed_forward.w2.weight]
+    weights.append(model.tok_embeddings.weight if model.output is None else model.output.weight)
+    return weights
+
+
+def decode_step(model: Transformer, tokens: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                caches: list[KVCache], start: int, key_bias: torch.Tensor | None,
+                linear: Linear = F.linear) -> torch.Tensor:
+    """Logits [b, vocab] for ``tokens`` [b] at cache slot ``start``.
+
+    ``cos``, ``sin``: [b, head_dim // 2] (the first half of the cos table, the second half of the
+    signed-sin table, in the model's dtype). ``key_bias``: None, or an additive [b, 1, 1, start + 1]
+    mask (-inf on padding keys). ``linear``: the matrix product, e.g. from :func:`packed_linear`.
+    """
+    args = model.args
+    b = tokens.shape[0]
+    h = model.tok_embeddings(tokens)
+    n_heads, n_kv, d = args.n_heads, args.kv_heads, args.head_dim
+    group = n_heads // n_kv
+    end = start + 1
+    c = cos[:, None]
+    s = sin[:, None]
+    for layer, cache in zip(model.layers, caches):
+        attn = layer.attention
+        qkv = linear(_norm(h, layer.attention_norm), attn.wqkv.weight).view(b, n_heads + 2 * n_kv, d)
+        qk = torch.empty(b, n_heads + n_kv, d, dtype=qkv.dtype, device=qkv.device)
+        rotate(qk, qkv[:, : n_heads + n_kv], c, s, 1.0)
+        cache.k[:, :, start] = qk[:, n_heads:]
+        cache.v[:, :, start] = qkv[:, n_heads + n_kv:]
+        q = qk[:, :n_heads].reshape(b * n_kv, group, d)
+        keys = cache.k[:, :, :end].reshape(b * n_kv, end, d).float()
+        values = cache.v[:, :, :end].reshape(b * n_kv, end, d).float()
+        scores = torch.bmm(q.float(), keys.transpose(1, 2)).mul_(d**-0.5)
+        if key_bias is not None:
+            scores = (scores.view(b, n_kv, group, end) + key_bias).view(b * n_kv, group, end)
+        probs = torch.softmax(scores, dim=-1)
+        out = torch.bmm(probs, values).view(b, n_heads * d).to(qkv.dtype)
+        h = h + linear(out, attn.wo.weight)
+        ffn = layer.feed_forward
+        gate_up = linear(_norm(h, layer.ffn_norm), ffn.w13.weight)
+        hidden = F.silu(gate_up[:, : ffn.hidden_dim]).mul_(gate_up[:, ffn.hidden_dim:])
+        h = h + linear(hidden, ffn.w2.weight)
+    head = model.tok_embeddings.weight if model.output is None else model.output.weight
+    return linear(_norm(h, model.norm), head)
