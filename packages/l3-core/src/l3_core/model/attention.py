@@ -16,7 +16,12 @@ from l3_core.model.rotary_heads import rotary_heads
 
 @dataclass
 class KVCache:
-    """Keys and values of one layer: [batch, kv_heads, capacity, head_dim]."""
+    """Keys and values of one layer: [batch, kv_heads, capacity, head_dim].
+
+    The cache may be wider than the activations (float32 for a bfloat16 model on a CPU, where
+    converting cached keys on every decoding step costs more than storing them wide); values
+    stored are the activations' exactly, and :meth:`update` returns them in the activations'
+    dtype."""
 
     k: torch.Tensor
     v: torch.Tensor
@@ -32,7 +37,7 @@ class KVCache:
         end = start + k.shape[2]
         self.k[:, :, start:end] = k
         self.v[:, :, start:end] = v
-        return self.k[:, :, :end], self.v[:, :, :end]
+        return self.k[:, :, :end].to(k.dtype), self.v[:, :, :end].to(v.dtype)
 
 
 class Attention(nn.Module):

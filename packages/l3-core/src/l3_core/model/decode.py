@@ -61,7 +61,7 @@ def decode_step(model: Transformer, tokens: torch.Tensor, cos: torch.Tensor, sin
         cache.k[:, :, start] = qk[:, n_heads:]
         cache.v[:, :, start] = qkv[:, n_heads + n_kv:]
         q = qk[:, :n_heads].reshape(b * n_kv, group, d)
-        keys = cache.k[:, :, :end].reshape(b * n_kv, end, d).float()
+        keys = cache.k[:, :, :end].reshape(b * n_kv, end, d).float()  # no copy from a float32 cache
         values = cache.v[:, :, :end].reshape(b * n_kv, end, d).float()
         scores = torch.bmm(q.float(), keys.transpose(1, 2)).mul_(d**-0.5)
         if key_bias is not None:

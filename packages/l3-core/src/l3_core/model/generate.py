@@ -63,7 +63,9 @@ def generate(
         tokens[i, longest - len(p):] = torch.tensor(list(p), dtype=torch.long)
     model._check_tokens(tokens)
 
-    caches = [KVCache.empty(args, b, total, dtype, device) for _ in range(args.n_layers)]
+    # The decoding step attends in float32; on a CPU, a float32 cache saves converting it per step.
+    cache_dtype = torch.float32 if device.type == "cpu" and dtype in (torch.bfloat16, torch.float16) else dtype
+    caches = [KVCache.empty(args, b, total, cache_dtype, device) for _ in range(args.n_layers)]
     gen = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
     stop = torch.tensor(sorted(stop_tokens), dtype=torch.long, device=device)
     done = torch.zeros(b, dtype=torch.bool, device=device)
