@@ -1,12 +1,14 @@
 """l3-core's Transformer vs transformers' LlamaForCausalLM with the same weights, on this CPU.
 
-Prints forward+backward tokens/s (fp32 and bf16 autocast), KV-cache greedy decode tokens/s at
+Prints forward+backward tokens/s (fp32 and bf16 autocast; the loss computed by the same code on
+each model's logits, and by each library's own loss API), KV-cache greedy decode tokens/s at
 batch 1, and the training step's achieved FLOP/s as a fraction of the measured matmul peak.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import tempfile
 from pathlib import Path
@@ -20,10 +22,19 @@ from common import best_of_interleaved, machine_peak, report, synced
 from l3_core import ModelArgs, Transformer, generate, load_checkpoint, save_checkpoint
 
 
-def train_step(model, tokens, hf: bool, dtype):
+def train_step(model, tokens, hf: bool, dtype, own_loss: bool):
+    """Forward + backward. ``own_loss``: each library's loss API (transformers' ``labels=``,
+    ours ``Transformer.loss``); otherwise the same cross-entropy code on the returned logits."""
     with torch.autocast(tokens.device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
-        logits = model(tokens).logits if hf else model(tokens)
-    loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten())
+        if own_loss and hf:
+            loss = model(tokens, labels=tokens).loss
+        elif own_loss:
+            targets = torch.cat([tokens[:, 1:], torch.full_like(tokens[:, :1], -100)], dim=1)
+            loss = model.loss(tokens, targets)
+        else:
+            logits = model(tokens).logits if hf else model(tokens)
+    if not own_loss:
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten())
     loss.backward()
     model.zero_grad(set_to_none=True)
 
@@ -56,13 +67,14 @@ def main() -> None:
     flops_per_step = args.flops_per_token(opts.seq) * ntok
     peaks = {dt: machine_peak(dt, device) for dt in (torch.float32, torch.bfloat16)}
     print(f"matmul peak: fp32 {peaks[torch.float32] / 1e9:.0f} GFLOP/s, bf16 {peaks[torch.bfloat16] / 1e9:.0f} GFLOP/s")
-    for dtype in (torch.float32, torch.bfloat16):
+    for dtype, own_loss in itertools.product((torch.float32, torch.bfloat16), (False, True)):
         t = best_of_interleaved({
-            "ours": synced(lambda d=dtype: train_step(ours, tokens, False, d), device),
-            "peer": synced(lambda d=dtype: train_step(peer, tokens, True, d), device),
+            "ours": synced(lambda d=dtype, o=own_loss: train_step(ours, tokens, False, d, o), device),
+            "peer": synced(lambda d=dtype, o=own_loss: train_step(peer, tokens, True, d, o), device),
         }, repeats=opts.repeats)
         t_ours, t_peer = t["ours"], t["peer"]
-        name = f"fwd+bwd tokens/s ({'bf16 autocast' if dtype == torch.bfloat16 else 'fp32'})"
+        name = (f"fwd+bwd tok/s ({'bf16 autocast' if dtype == torch.bfloat16 else 'fp32'}, "
+                f"{'own loss API' if own_loss else 'CE on logits'})")
         report(name, ntok / t_ours, ntok / t_peer, "tok/s", "transformers")
         mfu = flops_per_step / t_ours / peaks[dtype]
         mfu_peer = flops_per_step / t_peer / peaks[dtype]

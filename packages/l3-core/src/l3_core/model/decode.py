@@ -32,7 +32,7 @@ def projection_weights(model: Transformer) -> list[torch.Tensor]:
     for layer in model.layers:
         weights += [layer.attention.wqkv.weight, layer.attention.wo.weight,
                     layer.feed_forward.w13.weight, layer.feed_forward.w2.weight]
-    weights.append(model.tok_embeddings.weight if model.output is None else model.output.weight)
+    weights.append(model.head_weight)
     return weights
 
 
@@ -73,5 +73,4 @@ def decode_step(model: Transformer, tokens: torch.Tensor, cos: torch.Tensor, sin
         gate_up = linear(_norm(h, layer.ffn_norm), ffn.w13.weight)
         hidden = F.silu(gate_up[:, : ffn.hidden_dim]).mul_(gate_up[:, ffn.hidden_dim:])
         h = h + linear(hidden, ffn.w2.weight)
-    head = model.tok_embeddings.weight if model.output is None else model.output.weight
-    return linear(_norm(h, model.norm), head)
+    return linear(_norm(h, model.norm), model.head_weight)

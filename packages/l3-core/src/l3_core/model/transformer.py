@@ -16,6 +16,7 @@ from l3_core.args import ModelArgs
 from l3_core.errors import InputError
 from l3_core.model.attention import Attention, KVCache
 from l3_core.model.feed_forward import FeedForward
+from l3_core.model.loss import linear_cross_entropy
 from l3_core.model.masks import document_causal_mask, document_positions
 from l3_core.model.norm import RMSNorm
 from l3_core.model.rope import RotaryTable
@@ -55,35 +56,61 @@ class Transformer(nn.Module):
         ``document_ids`` [b, s] marks the documents of a packed sequence (a new document starts
         wherever the id changes): attention never crosses a boundary and positions restart.
         """
-        self._check_tokens(tokens)
-        b, s = tokens.shape
-        if document_ids is None:
-            positions = torch.arange(s, device=tokens.device).expand(b, s)
-            mask = None
-        else:
-            if document_ids.shape != tokens.shape:
-                raise InputError(
-                    f"document_ids shape {tuple(document_ids.shape)} must equal tokens shape {(b, s)}"
-                )
-            positions = document_positions(document_ids)
-            mask = document_causal_mask(document_ids)
+        positions, mask = self._layout(tokens, document_ids)
         return self.forward_hidden(self.tok_embeddings(tokens), positions, mask)
+
+    def loss(self, tokens: torch.Tensor, targets: torch.Tensor, document_ids: torch.Tensor | None = None,
+             ignore_index: int = -100) -> torch.Tensor:
+        """Mean cross-entropy of predicting ``targets`` [b, s] (``ignore_index`` where there is
+        none) from ``tokens`` [b, s], without materialising the batch's logits
+        (:func:`l3_core.model.loss.linear_cross_entropy`)."""
+        positions, mask = self._layout(tokens, document_ids)
+        if targets.shape != tokens.shape:
+            raise InputError(f"targets shape {tuple(targets.shape)} must equal tokens shape {tuple(tokens.shape)}")
+        bad = (targets != ignore_index) & ((targets < 0) | (targets >= self.args.vocab_size))
+        if targets.device.type != "meta" and bool(bad.any()):
+            raise InputError(f"target id {int(targets[bad][0])} outside the vocabulary "
+                             f"[0, {self.args.vocab_size}) and not ignore_index {ignore_index}")
+        h = self.norm(self.blocks(self.tok_embeddings(tokens), positions, mask))
+        return linear_cross_entropy(h.flatten(0, 1), self.head_weight, targets.flatten(), ignore_index)
 
     def forward_hidden(self, h: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor | None,
                        caches: list[KVCache] | None = None, cache_start: int = 0,
                        last_only: bool = False) -> torch.Tensor:
         """Run the blocks, final norm and head on embeddings ``h`` (the generation entry point)."""
-        # Positions never exceed the token's index in the sequence (with the cache before it).
-        cos, sin = self.rope.gather(positions, cache_start + h.shape[1])
-        for i, layer in enumerate(self.layers):
-            h = layer(h, cos, sin, mask, caches[i] if caches is not None else None, cache_start)
+        h = self.blocks(h, positions, mask, caches, cache_start)
         if last_only:
             h = h[:, -1:]
         return self.head(self.norm(h))
 
+    def blocks(self, h: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor | None,
+               caches: list[KVCache] | None = None, cache_start: int = 0) -> torch.Tensor:
+        """The transformer blocks on embeddings ``h`` (before the final norm)."""
+        # Positions never exceed the token's index in the sequence (with the cache before it).
+        cos, sin = self.rope.gather(positions, cache_start + h.shape[1])
+        for i, layer in enumerate(self.layers):
+            h = layer(h, cos, sin, mask, caches[i] if caches is not None else None, cache_start)
+        return h
+
+    @property
+    def head_weight(self) -> torch.Tensor:
+        return self.tok_embeddings.weight if self.output is None else self.output.weight
+
     def head(self, h: torch.Tensor) -> torch.Tensor:
-        weight = self.tok_embeddings.weight if self.output is None else self.output.weight
-        return F.linear(h, weight)
+        return F.linear(h, self.head_weight)
+
+    def _layout(self, tokens: torch.Tensor,
+                document_ids: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """RoPE positions and attention mask (None: plain causal) for ``tokens``."""
+        self._check_tokens(tokens)
+        b, s = tokens.shape
+        if document_ids is None:
+            return torch.arange(s, device=tokens.device).expand(b, s), None
+        if document_ids.shape != tokens.shape:
+            raise InputError(
+                f"document_ids shape {tuple(document_ids.shape)} must equal tokens shape {(b, s)}"
+            )
+        return document_positions(document_ids), document_causal_mask(document_ids)
 
     def _check_tokens(self, tokens: torch.Tensor) -> None:
         if tokens.dim() != 2 or tokens.dtype not in (torch.int64, torch.int32):
