@@ -21,9 +21,10 @@ from l3_core.model.transformer import Transformer
 
 
 def _norm(x: torch.Tensor, norm: RMSNorm) -> torch.Tensor:
-    xf = x.float()
-    normed = xf * torch.rsqrt(xf.square().mean(-1, keepdim=True).add_(norm.eps))
-    return norm.weight * normed.to(x.dtype)
+    """:meth:`RMSNorm.forward` without the module call."""
+    if x.dtype == torch.float32:
+        return F.rms_norm(x, (x.shape[-1],), norm.weight, eps=norm.eps)
+    return norm.weight * F.rms_norm(x.float(), (x.shape[-1],), eps=norm.eps).to(x.dtype)
 
 
 def projection_weights(model: Transformer) -> list[torch.Tensor]:

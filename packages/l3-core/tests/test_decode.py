@@ -1,0 +1,71 @@
+"""The decoding step and its pre-packed weights against the full forward pass."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from l3_core import ModelArgs, Transformer, generate
+from l3_core.model.attention import KVCache
+from l3_core.model.decode import decode_step, projection_weights
+from l3_core.model.packed_linear import packed_linear
+
+ARGS = ModelArgs.from_preset("llama3-tiny")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_decode_step_logits_equal_the_forward_pass_over_the_whole_sequence(dtype):
+    model = Transformer.build(ARGS, seed=3).eval().to(dtype)
+    prompts = [torch.randint(0, ARGS.vocab_size, (n,)).tolist() for n in (9, 4)]
+    nxt = torch.randint(0, ARGS.vocab_size, (2,))
+    longest, total = 9, 12
+    pad = torch.tensor([0, 5])
+    tokens = torch.zeros(2, longest, dtype=torch.long)
+    for i, p in enumerate(prompts):
+        tokens[i, longest - len(p):] = torch.tensor(p)
+    keys = torch.arange(longest)
+    mask = ((keys[None, None, :] <= keys[None, :, None]) & (keys[None, None, :] >= pad[:, None, None]))[:, None]
+    positions = (keys[None, :] - pad[:, None]).clamp(min=0)
+    caches = [KVCache.empty(ARGS, 2, total, torch.float32, torch.device("cpu")) for _ in range(ARGS.n_layers)]
+    with torch.inference_mode():
+        model.forward_hidden(model.tok_embeddings(tokens), positions, mask, caches, 0)
+        cos, sin = model.rope.gather(torch.tensor([[longest]]) - pad[:, None], total)
+        half = ARGS.head_dim // 2
+        bias = torch.zeros(2, 1, 1, longest + 1).masked_fill_(torch.arange(longest + 1) < pad[:, None, None, None], float("-inf"))
+        linear = packed_linear(model, projection_weights(model), 2)
+        got = decode_step(model, nxt, cos[:, 0, :half].to(dtype), sin[:, 0, half:].to(dtype), caches,
+                          longest, bias, linear)
+        for i, p in enumerate(prompts):
+            ref = model(torch.tensor([p + [int(nxt[i])]]))[0, -1]
+            tol = 1e-5 if dtype == torch.float32 else 0.1
+            torch.testing.assert_close(got[i].float(), ref.float(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_packed_products_equal_linear_and_follow_in_place_weight_updates(dtype):
+    model = Transformer.build(ARGS, seed=0).to(dtype)
+    weights = projection_weights(model)
+    x = torch.randn(1, ARGS.dim, dtype=dtype)
+    w = weights[0]
+    with torch.no_grad():
+        got = packed_linear(model, weights, 1)(x, w)
+        if dtype == torch.bfloat16:
+            assert torch.equal(got, F.linear(x, w))
+        else:
+            torch.testing.assert_close(got, F.linear(x, w), rtol=1e-5, atol=1e-6)
+        w.mul_(-2.0)  # as an optimizer step would
+        again = packed_linear(model, projection_weights(model), 1)(x, w)
+    torch.testing.assert_close(again.float(), F.linear(x, w).float(), rtol=1e-2, atol=1e-2)
+    assert not torch.allclose(again.float(), got.float())
+
+
+def test_generation_after_a_training_step_uses_the_new_weights():
+    model = Transformer.build(ARGS, seed=0)
+    prompt = [[5, 6, 7, 8]]
+    generate(model, prompt, max_new_tokens=4)  # packs the weights
+    opt = torch.optim.SGD(model.parameters(), lr=5.0)
+    tokens = torch.randint(0, ARGS.vocab_size, (2, 16))
+    model.loss(tokens, torch.roll(tokens, -1, dims=1)).backward()
+    opt.step()
+    fresh = Transformer(ARGS)
+    fresh.load_state_dict(model.state_dict())
+    assert generate(model, prompt, max_new_tokens=8) == generate(fresh, prompt, max_new_tokens=8)
