@@ -151,3 +151,12 @@ def test_model_loss_equals_cross_entropy_of_its_logits_and_checks_targets():
         model.loss(tokens, torch.full_like(tokens, args.vocab_size))
     with pytest.raises(InputError, match="targets shape"):
         model.loss(tokens, targets[:, :5])
+
+
+def test_swiglu_equals_its_expression_and_passes_gradcheck():
+    from l3_core.model.feed_forward import swiglu
+
+    x = torch.randn(3, 5, 16, dtype=torch.float64, requires_grad=True)
+    gate, up = x.chunk(2, dim=-1)
+    assert torch.equal(swiglu(x), F.silu(gate) * up)
+    assert torch.autograd.gradcheck(swiglu, (x,))

@@ -38,6 +38,14 @@ def _diagonal_bias(n: int, device: torch.device) -> torch.Tensor:
     return torch.full((n, n), float("-inf"), device=device).triu_(1)
 
 
+def _accumulate(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """acc += a @ b (batched), in place where the dtypes allow."""
+    if a.dtype == acc.dtype:
+        acc.baddbmm_(a, b)
+    else:
+        acc += torch.bmm(a, b)
+
+
 class _BlockedCausalAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: bool) -> torch.Tensor:
@@ -86,12 +94,12 @@ class _BlockedCausalAttention(torch.autograd.Function):
             end = min(s, start + BLOCK)
             n = end - start
             gob = go[:, :, :, start:end].reshape(b * kv, g * n, d)
-            dv[:, :end] += torch.bmm(p.transpose(1, 2), gob)
+            _accumulate(dv[:, :end], p.transpose(1, 2), gob)
             dp = torch.bmm(gob, vf[:, :end].transpose(1, 2)).to(acc)
             dp.view(b * kv, g, n, end).sub_(delta[:, :, :, start:end].reshape(b * kv, g, n, 1))
             ds = dp.mul_(p).to(qs.dtype)
             dq[:, :, :, start:end] = torch.bmm(ds, kf[:, :end]).view(b, kv, g, n, d)
             qb = qs[:, :, :, start:end].reshape(b * kv, g * n, d)
-            dk[:, :end] += torch.bmm(ds.transpose(1, 2), qb)
+            _accumulate(dk[:, :end], ds.transpose(1, 2), qb)
         dq = (dq * d**-0.5).view(b, kv * g, s, d)
         return dq, dk.view(b, kv, s, d).to(qs.dtype), dv.view(b, kv, s, d).to(qs.dtype), None

@@ -54,19 +54,22 @@ def decode_step(model: Transformer, tokens: torch.Tensor, cos: torch.Tensor, sin
     end = start + 1
     c = cos[:, None]
     s = sin[:, None]
+    # scores = scale * q k^T + bias in one baddbmm; beta 0 ignores the placeholder bias.
+    if key_bias is None:
+        bias, beta = torch.zeros(1, 1, 1, device=h.device), 0.0
+    else:
+        bias, beta = key_bias.expand(b, n_kv, 1, end).reshape(b * n_kv, 1, end), 1.0
     for layer, cache in zip(model.layers, caches):
         attn = layer.attention
         qkv = linear(_norm(h, layer.attention_norm), attn.wqkv.weight).view(b, n_heads + 2 * n_kv, d)
         qk = torch.empty(b, n_heads + n_kv, d, dtype=qkv.dtype, device=qkv.device)
         rotate(qk, qkv[:, : n_heads + n_kv], c, s, 1.0)
-        cache.k[:, :, start] = qk[:, n_heads:]
-        cache.v[:, :, start] = qkv[:, n_heads + n_kv:]
-        q = qk[:, :n_heads].reshape(b * n_kv, group, d)
+        cache.k.select(2, start).copy_(qk[:, n_heads:])
+        cache.v.select(2, start).copy_(qkv[:, n_heads + n_kv:])
+        q = qk[:, :n_heads].reshape(b * n_kv, group, d).float()
         keys = cache.k[:, :, :end].reshape(b * n_kv, end, d).float()  # no copy from a float32 cache
         values = cache.v[:, :, :end].reshape(b * n_kv, end, d).float()
-        scores = torch.bmm(q.float(), keys.transpose(1, 2)).mul_(d**-0.5)
-        if key_bias is not None:
-            scores = (scores.view(b, n_kv, group, end) + key_bias).view(b * n_kv, group, end)
+        scores = torch.baddbmm(bias, q, keys.transpose(1, 2), beta=beta, alpha=d**-0.5)
         probs = torch.softmax(scores, dim=-1)
         out = torch.bmm(probs, values).view(b, n_heads * d).to(qkv.dtype)
         h = h + linear(out, attn.wo.weight)
