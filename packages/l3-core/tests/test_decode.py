@@ -35,7 +35,7 @@ def test_decode_step_logits_equal_the_forward_pass_over_the_whole_sequence(dtype
         got = decode_step(model, nxt, cos[:, 0, :half].to(dtype), sin[:, 0, half:].to(dtype), caches,
                           longest, bias, linear)
         for i, p in enumerate(prompts):
-            ref = model(torch.tensor([p + [int(nxt[i])]]))[0, -1]
+            ref = model(torch.tensor([[*p, int(nxt[i])]]))[0, -1]
             tol = 1e-5 if dtype == torch.float32 else 0.1
             torch.testing.assert_close(got[i].float(), ref.float(), rtol=tol, atol=tol)
 
@@ -69,3 +69,25 @@ def test_generation_after_a_training_step_uses_the_new_weights():
     fresh = Transformer(ARGS)
     fresh.load_state_dict(model.state_dict())
     assert generate(model, prompt, max_new_tokens=8) == generate(fresh, prompt, max_new_tokens=8)
+
+
+class _Doubled(torch.nn.Linear):
+    """A wrapped projection (as an adapter or a quantised layer would be)."""
+
+    def forward(self, x):
+        return 2 * super().forward(x)
+
+
+def test_models_with_wrapped_projections_decode_through_their_modules():
+    model = Transformer.build(ARGS, seed=4).eval()
+    old = model.layers[0].feed_forward.w2
+    wrapped = _Doubled(old.in_features, old.out_features, bias=False)
+    wrapped.weight = old.weight
+    model.layers[0].feed_forward.w2 = wrapped
+    prompt = [3, 1, 4, 1, 5]
+    new = generate(model, [prompt], max_new_tokens=6)[0]
+    seq = list(prompt)
+    with torch.no_grad():
+        for _ in range(6):
+            seq.append(int(model(torch.tensor([seq]))[0, -1].argmax()))
+    assert new == seq[len(prompt):]

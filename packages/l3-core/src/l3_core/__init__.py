@@ -23,7 +23,7 @@ from l3_core.errors import (
 )
 from l3_core.tokenizer import ChatFormat, Message, Tokenizer
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "Transformer": "l3_core.model",

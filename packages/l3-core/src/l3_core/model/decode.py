@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from l3_core.model.attention import KVCache
 from l3_core.model.norm import RMSNorm
@@ -25,6 +26,16 @@ def _norm(x: torch.Tensor, norm: RMSNorm) -> torch.Tensor:
     if x.dtype == torch.float32:
         return F.rms_norm(x, (x.shape[-1],), norm.weight, eps=norm.eps)
     return norm.weight * F.rms_norm(x.float(), (x.shape[-1],), eps=norm.eps).to(x.dtype)
+
+
+def supports_fast_decode(model: Transformer) -> bool:
+    """Whether every projection is a plain ``nn.Linear`` (no adapters, quantised or wrapped
+    layers, whose forward this step would bypass by reading ``.weight``)."""
+    modules = [m for layer in model.layers for m in (layer.attention.wqkv, layer.attention.wo,
+                                                     layer.feed_forward.w13, layer.feed_forward.w2)]
+    if model.output is not None:
+        modules.append(model.output)
+    return all(type(m) is nn.Linear for m in modules)
 
 
 def projection_weights(model: Transformer) -> list[torch.Tensor]:

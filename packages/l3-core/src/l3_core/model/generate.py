@@ -12,7 +12,7 @@ import torch
 
 from l3_core.errors import InputError
 from l3_core.model.attention import KVCache
-from l3_core.model.decode import decode_step, projection_weights
+from l3_core.model.decode import decode_step, projection_weights, supports_fast_decode
 from l3_core.model.packed_linear import packed_linear
 from l3_core.model.transformer import Transformer
 
@@ -63,8 +63,10 @@ def generate(
         tokens[i, longest - len(p):] = torch.tensor(list(p), dtype=torch.long)
     model._check_tokens(tokens)
 
-    # The decoding step attends in float32; on a CPU, a float32 cache saves converting it per step.
-    cache_dtype = torch.float32 if device.type == "cpu" and dtype in (torch.bfloat16, torch.float16) else dtype
+    fast = supports_fast_decode(model)
+    # The fast step attends in float32; on a CPU, a float32 cache saves converting it per step.
+    low = dtype in (torch.bfloat16, torch.float16)
+    cache_dtype = torch.float32 if fast and low and device.type == "cpu" else dtype
     caches = [KVCache.empty(args, b, total, cache_dtype, device) for _ in range(args.n_layers)]
     gen = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
     stop = torch.tensor(sorted(stop_tokens), dtype=torch.long, device=device)
@@ -82,7 +84,8 @@ def generate(
     logits = model.forward_hidden(h, positions, mask, caches, 0, last_only=True)[:, -1]
 
     # Every later step writes cache slot longest + n at position longest + n - pad.
-    cos, sin = model.rope.gather(key_pos[None, longest:] - pad[:, None], total)
+    positions_after = key_pos[None, longest:] - pad[:, None]
+    cos, sin = model.rope.gather(positions_after, total)
     half = args.head_dim // 2
     cos, sin = cos[..., :half].to(dtype), sin[..., half:].to(dtype)
     key_bias = None
@@ -90,7 +93,7 @@ def generate(
         key_bias = torch.zeros(b, 1, 1, total, device=device)
         key_bias.masked_fill_(key_pos[None, None, None, :] < pad[:, None, None, None], float("-inf"))
 
-    linear = packed_linear(model, projection_weights(model), b)
+    linear = packed_linear(model, projection_weights(model), b) if fast else None
     n = 0
     for n in range(max_new_tokens):
         if temperature > 0:
@@ -106,7 +109,12 @@ def generate(
             break
         slot = longest + n
         bias = key_bias[..., : slot + 1] if key_bias is not None else None
-        logits = decode_step(model, nxt, cos[:, n], sin[:, n], caches, slot, bias, linear)
+        if fast:
+            logits = decode_step(model, nxt, cos[:, n], sin[:, n], caches, slot, bias, linear)
+        else:
+            mask = None if bias is None else bias == 0
+            h = model.tok_embeddings(nxt[:, None])
+            logits = model.forward_hidden(h, positions_after[:, n:n + 1], mask, caches, slot)[:, -1]
     results = []
     for row in out[:, : n + 1].tolist():
         for j, t in enumerate(row):
