@@ -71,17 +71,17 @@ def test_generation_after_a_training_step_uses_the_new_weights():
     assert generate(model, prompt, max_new_tokens=8) == generate(fresh, prompt, max_new_tokens=8)
 
 
-class _Doubled(torch.nn.Linear):
+class _Amplified(torch.nn.Linear):
     """A wrapped projection (as an adapter or a quantised layer would be)."""
 
     def forward(self, x):
-        return 2 * super().forward(x)
+        return 100 * super().forward(x)
 
 
 def test_models_with_wrapped_projections_decode_through_their_modules():
     model = Transformer.build(ARGS, seed=4).eval()
     old = model.layers[0].feed_forward.w2
-    wrapped = _Doubled(old.in_features, old.out_features, bias=False)
+    wrapped = _Amplified(old.in_features, old.out_features, bias=False)
     wrapped.weight = old.weight
     model.layers[0].feed_forward.w2 = wrapped
     prompt = [3, 1, 4, 1, 5]
