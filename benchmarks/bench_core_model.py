@@ -48,6 +48,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default="cpu", help="cpu or cuda (see benchmarks/gpu/)")
+    p.add_argument("--only", choices=("train", "decode"), help="run one half of the benchmark")
     opts = p.parse_args()
     torch.set_num_threads(opts.threads)
     args = ModelArgs.from_preset(opts.preset)
@@ -68,6 +69,8 @@ def main() -> None:
     peaks = {dt: machine_peak(dt, device) for dt in (torch.float32, torch.bfloat16)}
     print(f"matmul peak: fp32 {peaks[torch.float32] / 1e9:.0f} GFLOP/s, bf16 {peaks[torch.bfloat16] / 1e9:.0f} GFLOP/s")
     for dtype, own_loss in itertools.product((torch.float32, torch.bfloat16), (False, True)):
+        if opts.only == "decode":
+            break
         t = best_of_interleaved({
             "ours": synced(lambda d=dtype, o=own_loss: train_step(ours, tokens, False, d, o), device),
             "peer": synced(lambda d=dtype, o=own_loss: train_step(peer, tokens, True, d, o), device),
@@ -80,6 +83,8 @@ def main() -> None:
         mfu_peer = flops_per_step / t_peer / peaks[dtype]
         print(f"{'  achieved FLOP/s / matmul peak':<44} ours {mfu:>12.1%}           transformers {mfu_peer:>8.1%}")
 
+    if opts.only == "train":
+        return
     ours.eval()
     peer.eval()
     prompt = torch.randint(0, args.vocab_size, (1, 16), device=device)

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from l3_core import ModelArgs, Transformer, generate
 from l3_core.model.attention import KVCache
-from l3_core.model.decode import decode_step, projection_weights
+from l3_core.model.decode import DecodePlan, decode_step, projection_weights
 from l3_core.model.packed_linear import packed_linear
 
 ARGS = ModelArgs.from_preset("llama3-tiny")
@@ -29,11 +29,9 @@ def test_decode_step_logits_equal_the_forward_pass_over_the_whole_sequence(dtype
     with torch.inference_mode():
         model.forward_hidden(model.tok_embeddings(tokens), positions, mask, caches, 0)
         cos, sin = model.rope.gather(torch.tensor([[longest]]) - pad[:, None], total)
-        half = ARGS.head_dim // 2
         bias = torch.zeros(2, 1, 1, longest + 1).masked_fill_(torch.arange(longest + 1) < pad[:, None, None, None], float("-inf"))
-        linear = packed_linear(model, projection_weights(model), 2)
-        got = decode_step(model, nxt, cos[:, 0, :half].to(dtype), sin[:, 0, half:].to(dtype), caches,
-                          longest, bias, linear)
+        plan = DecodePlan.of(model, packed_linear(model, projection_weights(model), 2))
+        got = decode_step(plan, nxt, cos[:, 0].to(dtype), sin[:, 0].to(dtype), caches, longest, bias)
         for i, p in enumerate(prompts):
             ref = model(torch.tensor([[*p, int(nxt[i])]]))[0, -1]
             tol = 1e-5 if dtype == torch.float32 else 0.1

@@ -10,6 +10,8 @@ two small float32 batched products instead of a general attention kernel.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,7 +19,6 @@ from torch import nn
 from l3_core.model.attention import KVCache
 from l3_core.model.norm import RMSNorm
 from l3_core.model.packed_linear import Linear
-from l3_core.model.rotary_heads import rotate
 from l3_core.model.transformer import Transformer
 
 
@@ -48,44 +49,64 @@ def projection_weights(model: Transformer) -> list[torch.Tensor]:
     return weights
 
 
-def decode_step(model: Transformer, tokens: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                caches: list[KVCache], start: int, key_bias: torch.Tensor | None,
-                linear: Linear = F.linear) -> torch.Tensor:
+@dataclass(frozen=True)
+class DecodePlan:
+    """What one decoding step reads, gathered once per generation (no module lookups per token)."""
+
+    embedding: nn.Embedding
+    layers: list[tuple[RMSNorm, torch.Tensor, torch.Tensor, RMSNorm, torch.Tensor, torch.Tensor]]
+    norm: RMSNorm
+    head: torch.Tensor
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    hidden_dim: int
+    linear: Linear
+
+    @classmethod
+    def of(cls, model: Transformer, linear: Linear = F.linear) -> DecodePlan:
+        layers = [(layer.attention_norm, layer.attention.wqkv.weight, layer.attention.wo.weight,
+                   layer.ffn_norm, layer.feed_forward.w13.weight, layer.feed_forward.w2.weight)
+                  for layer in model.layers]
+        a = model.args
+        return cls(model.tok_embeddings, layers, model.norm, model.head_weight, a.n_heads,
+                   a.kv_heads, a.head_dim, a.ffn_hidden_dim, linear)
+
+
+def decode_step(plan: DecodePlan, tokens: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor,
+                caches: list[KVCache], start: int, key_bias: torch.Tensor | None) -> torch.Tensor:
     """Logits [b, vocab] for ``tokens`` [b] at cache slot ``start``.
 
-    ``cos``, ``sin``: [b, head_dim // 2] (the first half of the cos table, the second half of the
-    signed-sin table, in the model's dtype). ``key_bias``: None, or an additive [b, 1, 1, start + 1]
-    mask (-inf on padding keys). ``linear``: the matrix product, e.g. from :func:`packed_linear`.
+    ``cos``, ``signed_sin``: [b, head_dim] rows of :class:`RotaryTable`'s tables in the model's
+    dtype. ``key_bias``: None, or an additive [b, 1, 1, start + 1] mask (-inf on padding keys).
     """
-    args = model.args
     b = tokens.shape[0]
-    h = model.tok_embeddings(tokens)
-    n_heads, n_kv, d = args.n_heads, args.kv_heads, args.head_dim
+    h = plan.embedding(tokens)
+    n_heads, n_kv, d, hidden, linear = plan.n_heads, plan.n_kv_heads, plan.head_dim, plan.hidden_dim, plan.linear
+    rotated = n_heads + n_kv
     group = n_heads // n_kv
     end = start + 1
     c = cos[:, None]
-    s = sin[:, None]
+    s = signed_sin[:, None]
     # scores = scale * q k^T + bias in one baddbmm; beta 0 ignores the placeholder bias.
     if key_bias is None:
         bias, beta = torch.zeros(1, 1, 1, device=h.device), 0.0
     else:
         bias, beta = key_bias.expand(b, n_kv, 1, end).reshape(b * n_kv, 1, end), 1.0
-    for layer, cache in zip(model.layers, caches):
-        attn = layer.attention
-        qkv = linear(_norm(h, layer.attention_norm), attn.wqkv.weight).view(b, n_heads + 2 * n_kv, d)
-        qk = torch.empty(b, n_heads + n_kv, d, dtype=qkv.dtype, device=qkv.device)
-        rotate(qk, qkv[:, : n_heads + n_kv], c, s, 1.0)
+    for (attn_norm, wqkv, wo, ffn_norm, w13, w2), cache in zip(plan.layers, caches):
+        qkv = linear(_norm(h, attn_norm), wqkv).view(b, rotated + n_kv, d)
+        x = qkv[:, :rotated]
+        # rotate-half: the same products and sums as rotary_heads.rotate
+        qk = torch.addcmul(x * c, x.roll(d // 2, dims=-1), s)
         cache.k.select(2, start).copy_(qk[:, n_heads:])
-        cache.v.select(2, start).copy_(qkv[:, n_heads + n_kv:])
+        cache.v.select(2, start).copy_(qkv[:, rotated:])
         q = qk[:, :n_heads].reshape(b * n_kv, group, d).float()
         keys = cache.k[:, :, :end].reshape(b * n_kv, end, d).float()  # no copy from a float32 cache
         values = cache.v[:, :, :end].reshape(b * n_kv, end, d).float()
         scores = torch.baddbmm(bias, q, keys.transpose(1, 2), beta=beta, alpha=d**-0.5)
         probs = torch.softmax(scores, dim=-1)
         out = torch.bmm(probs, values).view(b, n_heads * d).to(qkv.dtype)
-        h = h + linear(out, attn.wo.weight)
-        ffn = layer.feed_forward
-        gate_up = linear(_norm(h, layer.ffn_norm), ffn.w13.weight)
-        hidden = F.silu(gate_up[:, : ffn.hidden_dim]).mul_(gate_up[:, ffn.hidden_dim:])
-        h = h + linear(hidden, ffn.w2.weight)
-    return linear(_norm(h, model.norm), model.head_weight)
+        h = h + linear(out, wo)
+        gate_up = linear(_norm(h, ffn_norm), w13)
+        h = h + linear(F.silu(gate_up[:, :hidden]).mul_(gate_up[:, hidden:]), w2)
+    return linear(_norm(h, plan.norm), plan.head)

@@ -12,7 +12,7 @@ import torch
 
 from l3_core.errors import InputError
 from l3_core.model.attention import KVCache
-from l3_core.model.decode import decode_step, projection_weights, supports_fast_decode
+from l3_core.model.decode import DecodePlan, decode_step, projection_weights, supports_fast_decode
 from l3_core.model.packed_linear import packed_linear
 from l3_core.model.transformer import Transformer
 
@@ -86,14 +86,13 @@ def generate(
     # Every later step writes cache slot longest + n at position longest + n - pad.
     positions_after = key_pos[None, longest:] - pad[:, None]
     cos, sin = model.rope.gather(positions_after, total)
-    half = args.head_dim // 2
-    cos, sin = cos[..., :half].to(dtype), sin[..., half:].to(dtype)
+    cos, sin = cos.to(dtype), sin.to(dtype)
     key_bias = None
     if ragged:
         key_bias = torch.zeros(b, 1, 1, total, device=device)
         key_bias.masked_fill_(key_pos[None, None, None, :] < pad[:, None, None, None], float("-inf"))
 
-    linear = packed_linear(model, projection_weights(model), b) if fast else None
+    plan = DecodePlan.of(model, packed_linear(model, projection_weights(model), b)) if fast else None
     n = 0
     for n in range(max_new_tokens):
         if temperature > 0:
@@ -110,7 +109,7 @@ def generate(
         slot = longest + n
         bias = key_bias[..., : slot + 1] if key_bias is not None else None
         if fast:
-            logits = decode_step(model, nxt, cos[:, n], sin[:, n], caches, slot, bias, linear)
+            logits = decode_step(plan, nxt, cos[:, n], sin[:, n], caches, slot, bias)
         else:
             mask = None if bias is None else bias == 0
             h = model.tok_embeddings(nxt[:, None])
