@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import torch
 
-_CHUNK_ELEMENTS = 1 << 22  # rows per chunk = this / vocab (at least 64): 16 MiB of float32 logits, cache-sized
+# Rows per chunk = this / vocab (at least 64): float32 logits of 16 MiB on a CPU (they stay in its
+# cache between the softmax and the two products), 512 MiB on a GPU (large GEMMs).
+_CHUNK_ELEMENTS = {"cpu": 1 << 22}
+_DEFAULT_CHUNK_ELEMENTS = 1 << 27
 
 
 def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
@@ -46,7 +49,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         loss = torch.zeros((), dtype=acc, device=hidden.device)
         grad_hidden = torch.empty_like(hidden) if need_grad else None
         grad_weight = torch.zeros(weight.shape, dtype=acc, device=weight.device) if need_grad else None
-        rows = max(64, _CHUNK_ELEMENTS // vocab)
+        rows = max(64, _CHUNK_ELEMENTS.get(hidden.device.type, _DEFAULT_CHUNK_ELEMENTS) // vocab)
         for start in range(0, n, rows):
             end = min(n, start + rows)
             h = hidden[start:end]
