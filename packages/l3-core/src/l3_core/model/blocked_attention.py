@@ -5,8 +5,8 @@ sequence lengths a CPU trains on, it is faster to compute the probabilities of e
 queries with batched GEMMs against only the keys it can see (the causal upper triangle is
 skipped block by block) and to keep them for the backward pass, the way the math backend does
 but without its full square of scores. The query heads that share a key/value head are stacked
-into one GEMM (no repeated K/V). Scores, softmax and the backward's elementwise terms are
-at least float32; the GEMMs run in the input dtype.
+into one GEMM (no repeated K/V). The GEMMs run in the input dtype; the softmax accumulates and
+the backward's ``dP - rowsum(dO * O)`` is formed in at least float32.
 
 Memory: the kept probabilities take about ``batch * heads * seq**2 / 2`` elements per layer,
 so :func:`fits` bounds them and longer sequences go to SDPA.
@@ -56,23 +56,23 @@ class _BlockedCausalAttention(torch.autograd.Function):
         qs = (q * d**-0.5).view(b, kv, g, s, d)
         kf = k.reshape(b * kv, s, d)
         vf = v.reshape(b * kv, s, d)
-        out = torch.empty(b, kv, g, s, d, dtype=q.dtype, device=q.device)
-        acc = torch.promote_types(q.dtype, torch.float32)
+        # Written sequence-major, so that the caller's [b, s, h * d] view of it is free.
+        out = torch.empty(b, s, kv, g, d, dtype=q.dtype, device=q.device)
         bias = _diagonal_bias(BLOCK, q.device)
         probs = []
         for start in range(0, s, BLOCK):
             end = min(s, start + BLOCK)
             n = end - start
             qb = qs[:, :, :, start:end].reshape(b * kv, g * n, d)
-            scores = torch.bmm(qb, kf[:, :end].transpose(1, 2)).to(acc)
+            scores = torch.bmm(qb, kf[:, :end].transpose(1, 2))
             scores.view(b * kv, g, n, end)[..., start:end] += bias[:n, :n]
-            p = torch.softmax(scores, dim=-1).to(q.dtype)
-            out[:, :, :, start:end] = torch.bmm(p, vf[:, :end]).view(b, kv, g, n, d)
+            p = torch.softmax(scores, dim=-1)  # accumulates in float32 for low-precision inputs
+            block = torch.bmm(p, vf[:, :end]).view(b, kv, g, n, d)
+            out[:, start:end] = block.permute(0, 3, 1, 2, 4)
             if keep:
                 probs.append(p)
-        out = out.view(b, h, s, d)
         ctx.save_for_backward(qs, kf, vf, out, *probs)
-        return out
+        return out.view(b, s, h, d).transpose(1, 2)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None]:
@@ -83,21 +83,26 @@ class _BlockedCausalAttention(torch.autograd.Function):
     def _backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None]:
         qs, kf, vf, out, *probs = ctx.saved_tensors
         b, kv, g, s, d = qs.shape
-        # softmax backward: dS = P * (dP - rowsum(dO * O))
         acc = torch.promote_types(qs.dtype, torch.float32)
-        delta = (grad_out.to(acc) * out.to(acc)).sum(-1).view(b, kv, g, s)
-        go = grad_out.reshape(b, kv, g, s, d)
+        go = grad_out.transpose(1, 2).reshape(b, s, kv, g, d)  # a view when it came as we gave it
+        # softmax backward: dS = P * (dP - rowsum(dO * O)), rows in [b, s, kv, g] order
+        delta = (go.to(acc) * out.to(acc)).sum(-1)
         dq = torch.empty_like(qs)
         dk = torch.zeros(b * kv, s, d, dtype=acc, device=qs.device)
         dv = torch.zeros(b * kv, s, d, dtype=acc, device=qs.device)
         for p, start in zip(probs, range(0, s, BLOCK)):
             end = min(s, start + BLOCK)
             n = end - start
-            gob = go[:, :, :, start:end].reshape(b * kv, g * n, d)
+            gob = go[:, start:end].permute(0, 2, 3, 1, 4).reshape(b * kv, g * n, d)
             _accumulate(dv[:, :end], p.transpose(1, 2), gob)
-            dp = torch.bmm(gob, vf[:, :end].transpose(1, 2)).to(acc)
-            dp.view(b * kv, g, n, end).sub_(delta[:, :, :, start:end].reshape(b * kv, g, n, 1))
-            ds = dp.mul_(p).to(qs.dtype)
+            dp = torch.bmm(gob, vf[:, :end].transpose(1, 2))
+            row_delta = delta[:, start:end].permute(0, 2, 3, 1).reshape(b * kv, g, n, 1)
+            dp4 = dp.view(b * kv, g, n, end)
+            if dp.dtype == acc:
+                ds = dp4.sub_(row_delta).view_as(dp).mul_(p)
+            else:  # the difference in float32, rounded once into the GEMM dtype
+                ds = torch.empty_like(dp)
+                torch.mul(torch.sub(dp4, row_delta).view_as(dp), p, out=ds)
             dq[:, :, :, start:end] = torch.bmm(ds, kf[:, :end]).view(b, kv, g, n, d)
             qb = qs[:, :, :, start:end].reshape(b * kv, g * n, d)
             _accumulate(dk[:, :end], ds.transpose(1, 2), qb)
