@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from l3_core import ModelArgs, Transformer, generate
 from l3_core.model.attention import KVCache
 from l3_core.model.decode import DecodePlan, decode_step, projection_weights
-from l3_core.model.packed_linear import packed_linear
+from l3_core.model.packed_linear import packed_linear, release
 
 ARGS = ModelArgs.from_preset("llama3-tiny")
 
@@ -56,11 +56,13 @@ def test_packed_products_equal_linear_and_follow_in_place_weight_updates(dtype):
     assert not torch.allclose(again.float(), got.float())
 
 
-def test_generation_after_a_training_step_uses_the_new_weights():
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_generation_after_a_training_step_uses_the_new_weights(optimizer):
     model = Transformer.build(ARGS, seed=0)
     prompt = [[5, 6, 7, 8]]
     generate(model, prompt, max_new_tokens=4)  # packs the weights
-    opt = torch.optim.SGD(model.parameters(), lr=5.0)
+    params = model.parameters()
+    opt = torch.optim.SGD(params, lr=5.0) if optimizer == "sgd" else torch.optim.AdamW(params, lr=0.5)
     tokens = torch.randint(0, ARGS.vocab_size, (2, 16))
     model.loss(tokens, torch.roll(tokens, -1, dims=1)).backward()
     opt.step()
@@ -89,3 +91,14 @@ def test_models_with_wrapped_projections_decode_through_their_modules():
         for _ in range(6):
             seq.append(int(model(torch.tensor([seq]))[0, -1].argmax()))
     assert new == seq[len(prompt):]
+
+
+def test_release_drops_packs_after_writes_through_data():
+    model = Transformer.build(ARGS, seed=0)
+    prompt = [[5, 6, 7, 8]]
+    generate(model, prompt, max_new_tokens=4)
+    fresh = Transformer.build(ARGS, seed=9)
+    for p, q in zip(model.parameters(), fresh.parameters()):
+        p.data.copy_(q.data)  # invisible to version counters
+    release(model)
+    assert generate(model, prompt, max_new_tokens=8) == generate(fresh, prompt, max_new_tokens=8)

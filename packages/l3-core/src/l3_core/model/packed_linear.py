@@ -6,7 +6,10 @@ into the library's blocked layout - what ``torch.compile``'s weight freezing doe
 products 1.4x (float32) to 2.5x (bfloat16) faster at batch 1 on the project's CPU. bfloat16
 results are bit-identical to ``F.linear``; float32 ones agree to rounding (MKL sums in another
 order). The packed copies double the projections' memory, so they are built per model, kept
-while its weights are unchanged and rebuilt after any in-place update (an optimizer step).
+while its weights are unchanged and rebuilt after any in-place update (an optimizer step,
+``load_state_dict``), which PyTorch's tensor version counters reveal. Writes through ``.data``
+bypass those counters (as they bypass autograd's checks): after such writes, or to free the
+memory, call :func:`release`.
 """
 
 from __future__ import annotations
@@ -51,9 +54,14 @@ def packed_linear(model: nn.Module, weights: list[torch.Tensor], rows: int) -> L
 
     def linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         entry = packed.get(id(weight))
-        if entry is None or entry[0] is not weight or x.dim() != 2:
+        if entry is None or entry[0] is not weight or x.dim() != 2 or x.shape[0] != rows:
             return F.linear(x, weight)
         return run(x, entry[1], weight, rows)
 
     _CACHE[model] = (key, linear)
     return linear
+
+
+def release(model: nn.Module) -> None:
+    """Drop the packed copies kept for ``model`` (rebuilt on its next generation)."""
+    _CACHE.pop(model, None)
