@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -21,10 +21,16 @@ class KVCache:
     The cache may be wider than the activations (float32 for a bfloat16 model on a CPU, where
     converting cached keys on every decoding step costs more than storing them wide); values
     stored are the activations' exactly, and :meth:`update` returns them in the activations'
-    dtype."""
+    dtype. ``k_rows``/``v_rows`` view the same memory as [batch * kv_heads, capacity, head_dim]."""
 
     k: torch.Tensor
     v: torch.Tensor
+    k_rows: torch.Tensor = field(init=False, repr=False)
+    v_rows: torch.Tensor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.k_rows = self.k.flatten(0, 1)
+        self.v_rows = self.v.flatten(0, 1)
 
     @classmethod
     def empty(cls, args: ModelArgs, batch: int, capacity: int, dtype: torch.dtype,

@@ -93,6 +93,7 @@ def decode_step(plan: DecodePlan, tokens: torch.Tensor, cos: torch.Tensor, signe
         bias, beta = torch.zeros(1, 1, 1, device=h.device), 0.0
     else:
         bias, beta = key_bias.expand(b, n_kv, 1, end).reshape(b * n_kv, 1, end), 1.0
+    wide_cache = caches[0].k.dtype == torch.float32
     for (attn_norm, wqkv, wo, ffn_norm, w13, w2), cache in zip(plan.layers, caches):
         qkv = linear(_norm(h, attn_norm), wqkv).view(b, rotated + n_kv, d)
         x = qkv[:, :rotated]
@@ -101,8 +102,9 @@ def decode_step(plan: DecodePlan, tokens: torch.Tensor, cos: torch.Tensor, signe
         cache.k.select(2, start).copy_(qk[:, n_heads:])
         cache.v.select(2, start).copy_(qkv[:, rotated:])
         q = qk[:, :n_heads].reshape(b * n_kv, group, d).float()
-        keys = cache.k[:, :, :end].reshape(b * n_kv, end, d).float()  # no copy from a float32 cache
-        values = cache.v[:, :, :end].reshape(b * n_kv, end, d).float()
+        keys, values = cache.k_rows[:, :end], cache.v_rows[:, :end]
+        if not wide_cache:
+            keys, values = keys.float(), values.float()
         scores = torch.baddbmm(bias, q, keys.transpose(1, 2), beta=beta, alpha=d**-0.5)
         probs = torch.softmax(scores, dim=-1)
         out = torch.bmm(probs, values).view(b, n_heads * d).to(qkv.dtype)
