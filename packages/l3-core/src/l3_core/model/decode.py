@@ -17,16 +17,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from l3_core.model.attention import KVCache
-from l3_core.model.norm import RMSNorm
+from l3_core.model.norm import RMSNorm, rms_norm
 from l3_core.model.packed_linear import Linear
 from l3_core.model.transformer import Transformer
 
 
 def _norm(x: torch.Tensor, norm: RMSNorm) -> torch.Tensor:
-    """:meth:`RMSNorm.forward` without the module call."""
-    if x.dtype == torch.float32:
-        return F.rms_norm(x, (x.shape[-1],), norm.weight, eps=norm.eps)
-    return norm.weight * F.rms_norm(x.float(), (x.shape[-1],), eps=norm.eps).to(x.dtype)
+    return rms_norm(x, norm.weight, norm.eps)  # RMSNorm.forward without the module call
 
 
 def supports_fast_decode(model: Transformer) -> bool:

@@ -14,11 +14,17 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dtype == torch.float32 and self.weight.dtype == torch.float32:
-            # One fused op with the same products as the two-step form below.
-            return F.rms_norm(x, (x.shape[-1],), self.weight, eps=self.eps)
-        normed = F.rms_norm(x.float(), (x.shape[-1],), eps=self.eps).to(x.dtype)
-        return self.weight.to(x.dtype) * normed
+        return rms_norm(x, self.weight, self.eps)
 
     def reset_parameters(self) -> None:
         nn.init.ones_(self.weight)
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """``weight * normalise(x)``, normalised in float32 and rounded to ``x``'s dtype before the
+    weight is applied, as the reference does."""
+    if x.dtype == torch.float32 and weight.dtype == torch.float32:
+        # One fused op with the same products as the two-step form below.
+        return F.rms_norm(x, (x.shape[-1],), weight, eps=eps)
+    normed = F.rms_norm(x.float(), (x.shape[-1],), eps=eps).to(x.dtype)
+    return weight.to(x.dtype) * normed
