@@ -102,3 +102,15 @@ def test_release_drops_packs_after_writes_through_data():
         p.data.copy_(q.data)  # invisible to version counters
     release(model)
     assert generate(model, prompt, max_new_tokens=8) == generate(fresh, prompt, max_new_tokens=8)
+
+
+def test_weights_above_the_packing_budget_are_read_in_place(monkeypatch):
+    import l3_core.model.packed_linear as packing
+
+    model = Transformer.build(ARGS, seed=0).to(torch.bfloat16)
+    weights = projection_weights(model)
+    packing.release(model)
+    assert packed_linear(model, weights, 1) is not F.linear
+    packing.release(model)
+    monkeypatch.setattr(packing, "MAX_PACKED_BYTES", sum(w.numel() * 2 for w in weights) - 1)
+    assert packed_linear(model, weights, 1) is F.linear

@@ -23,6 +23,10 @@ from torch import nn
 
 Linear = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
+# Packed copies are extra memory; beyond this (a 1B model in bfloat16 fits) decoding reads the
+# weights in place rather than risk doubling a large model's footprint.
+MAX_PACKED_BYTES = 4 * 2**30
+
 _CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, Linear]] = weakref.WeakKeyDictionary()
 
 
@@ -42,7 +46,8 @@ def _packing_for(dtype: torch.dtype) -> tuple[Callable, Callable] | None:
 
 def packed_linear(model: nn.Module, weights: list[torch.Tensor], rows: int) -> Linear:
     """A ``linear(x, weight)`` for ``x`` of ``rows`` rows that uses packed copies of ``weights``
-    (2-D, on the CPU) and plain ``F.linear`` for anything else or where packing is unavailable."""
+    (2-D, on the CPU) and plain ``F.linear`` for anything else, where packing is unavailable, and
+    for weights above :data:`MAX_PACKED_BYTES` in all."""
     if not weights or weights[0].device.type != "cpu":
         return F.linear
     dtype = weights[0].dtype
@@ -51,7 +56,8 @@ def packed_linear(model: nn.Module, weights: list[torch.Tensor], rows: int) -> L
     if cached is not None and cached[0] == key:
         return cached[1]
     packing = _packing_for(dtype)
-    if packing is None or any(w.dtype != dtype for w in weights):
+    too_big = sum(w.numel() * w.element_size() for w in weights) > MAX_PACKED_BYTES
+    if packing is None or too_big or any(w.dtype != dtype for w in weights):
         return F.linear
     pack, run = packing
     packed = {id(w): (w, pack(w.detach(), rows)) for w in weights}
