@@ -91,6 +91,8 @@ def test_models_with_wrapped_projections_decode_through_their_modules():
         for _ in range(6):
             seq.append(int(model(torch.tensor([seq]))[0, -1].argmax()))
     assert new == seq[len(prompt):]
+    other = [2, 7]
+    assert generate(model, [prompt, other], max_new_tokens=6) == [new, generate(model, [other], max_new_tokens=6)[0]]
 
 
 def test_release_drops_packs_after_writes_through_data():

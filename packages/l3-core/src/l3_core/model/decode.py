@@ -26,11 +26,15 @@ def _norm(x: torch.Tensor, norm: RMSNorm) -> torch.Tensor:
     return rms_norm(x, norm.weight, norm.eps)  # RMSNorm.forward without the module call
 
 
+def _layer_projections(layer: nn.Module) -> tuple[nn.Module, nn.Module, nn.Module, nn.Module]:
+    """wqkv, wo, w13, w2: the order a decoding step multiplies by them."""
+    return (layer.attention.wqkv, layer.attention.wo, layer.feed_forward.w13, layer.feed_forward.w2)
+
+
 def supports_fast_decode(model: Transformer) -> bool:
     """Whether every projection is a plain ``nn.Linear`` (no adapters, quantised or wrapped
     layers, whose forward this step would bypass by reading ``.weight``)."""
-    modules = [m for layer in model.layers for m in (layer.attention.wqkv, layer.attention.wo,
-                                                     layer.feed_forward.w13, layer.feed_forward.w2)]
+    modules = [m for layer in model.layers for m in _layer_projections(layer)]
     if model.output is not None:
         modules.append(model.output)
     return all(type(m) is nn.Linear for m in modules)
@@ -38,12 +42,8 @@ def supports_fast_decode(model: Transformer) -> bool:
 
 def projection_weights(model: Transformer) -> list[torch.Tensor]:
     """The matrices one decoding step multiplies by, in the order it uses them."""
-    weights = []
-    for layer in model.layers:
-        weights += [layer.attention.wqkv.weight, layer.attention.wo.weight,
-                    layer.feed_forward.w13.weight, layer.feed_forward.w2.weight]
-    weights.append(model.head_weight)
-    return weights
+    weights = [m.weight for layer in model.layers for m in _layer_projections(layer)]
+    return [*weights, model.head_weight]
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,10 @@ class DecodePlan:
 
     @classmethod
     def of(cls, model: Transformer, linear: Linear = F.linear) -> DecodePlan:
-        layers = [(layer.attention_norm, layer.attention.wqkv.weight, layer.attention.wo.weight,
-                   layer.ffn_norm, layer.feed_forward.w13.weight, layer.feed_forward.w2.weight)
-                  for layer in model.layers]
+        layers = []
+        for layer in model.layers:
+            wqkv, wo, w13, w2 = (m.weight for m in _layer_projections(layer))
+            layers.append((layer.attention_norm, wqkv, wo, layer.ffn_norm, w13, w2))
         a = model.args
         return cls(model.tok_embeddings, layers, model.norm, model.head_weight, a.n_heads,
                    a.kv_heads, a.head_dim, a.ffn_hidden_dim, linear)

@@ -73,12 +73,12 @@ def generate(
     done = torch.zeros(b, dtype=torch.bool, device=device)
     out = torch.zeros(b, max_new_tokens, dtype=torch.long, device=device)
     key_pos = torch.arange(total, device=device)
-    ragged = bool(pad.any())
+    # Left padding: row i's keys before pad[i] are never attended to.
+    real_keys = key_pos[None, :] >= pad[:, None] if bool(pad.any()) else None
     mask = None  # causal prefill
-    if ragged:
-        keys = key_pos[:longest]
-        mask = ((keys[None, None, :] <= keys[None, :, None]) & (keys[None, None, :] >= pad[:, None, None]))
-        mask = mask.unsqueeze(1)
+    if real_keys is not None:
+        causal = key_pos[None, :longest] <= key_pos[:longest, None]
+        mask = (causal[None] & real_keys[:, None, :longest]).unsqueeze(1)
     positions = (key_pos[None, :longest] - pad[:, None]).clamp(min=0)
     h = model.tok_embeddings(tokens)
     logits = model.forward_hidden(h, positions, mask, caches, 0, last_only=True)[:, -1]
@@ -88,9 +88,8 @@ def generate(
     cos, sin = model.rope.gather(positions_after, total)
     cos, sin = cos.to(dtype), sin.to(dtype)
     key_bias = None
-    if ragged:
-        key_bias = torch.zeros(b, 1, 1, total, device=device)
-        key_bias.masked_fill_(key_pos[None, None, None, :] < pad[:, None, None, None], float("-inf"))
+    if real_keys is not None and fast:
+        key_bias = torch.zeros(b, 1, 1, total, device=device).masked_fill_(~real_keys[:, None, None], float("-inf"))
 
     plan = DecodePlan.of(model, packed_linear(model, projection_weights(model), b)) if fast else None
     n = 0
@@ -107,11 +106,11 @@ def generate(
         if n + 1 == max_new_tokens or (stop_tokens and bool(done.all())):
             break
         slot = longest + n
-        bias = key_bias[..., : slot + 1] if key_bias is not None else None
         if fast:
+            bias = key_bias[..., : slot + 1] if key_bias is not None else None
             logits = decode_step(plan, nxt, cos[:, n], sin[:, n], caches, slot, bias)
         else:
-            mask = None if bias is None else bias == 0
+            mask = None if real_keys is None else real_keys[:, None, None, : slot + 1]
             h = model.tok_embeddings(nxt[:, None])
             logits = model.forward_hidden(h, positions_after[:, n:n + 1], mask, caches, slot)[:, -1]
     results = []

@@ -5,7 +5,8 @@ head axis forward is, written as tensor expressions, a dozen elementwise kernels
 more backward (slicing backward fills zero tensors and copies into them). Here the forward
 writes q, k, v once into ``[b, heads, s, head_dim]`` buffers, and the backward writes the
 gradient of the projection's output once: rotation by the transposed matrix for q and k,
-a copy for v. Numerically the same products and sums as :func:`l3_core.model.rope.apply_rotary`.
+a copy for v. The same products as :func:`l3_core.model.rope.apply_rotary`; each pair of them
+is summed by one ``addcmul`` (so low-precision results may differ from it in the last bit).
 """
 
 from __future__ import annotations
