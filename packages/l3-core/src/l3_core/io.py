@@ -1,31 +1,81 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of either."""
+"""Atomic, durable file writes: a reader sees the old file or the new one, never half of either,
+and a completed write survives a power loss.
+
+The data is written to a temporary file beside the target, flushed and fsynced, renamed over
+the target, and the directory is fsynced so that the rename itself is on disk. New files get
+the permissions the user's umask gives (as ``open`` would), not the temporary file's 0600.
+Temporary names start with ``.<name>.`` and end with ``.tmp``: :func:`remove_stale_temporaries`
+clears the ones a killed process left behind.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from l3_core.errors import OutputError
+
+TMP_SUFFIX = ".tmp"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def fsync_directory(path: str | os.PathLike[str]) -> None:
+    """Make a rename or creation inside ``path`` durable (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(
+            f"{path.parent}: cannot create the output directory ({e.strerror})"
+        ) from None
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory, expected a file path")
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: Any) -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on clean exit fsync it and rename it over ``path``.
+    """Open a temporary file beside ``path``; on clean exit fsync it, rename it over ``path`` and
+    fsync the directory.
 
     On an exception the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _make_parent(path)
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write ({e.strerror})") from None
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode, **open_kwargs) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_directory(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -36,16 +86,20 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: A
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` for a library that writes files itself.
 
-    The temporary path (a file or a directory) replaces ``path`` when the block exits cleanly.
+    The temporary path (a file or a directory) replaces ``path`` when the block exits cleanly;
+    every file under it is fsynced first.
     """
-    import shutil
-
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    if not path.is_dir():
+        _make_parent(path)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent))
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write ({e.strerror})") from None
     target = tmp / path.name
     try:
         yield target
+        _fsync_tree(target)
         if path.is_dir() and not path.is_symlink():
             # A directory cannot be replaced atomically when it exists; move the old one aside
             # first so that the window without a complete directory is one rename long.
@@ -56,8 +110,21 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(target, path)
+        fsync_directory(path.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fsync_tree(root: Path) -> None:
+    if root.is_file():
+        with root.open("rb+") as f:
+            os.fsync(f.fileno())
+        return
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            with open(os.path.join(dirpath, name), "rb+") as f:
+                os.fsync(f.fileno())
+        fsync_directory(dirpath)
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
@@ -65,3 +132,20 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     with atomic_write(path, encoding="utf-8") as f:
         json.dump(obj, f, indent=2, sort_keys=False)
         f.write("\n")
+
+
+def remove_stale_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files and folders that interrupted atomic writes left in ``directory``
+    (not recursive); return what was removed. Call it at start-up, before writing."""
+    directory = Path(directory)
+    removed: list[Path] = []
+    if not directory.is_dir():
+        return removed
+    for p in directory.iterdir():
+        if p.name.startswith(".") and p.name.endswith(TMP_SUFFIX):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed

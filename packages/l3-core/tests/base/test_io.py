@@ -1,0 +1,59 @@
+import os
+import stat
+
+import pytest
+
+from l3_core.errors import OutputError
+from l3_core.io import atomic_path, atomic_write, remove_stale_temporaries
+
+
+def test_atomic_write_leaves_old_file_on_error(tmp_path):
+    p = tmp_path / "f.txt"
+    p.write_text("old")
+    with pytest.raises(RuntimeError), atomic_write(p) as f:
+        f.write("new")
+        raise RuntimeError("boom")
+    assert p.read_text() == "old"
+    assert os.listdir(tmp_path) == ["f.txt"]
+
+
+def test_new_files_get_the_umask_permissions_not_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "a.txt") as f:
+            f.write("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
+
+
+def test_atomic_path_replaces_a_directory_whole(tmp_path):
+    d = tmp_path / "model"
+    d.mkdir()
+    (d / "old.bin").write_text("old")
+    with atomic_path(d) as tmp:
+        tmp.mkdir()
+        (tmp / "new.bin").write_text("new")
+    assert sorted(os.listdir(d)) == ["new.bin"]
+    assert sorted(os.listdir(tmp_path)) == ["model"]
+
+
+def test_unwritable_destinations_are_output_errors(tmp_path):
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(OutputError, match="is a directory"), atomic_write(tmp_path / "dir"):
+        pass
+    (tmp_path / "file").write_text("x")
+    with (
+        pytest.raises(OutputError, match="cannot create the output directory"),
+        atomic_write(tmp_path / "file" / "below.txt"),
+    ):
+        pass
+
+
+def test_stale_temporaries_are_removed(tmp_path):
+    (tmp_path / ".shard.bin.abc123.tmp").write_bytes(b"partial")
+    (tmp_path / ".model.x9.tmp").mkdir()
+    (tmp_path / "keep.bin").write_bytes(b"ok")
+    removed = remove_stale_temporaries(tmp_path)
+    assert sorted(p.name for p in removed) == [".model.x9.tmp", ".shard.bin.abc123.tmp"]
+    assert os.listdir(tmp_path) == ["keep.bin"]
