@@ -1,0 +1,22 @@
+"""Errors raised on purpose by l3-infer-fp8; each is also the l3-core class of its kind, so the exit
+code follows (see ``l3_core.exit_codes``)."""
+
+from __future__ import annotations
+
+from l3_core.errors import ConfigError, InputError, L3Error, ModelFileError
+
+
+class InferError(L3Error):
+    """Base class of every error l3-infer-fp8 raises on purpose."""
+
+
+class InferConfigError(InferError, ConfigError):
+    """A config key or value is invalid (names the key, the value and what is allowed)."""
+
+
+class InferInputError(InferError, InputError):
+    """An input file or row is invalid (names the file, the line, the field and the value)."""
+
+
+class InferModelError(InferError, ModelFileError):
+    """A model or checkpoint directory is missing, malformed, or does not fit the task."""
