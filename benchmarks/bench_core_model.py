@@ -3,6 +3,7 @@
 Prints forward+backward tokens/s (fp32 and bf16 autocast; the loss computed by the same code on
 each model's logits, and by each library's own loss API), KV-cache greedy decode tokens/s at
 batch 1, and the training step's achieved FLOP/s as a fraction of the measured matmul peak.
+Ours runs with :mod:`l3_core.kernels` on (the CPU backend on a CPU; plain elsewhere).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from transformers import LlamaForCausalLM
 sys.path.insert(0, str(Path(__file__).parent))
 from common import best_of_interleaved, machine_peak, report, synced
 
-from l3_core import ModelArgs, Transformer, generate, load_checkpoint, save_checkpoint
+from l3_core import ModelArgs, Transformer, generate, kernels, load_checkpoint, save_checkpoint
 
 
 def train_step(model, tokens, hf: bool, dtype, own_loss: bool):
@@ -58,6 +59,7 @@ def main() -> None:
         save_checkpoint(ours, Path(tmp) / "hf", format="hf")
         peer = LlamaForCausalLM.from_pretrained(Path(tmp) / "hf", attn_implementation="sdpa").to(device)
         ours = load_checkpoint(Path(tmp) / "hf", device=device)
+    kernels.for_device(ours)  # ours as users run it: the CPU kernels on a CPU
     ours.train()
     peer.train()
     n = args.num_params()
