@@ -54,9 +54,9 @@ def test_meta_build_then_init_is_deterministic():
     assert a.layers[1].attention.wo.weight.std() < a.layers[0].attention.wq.weight.std()
 
 
-# (sum, sum of |x|) of parameters of llama3-tiny built with seed 3 by l3-core 0.2.0, whose wq/wk/wv
-# and w1/w3 were stored stacked: the separate modules must initialise to the same numbers.
-INIT_0_2_0 = {
+# (sum, sum of |x|) of parameters of llama3-tiny built with seed 3 when wq/wk/wv and w1/w3 were
+# stored stacked (commit 580dfa4): the separate modules must initialise to the same numbers.
+INIT_STACKED = {
     "tok_embeddings.weight": (283.2420013830415, 26199.414851230154),
     "layers.0.attention.wq.weight": (1.503565407224869, 64.3787667611191),
     "layers.0.attention.wk.weight": (0.5610851585624914, 31.759508394181466),
@@ -71,7 +71,7 @@ INIT_0_2_0 = {
 
 def test_initial_values_for_a_seed_are_those_of_the_stacked_projections():
     state = Transformer.build(TINY, seed=3).state_dict()
-    for name, (total, absolute) in INIT_0_2_0.items():
+    for name, (total, absolute) in INIT_STACKED.items():
         t = state[name].double()
         assert t.sum().item() == pytest.approx(total, rel=1e-6, abs=1e-9), name
         assert t.abs().sum().item() == pytest.approx(absolute, rel=1e-7), name
@@ -81,13 +81,23 @@ def test_state_dict_uses_the_checkpoint_names_and_round_trips():
     model = Transformer.build(TINY, seed=4)
     state = model.state_dict()
     names = {k.removeprefix("layers.0.") for k in state if k.startswith("layers.0.")}
-    assert names == {"attention_norm.weight", "ffn_norm.weight", "attention.wq.weight",
-                     "attention.wk.weight", "attention.wv.weight", "attention.wo.weight",
-                     "feed_forward.w1.weight", "feed_forward.w2.weight", "feed_forward.w3.weight"}
+    assert names == {
+        "attention_norm.weight",
+        "ffn_norm.weight",
+        "attention.wq.weight",
+        "attention.wk.weight",
+        "attention.wv.weight",
+        "attention.wo.weight",
+        "feed_forward.w1.weight",
+        "feed_forward.w2.weight",
+        "feed_forward.w3.weight",
+    }
     assert state["layers.0.attention.wk.weight"].shape == (TINY.kv_heads * TINY.head_dim, TINY.dim)
     other = Transformer.build(TINY, seed=5)
     other.load_state_dict(state)
-    assert torch.equal(other.layers[1].feed_forward.w3.weight, model.layers[1].feed_forward.w3.weight)
+    assert torch.equal(
+        other.layers[1].feed_forward.w3.weight, model.layers[1].feed_forward.w3.weight
+    )
 
 
 def test_embeddings_passed_in_place_of_tokens_give_the_same_logits(model):
@@ -96,7 +106,9 @@ def test_embeddings_passed_in_place_of_tokens_give_the_same_logits(model):
     with torch.no_grad():
         h = model.embed(tokens)
         torch.testing.assert_close(model(embeddings=h), model(tokens), rtol=0, atol=0)
-        torch.testing.assert_close(model.loss(None, targets, embeddings=h), model.loss(tokens, targets))
+        torch.testing.assert_close(
+            model.loss(None, targets, embeddings=h), model.loss(tokens, targets)
+        )
         h[:, 3] = 0.5  # a placeholder's embedding replaced (another modality's)
         assert not torch.allclose(model(embeddings=h)[:, 3:], model(tokens)[:, 3:])
         torch.testing.assert_close(model(embeddings=h)[:, :3], model(tokens)[:, :3])
@@ -148,7 +160,7 @@ def test_greedy_kv_cache_decoding_matches_full_forward(model):
     with torch.no_grad():
         for _ in range(10):
             seq.append(int(model(torch.tensor([seq]))[0, -1].argmax()))
-    assert new == seq[len(prompt):]
+    assert new == seq[len(prompt) :]
 
 
 def test_batched_prompts_of_different_lengths_decode_as_alone(model):

@@ -72,11 +72,16 @@ def test_bfloat16_logits_agree_with_the_plain_model_to_rounding():
 @pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
 def test_optimizer_steps_train_the_plain_parameters_as_the_plain_model(optimizer):
     plain, fast = _pair()
-    make = (lambda p: torch.optim.SGD(p, lr=0.5)) if optimizer == "sgd" else (
-        lambda p: torch.optim.AdamW(p, lr=1e-2))
+    make = (
+        (lambda p: torch.optim.SGD(p, lr=0.5))
+        if optimizer == "sgd"
+        else (lambda p: torch.optim.AdamW(p, lr=1e-2))
+    )
     opts = [make(m.parameters()) for m in (plain, fast)]
     for step in range(3):
-        tokens = torch.randint(0, ARGS.vocab_size, (2, 48), generator=torch.Generator().manual_seed(step))
+        tokens = torch.randint(
+            0, ARGS.vocab_size, (2, 48), generator=torch.Generator().manual_seed(step)
+        )
         targets = tokens.roll(-1, 1)
         for model, opt in zip((plain, fast), opts):
             with torch.no_grad():
@@ -98,7 +103,9 @@ class _Amplified(torch.nn.Linear):
         return 100 * super().forward(x)
 
 
-@pytest.mark.parametrize("path", ["attention.wk", "attention.wo", "feed_forward.w3", "feed_forward.w2"])
+@pytest.mark.parametrize(
+    "path", ["attention.wk", "attention.wo", "feed_forward.w3", "feed_forward.w2"]
+)
 def test_wrapped_projections_run_through_their_modules_with_kernels_on(path):
     plain, fast = _pair()
     for model in (plain, fast):

@@ -15,30 +15,18 @@ from dataclasses import dataclass
 from torch import nn
 
 from l3_core.errors import InputError
-from l3_core.kernels import swap
+from l3_core.kernels import cpu, swap
 
 
 @dataclass(frozen=True)
 class Backend:
     """``modules``: plain module class -> kernel subclass; ``release``: drops cached copies."""
 
-    modules: Callable[[], dict[type[nn.Module], type[nn.Module]]]
+    modules: dict[type[nn.Module], type[nn.Module]]
     release: Callable[[nn.Module], None]
 
 
-def _cpu_modules() -> dict[type[nn.Module], type[nn.Module]]:
-    from l3_core.kernels.cpu import MODULES
-
-    return MODULES
-
-
-def _cpu_release(model: nn.Module) -> None:
-    from l3_core.kernels.cpu import release
-
-    release(model)
-
-
-BACKENDS: dict[str, Backend] = {"cpu": Backend(_cpu_modules, _cpu_release)}
+BACKENDS: dict[str, Backend] = {"cpu": Backend(cpu.MODULES, cpu.release)}
 
 
 def apply(model: nn.Module, backend: str) -> nn.Module:
@@ -48,7 +36,7 @@ def apply(model: nn.Module, backend: str) -> nn.Module:
     if backend not in BACKENDS:
         raise InputError(f"unknown kernels backend {backend!r}; known: {sorted(BACKENDS)}")
     remove(model)
-    swap.swap(model, BACKENDS[backend].modules(), backend)
+    swap.swap(model, BACKENDS[backend].modules, backend)
     return model
 
 

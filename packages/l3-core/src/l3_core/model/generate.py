@@ -15,7 +15,9 @@ from l3_core.model.decoding import DecodeLayout
 from l3_core.model.transformer import Transformer
 
 
-def sample_top_p(probs: torch.Tensor, top_p: float, generator: torch.Generator | None) -> torch.Tensor:
+def sample_top_p(
+    probs: torch.Tensor, top_p: float, generator: torch.Generator | None
+) -> torch.Tensor:
     """Sample from the smallest set of tokens whose probability mass reaches ``top_p``."""
     sorted_probs, order = probs.sort(dim=-1, descending=True)
     cumulative = sorted_probs.cumsum(dim=-1)

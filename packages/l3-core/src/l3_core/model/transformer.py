@@ -252,9 +252,11 @@ class Transformer(nn.Module):
             attn, ffn = layer.attention, layer.feed_forward
             qkv = (attn.wq.weight, attn.wk.weight, attn.wv.weight)
             # One draw over the three stacked, so that a seed gives the numbers it gave when
-            # they were stored as one matrix (0.2.0): a draw of n rows then m differs from n + m.
+            # they were stored as one matrix: a draw of n rows then m differs from n + m.
             stacked = torch.empty(
-                sum(w.shape[0] for w in qkv), qkv[0].shape[1], dtype=qkv[0].dtype,
+                sum(w.shape[0] for w in qkv),
+                qkv[0].shape[1],
+                dtype=qkv[0].dtype,
                 device=qkv[0].device,
             )
             trunc_normal(stacked, std)

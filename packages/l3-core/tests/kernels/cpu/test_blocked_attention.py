@@ -12,8 +12,9 @@ from l3_core.model.attention import Attention
 
 def _qkv(b, h, kv, s, d, dtype, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [(torch.randn(b, n, s, d, generator=g) * 2).to(dtype).requires_grad_()
-            for n in (h, kv, kv)]
+    return [
+        (torch.randn(b, n, s, d, generator=g) * 2).to(dtype).requires_grad_() for n in (h, kv, kv)
+    ]
 
 
 @pytest.mark.parametrize("heads", [(6, 2), (4, 4), (8, 1)])
@@ -65,7 +66,9 @@ def test_module_attends_by_blocks_only_over_its_own_keys(monkeypatch):
     attention = CpuAttention(args)
     calls = []
     real = blocked_attention.causal_attention
-    monkeypatch.setattr(blocked_attention, "causal_attention", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(
+        blocked_attention, "causal_attention", lambda *a: calls.append(1) or real(*a)
+    )
     q, k, v = _qkv(1, 4, 2, 9, 8, torch.float64)
     ref = Attention.attend(attention, q, k, v, None)
     torch.testing.assert_close(attention.attend(q, k, v, None), ref, rtol=1e-12, atol=1e-12)

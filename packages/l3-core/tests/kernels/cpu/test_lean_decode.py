@@ -41,18 +41,27 @@ def test_decode_step_logits_equal_the_forward_pass_over_the_whole_sequence(dtype
     pad = torch.tensor([0, 5])
     tokens = torch.zeros(2, longest, dtype=torch.long)
     for i, p in enumerate(prompts):
-        tokens[i, longest - len(p):] = torch.tensor(p)
+        tokens[i, longest - len(p) :] = torch.tensor(p)
     keys = torch.arange(longest)
-    mask = ((keys[None, None, :] <= keys[None, :, None]) & (keys[None, None, :] >= pad[:, None, None]))[:, None]
+    mask = (
+        (keys[None, None, :] <= keys[None, :, None]) & (keys[None, None, :] >= pad[:, None, None])
+    )[:, None]
     positions = (keys[None, :] - pad[:, None]).clamp(min=0)
-    caches = [KVCache.empty(ARGS, 2, total, torch.float32, torch.device("cpu")) for _ in range(ARGS.n_layers)]
+    caches = [
+        KVCache.empty(ARGS, 2, total, torch.float32, torch.device("cpu"))
+        for _ in range(ARGS.n_layers)
+    ]
     with torch.inference_mode():
         model.forward_hidden(model.tok_embeddings(tokens), positions, mask, caches, 0)
         cos, sin = model.rope.gather(torch.tensor([[longest]]) - pad[:, None], total)
-        bias = torch.zeros(2, 1, 1, longest + 1).masked_fill_(torch.arange(longest + 1) < pad[:, None, None, None], float("-inf"))
+        bias = torch.zeros(2, 1, 1, longest + 1).masked_fill_(
+            torch.arange(longest + 1) < pad[:, None, None, None], float("-inf")
+        )
         weights = projection_weights(model)
         plan = DecodePlan.of(model, weights, packed_linear(model, weights, 2))
-        got = decode_step(plan, nxt, cos[:, 0].to(dtype), sin[:, 0].to(dtype), caches, longest, bias)
+        got = decode_step(
+            plan, nxt, cos[:, 0].to(dtype), sin[:, 0].to(dtype), caches, longest, bias
+        )
         for i, p in enumerate(prompts):
             ref = plain(torch.tensor([[*p, int(nxt[i])]]))[0, -1]
             tol = 1e-5 if dtype == torch.float32 else 0.1
@@ -83,7 +92,9 @@ def test_generation_after_a_training_step_uses_the_new_weights(optimizer):
     prompt = [[5, 6, 7, 8]]
     generate(model, prompt, max_new_tokens=4)  # packs the weights
     params = model.parameters()
-    opt = torch.optim.SGD(params, lr=5.0) if optimizer == "sgd" else torch.optim.AdamW(params, lr=0.5)
+    opt = (
+        torch.optim.SGD(params, lr=5.0) if optimizer == "sgd" else torch.optim.AdamW(params, lr=0.5)
+    )
     tokens = torch.randint(0, ARGS.vocab_size, (2, 16))
     model.loss(tokens, torch.roll(tokens, -1, dims=1)).backward()
     opt.step()
@@ -115,9 +126,12 @@ def test_models_with_wrapped_projections_decode_through_their_modules(name):
         for _ in range(6):
             seq.append(int(kernels.remove(model)(torch.tensor([seq]))[0, -1].argmax()))
     kernels.apply(model, "cpu")
-    assert new == seq[len(prompt):]
+    assert new == seq[len(prompt) :]
     other = [2, 7]
-    assert generate(model, [prompt, other], max_new_tokens=6) == [new, generate(model, [other], max_new_tokens=6)[0]]
+    assert generate(model, [prompt, other], max_new_tokens=6) == [
+        new,
+        generate(model, [other], max_new_tokens=6)[0],
+    ]
 
 
 def test_release_drops_packs_after_writes_through_data():

@@ -14,7 +14,9 @@ def test_float32_fused_norm_is_bit_identical_with_equal_gradients():
     ours, ref = fused_rms_norm(x, weight, 1e-5), rms_norm(x, weight, 1e-5)
     assert torch.equal(ours, ref)
     grad = torch.randn_like(ref)
-    for a, b in zip(torch.autograd.grad(ours, (x, weight), grad), torch.autograd.grad(ref, (x, weight), grad)):
+    for a, b in zip(
+        torch.autograd.grad(ours, (x, weight), grad), torch.autograd.grad(ref, (x, weight), grad)
+    ):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 

@@ -38,7 +38,8 @@ def test_rotary_heads_gradient_passes_gradcheck():
     cos, sin = _tables(args, 2, 5, seed=3)
     qkv = torch.randn(2, 5, 8 * args.head_dim, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda x: rotary_heads(x, cos.double(), sin.double(), 4, 2), (qkv,))
+        lambda x: rotary_heads(x, cos.double(), sin.double(), 4, 2), (qkv,)
+    )
 
 
 def test_module_heads_equal_the_plain_modules_heads_and_gradients_in_float64():

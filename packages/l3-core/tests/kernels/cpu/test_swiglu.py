@@ -23,5 +23,7 @@ def test_module_equals_the_plain_feed_forward_with_gradients_in_float64():
     ref = FeedForward.forward(ffn, x)
     torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
     grad = torch.randn_like(ref)
-    for a, b in zip(torch.autograd.grad(ours, params, grad), torch.autograd.grad(ref, params, grad)):
+    for a, b in zip(
+        torch.autograd.grad(ours, params, grad), torch.autograd.grad(ref, params, grad)
+    ):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -86,19 +86,37 @@ class DecodePlan:
     linear: Linear
 
     @classmethod
-    def of(cls, model: Transformer, weights: list[torch.Tensor], linear: Linear = F.linear) -> DecodePlan:
+    def of(
+        cls, model: Transformer, weights: list[torch.Tensor], linear: Linear = F.linear
+    ) -> DecodePlan:
         """``weights``: :func:`projection_weights` of ``model``."""
         layers = []
         for i, layer in enumerate(model.layers):
             wqkv, wo, w13, w2 = weights[4 * i : 4 * i + 4]
             layers.append((layer.attention_norm, wqkv, wo, layer.ffn_norm, w13, w2))
         a = model.args
-        return cls(model.tok_embeddings, layers, model.norm, weights[-1], a.n_heads,
-                   a.kv_heads, a.head_dim, a.ffn_hidden_dim, linear)
+        return cls(
+            model.tok_embeddings,
+            layers,
+            model.norm,
+            weights[-1],
+            a.n_heads,
+            a.kv_heads,
+            a.head_dim,
+            a.ffn_hidden_dim,
+            linear,
+        )
 
 
-def decode_step(plan: DecodePlan, tokens: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor,
-                caches: list[KVCache], start: int, key_bias: torch.Tensor | None) -> torch.Tensor:
+def decode_step(
+    plan: DecodePlan,
+    tokens: torch.Tensor,
+    cos: torch.Tensor,
+    signed_sin: torch.Tensor,
+    caches: list[KVCache],
+    start: int,
+    key_bias: torch.Tensor | None,
+) -> torch.Tensor:
     """Logits [b, vocab] for ``tokens`` [b] at cache slot ``start``.
 
     ``cos``, ``signed_sin``: [b, head_dim] rows of :class:`RotaryTable`'s tables in the model's
@@ -106,7 +124,13 @@ def decode_step(plan: DecodePlan, tokens: torch.Tensor, cos: torch.Tensor, signe
     """
     b = tokens.shape[0]
     h = plan.embedding(tokens)
-    n_heads, n_kv, d, hidden, linear = plan.n_heads, plan.n_kv_heads, plan.head_dim, plan.hidden_dim, plan.linear
+    n_heads, n_kv, d, hidden, linear = (
+        plan.n_heads,
+        plan.n_kv_heads,
+        plan.head_dim,
+        plan.hidden_dim,
+        plan.linear,
+    )
     rotated = n_heads + n_kv
     group = n_heads // n_kv
     end = start + 1
@@ -151,7 +175,9 @@ class LeanDecoder:
     key_bias: torch.Tensor | None
 
     @classmethod
-    def of(cls, model: Transformer, caches: list[KVCache], layout: DecodeLayout) -> LeanDecoder | None:
+    def of(
+        cls, model: Transformer, caches: list[KVCache], layout: DecodeLayout
+    ) -> LeanDecoder | None:
         """None where the stacked projections would pass their budget (decode by modules)."""
         weights = projection_weights(model)
         if weights is None:
@@ -162,11 +188,14 @@ class LeanDecoder:
         key_bias = None
         if layout.real_keys is not None:
             key_bias = torch.zeros(b, 1, 1, layout.capacity, device=cos.device).masked_fill_(
-                ~layout.real_keys[:, None, None], float("-inf"))
+                ~layout.real_keys[:, None, None], float("-inf")
+            )
         plan = DecodePlan.of(model, weights, packed_linear(model, weights, b))
         return cls(plan, caches, layout.start, cos.to(dtype), sin.to(dtype), key_bias)
 
     def __call__(self, tokens: torch.Tensor, n: int) -> torch.Tensor:
         slot = self.start + n
         bias = self.key_bias[..., : slot + 1] if self.key_bias is not None else None
-        return decode_step(self.plan, tokens, self.cos[:, n], self.signed_sin[:, n], self.caches, slot, bias)
+        return decode_step(
+            self.plan, tokens, self.cos[:, n], self.signed_sin[:, n], self.caches, slot, bias
+        )

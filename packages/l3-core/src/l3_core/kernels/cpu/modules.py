@@ -26,7 +26,9 @@ from l3_core.model.norm import RMSNorm
 from l3_core.model.transformer import Transformer
 
 
-def stacked_projection(owner: nn.Module, x: torch.Tensor, linears: Sequence[nn.Module]) -> torch.Tensor:
+def stacked_projection(
+    owner: nn.Module, x: torch.Tensor, linears: Sequence[nn.Module]
+) -> torch.Tensor:
     """The outputs of ``linears`` on ``x`` side by side: one GEMM by their stacked weights where
     all are plain ``nn.Linear`` without bias (within the stacking budget), else each module."""
     if all(type(m) is nn.Linear and m.bias is None for m in linears):
