@@ -3,6 +3,7 @@
 Prints forward+backward tokens/s (fp32 and bf16 autocast; the loss computed by the same code on
 each model's logits, and by each library's own loss API), KV-cache greedy decode tokens/s at
 batch 1, and the training step's achieved FLOP/s as a fraction of the measured matmul peak.
+Ours runs with :mod:`l3_core.kernels` on (the CPU backend on a CPU; plain elsewhere).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from transformers import LlamaForCausalLM
 sys.path.insert(0, str(Path(__file__).parent))
 from common import best_of_interleaved, machine_peak, report, synced
 
-from l3_core import ModelArgs, Transformer, generate, load_checkpoint, save_checkpoint
+from l3_core import ModelArgs, Transformer, generate, kernels, load_checkpoint, save_checkpoint
 
 
 def train_step(model, tokens, hf: bool, dtype, own_loss: bool):
@@ -34,7 +35,9 @@ def train_step(model, tokens, hf: bool, dtype, own_loss: bool):
         else:
             logits = model(tokens).logits if hf else model(tokens)
     if not own_loss:
-        loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten())
+        loss = torch.nn.functional.cross_entropy(
+            logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten()
+        )
     loss.backward()
     model.zero_grad(set_to_none=True)
 
@@ -56,32 +59,50 @@ def main() -> None:
     ours = Transformer.build(args, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         save_checkpoint(ours, Path(tmp) / "hf", format="hf")
-        peer = LlamaForCausalLM.from_pretrained(Path(tmp) / "hf", attn_implementation="sdpa").to(device)
+        peer = LlamaForCausalLM.from_pretrained(Path(tmp) / "hf", attn_implementation="sdpa").to(
+            device
+        )
         ours = load_checkpoint(Path(tmp) / "hf", device=device)
+    kernels.for_device(ours)  # ours as users run it: the CPU kernels on a CPU
     ours.train()
     peer.train()
     n = args.num_params()
-    print(f"preset {opts.preset}: {n / 1e6:.1f}M parameters, batch {opts.batch} x seq {opts.seq}, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"preset {opts.preset}: {n / 1e6:.1f}M parameters, batch {opts.batch} x seq {opts.seq}, "
+        f"{torch.get_num_threads()} threads"
+    )
     tokens = torch.randint(0, args.vocab_size, (opts.batch, opts.seq), device=device)
     ntok = opts.batch * opts.seq
     flops_per_step = args.flops_per_token(opts.seq) * ntok
     peaks = {dt: machine_peak(dt, device) for dt in (torch.float32, torch.bfloat16)}
-    print(f"matmul peak: fp32 {peaks[torch.float32] / 1e9:.0f} GFLOP/s, bf16 {peaks[torch.bfloat16] / 1e9:.0f} GFLOP/s")
+    print(
+        f"matmul peak: fp32 {peaks[torch.float32] / 1e9:.0f} GFLOP/s, bf16 {peaks[torch.bfloat16] / 1e9:.0f} GFLOP/s"
+    )
     for dtype, own_loss in itertools.product((torch.float32, torch.bfloat16), (False, True)):
         if opts.only == "decode":
             break
-        t = best_of_interleaved({
-            "ours": synced(lambda d=dtype, o=own_loss: train_step(ours, tokens, False, d, o), device),
-            "peer": synced(lambda d=dtype, o=own_loss: train_step(peer, tokens, True, d, o), device),
-        }, repeats=opts.repeats)
+        t = best_of_interleaved(
+            {
+                "ours": synced(
+                    lambda d=dtype, o=own_loss: train_step(ours, tokens, False, d, o), device
+                ),
+                "peer": synced(
+                    lambda d=dtype, o=own_loss: train_step(peer, tokens, True, d, o), device
+                ),
+            },
+            repeats=opts.repeats,
+        )
         t_ours, t_peer = t["ours"], t["peer"]
-        name = (f"fwd+bwd tok/s ({'bf16 autocast' if dtype == torch.bfloat16 else 'fp32'}, "
-                f"{'own loss API' if own_loss else 'CE on logits'})")
+        name = (
+            f"fwd+bwd tok/s ({'bf16 autocast' if dtype == torch.bfloat16 else 'fp32'}, "
+            f"{'own loss API' if own_loss else 'CE on logits'})"
+        )
         report(name, ntok / t_ours, ntok / t_peer, "tok/s", "transformers")
         mfu = flops_per_step / t_ours / peaks[dtype]
         mfu_peer = flops_per_step / t_peer / peaks[dtype]
-        print(f"{'  achieved FLOP/s / matmul peak':<44} ours {mfu:>12.1%}           transformers {mfu_peer:>8.1%}")
+        print(
+            f"{'  achieved FLOP/s / matmul peak':<44} ours {mfu:>12.1%}           transformers {mfu_peer:>8.1%}"
+        )
 
     if opts.only == "train":
         return
@@ -104,10 +125,17 @@ def main() -> None:
     for dtype in (torch.float32, torch.bfloat16):
         ours.to(dtype)
         peer.to(dtype)
-        t = best_of_interleaved({"ours": synced(ours_decode, device), "peer": synced(peer_decode, device)},
-                                repeats=opts.repeats)
-        report(f"greedy decode tok/s (batch 1, KV cache, {str(dtype).removeprefix('torch.')})",
-               k / t["ours"], k / t["peer"], "tok/s", "transformers")
+        t = best_of_interleaved(
+            {"ours": synced(ours_decode, device), "peer": synced(peer_decode, device)},
+            repeats=opts.repeats,
+        )
+        report(
+            f"greedy decode tok/s (batch 1, KV cache, {str(dtype).removeprefix('torch.')})",
+            k / t["ours"],
+            k / t["peer"],
+            "tok/s",
+            "transformers",
+        )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import pytest
 import torch
 from hf_reference import LLAMA31_SCALING, hf_llama
 
-from l3_core import load_checkpoint, save_checkpoint
+from l3_core import kernels, load_checkpoint, save_checkpoint
 from l3_core.errors import CheckpointError
 
 CASES = {
@@ -15,11 +15,14 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("backend", [None, "cpu"])  # the plain model; with the CPU kernels
 @pytest.mark.parametrize("case", CASES)
-def test_hf_checkpoint_loads_with_identical_logits(tmp_path, case):
+def test_hf_checkpoint_loads_with_identical_logits(tmp_path, case, backend):
     ref = hf_llama(**CASES[case])
     ref.save_pretrained(tmp_path / "hf")
     model = load_checkpoint(tmp_path / "hf")
+    if backend is not None:
+        kernels.apply(model, backend)
     tokens = torch.randint(0, 320, (2, 200))
     with torch.no_grad():
         expected = ref(tokens).logits
@@ -65,16 +68,20 @@ def test_hf_config_of_another_architecture_is_refused(tmp_path):
         load_checkpoint(tmp_path / "hf")
 
 
+@pytest.mark.parametrize("backend", [None, "cpu"])
 @pytest.mark.parametrize("case", ["gqa", "tied"])
-def test_training_gradients_equal_transformers(tmp_path, case):
-    """Loss and every parameter's gradient of a training step (our fused autograd nodes and
-    chunked loss) against transformers' ``labels=`` loss, by checkpoint name."""
+def test_training_gradients_equal_transformers(tmp_path, case, backend):
+    """Loss and every parameter's gradient of a training step (the plain model, or the CPU
+    kernels' autograd nodes, and the chunked loss) against transformers' ``labels=`` loss, by
+    checkpoint name."""
     from l3_core import Transformer
     from l3_core.checkpoint.hf import to_hf_state
 
     ref = hf_llama(**CASES[case])
     ref.save_pretrained(tmp_path / "hf")
     model = load_checkpoint(tmp_path / "hf").train()
+    if backend is not None:
+        kernels.apply(model, backend)
     ref.train()
     tokens = torch.randint(0, 320, (2, 200))
     targets = torch.cat([tokens[:, 1:], torch.full((2, 1), -100)], dim=1)

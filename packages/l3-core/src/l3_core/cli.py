@@ -57,6 +57,7 @@ def _convert(opts: argparse.Namespace) -> int:
 def _generate(opts: argparse.Namespace) -> int:
     import torch
 
+    from l3_core import kernels
     from l3_core.checkpoint import load_checkpoint
     from l3_core.model import generate
     from l3_core.tokenizer import ChatFormat, Message, Tokenizer, llama3_tokenizer_path
@@ -64,6 +65,7 @@ def _generate(opts: argparse.Namespace) -> int:
     torch.manual_seed(opts.seed)
     tok = Tokenizer.from_file(opts.tokenizer or llama3_tokenizer_path())
     model = load_checkpoint(opts.checkpoint)
+    kernels.for_device(model)  # the lean CPU decoding step
     if opts.chat:
         ids = ChatFormat(tok).encode_dialog_prompt([Message("user", opts.prompt)])
     else:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from l3_core import Tokenizer, generate, load_checkpoint
+from l3_core import Tokenizer, generate, kernels, load_checkpoint
 from l3_core.errors import ConfigError
 from l3_guard.errors import GuardInputError
 from l3_guard.llama_guard_format import Role, Turn, as_turns, build_prompt, parse_output
@@ -121,6 +121,7 @@ class LlamaGuardLLM:
             raise ConfigError(f"{path}: no tokenizer.model beside the checkpoint; pass tokenizer_path")
         if quantize:
             quantize_int8(model)
+        kernels.for_device(model)  # CPU kernels; int8 layers still run as modules
         return cls(model, Tokenizer.from_file(tokenizer_path), **kwargs)
 
     def encode_prompt(self, conversation: str | Sequence[Turn | dict], role: Role | None = None) -> list[int]:

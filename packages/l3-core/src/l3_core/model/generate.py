@@ -11,13 +11,13 @@ from collections.abc import Collection, Sequence
 import torch
 
 from l3_core.errors import InputError
-from l3_core.model.attention import KVCache
-from l3_core.model.decode import DecodePlan, decode_step, projection_weights, supports_fast_decode
-from l3_core.model.packed_linear import packed_linear
+from l3_core.model.decoding import DecodeLayout
 from l3_core.model.transformer import Transformer
 
 
-def sample_top_p(probs: torch.Tensor, top_p: float, generator: torch.Generator | None) -> torch.Tensor:
+def sample_top_p(
+    probs: torch.Tensor, top_p: float, generator: torch.Generator | None
+) -> torch.Tensor:
     """Sample from the smallest set of tokens whose probability mass reaches ``top_p``."""
     sorted_probs, order = probs.sort(dim=-1, descending=True)
     cumulative = sorted_probs.cumsum(dim=-1)
@@ -39,7 +39,9 @@ def generate(
 ) -> list[list[int]]:
     """New tokens for each prompt (without the prompt), stopping at any of ``stop_tokens``.
 
-    ``temperature == 0`` is greedy decoding.
+    ``temperature == 0`` is greedy decoding. After the prompts' prefill each token runs
+    ``model.decoder``'s step: through the modules, or the CPU kernels' lean step where
+    :func:`l3_core.kernels.apply` turned them on.
     """
     if not prompts or any(len(p) == 0 for p in prompts):
         raise InputError("generate needs at least one non-empty prompt")
@@ -48,26 +50,22 @@ def generate(
             f"invalid sampling settings: max_new_tokens={max_new_tokens}, "
             f"temperature={temperature}, top_p={top_p}"
         )
-    args = model.args
     device = model.tok_embeddings.weight.device
-    dtype = model.tok_embeddings.weight.dtype
     b = len(prompts)
     longest = max(len(p) for p in prompts)
     total = longest + max_new_tokens
-    if total > args.max_seq_len:
-        raise InputError(f"prompt ({longest}) + max_new_tokens ({max_new_tokens}) exceeds "
-                         f"max_seq_len {args.max_seq_len}")
+    if total > model.args.max_seq_len:
+        raise InputError(
+            f"prompt ({longest}) + max_new_tokens ({max_new_tokens}) exceeds "
+            f"max_seq_len {model.args.max_seq_len}"
+        )
     pad = torch.tensor([longest - len(p) for p in prompts], device=device)
     tokens = torch.zeros(b, longest, dtype=torch.long, device=device)
     for i, p in enumerate(prompts):
-        tokens[i, longest - len(p):] = torch.tensor(list(p), dtype=torch.long)
-    model._check_tokens(tokens)
+        tokens[i, longest - len(p) :] = torch.tensor(list(p), dtype=torch.long)
+    model.check_tokens(tokens)
 
-    fast = supports_fast_decode(model)
-    # The fast step attends in float32; on a CPU, a float32 cache saves converting it per step.
-    low = dtype in (torch.bfloat16, torch.float16)
-    cache_dtype = torch.float32 if fast and low and device.type == "cpu" else dtype
-    caches = [KVCache.empty(args, b, total, cache_dtype, device) for _ in range(args.n_layers)]
+    caches = model.kv_caches(b, total)
     gen = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
     stop = torch.tensor(sorted(stop_tokens), dtype=torch.long, device=device)
     done = torch.zeros(b, dtype=torch.bool, device=device)
@@ -84,14 +82,8 @@ def generate(
     logits = model.forward_hidden(h, positions, mask, caches, 0, last_only=True)[:, -1]
 
     # Every later step writes cache slot longest + n at position longest + n - pad.
-    positions_after = key_pos[None, longest:] - pad[:, None]
-    cos, sin = model.rope.gather(positions_after, total)
-    cos, sin = cos.to(dtype), sin.to(dtype)
-    key_bias = None
-    if real_keys is not None and fast:
-        key_bias = torch.zeros(b, 1, 1, total, device=device).masked_fill_(~real_keys[:, None, None], float("-inf"))
-
-    plan = DecodePlan.of(model, packed_linear(model, projection_weights(model), b)) if fast else None
+    layout = DecodeLayout(longest, total, key_pos[None, longest:] - pad[:, None], real_keys)
+    decode = model.decoder(caches, layout)
     n = 0
     for n in range(max_new_tokens):
         if temperature > 0:
@@ -105,14 +97,7 @@ def generate(
         out[:, n] = nxt
         if n + 1 == max_new_tokens or (stop_tokens and bool(done.all())):
             break
-        slot = longest + n
-        if fast:
-            bias = key_bias[..., : slot + 1] if key_bias is not None else None
-            logits = decode_step(plan, nxt, cos[:, n], sin[:, n], caches, slot, bias)
-        else:
-            mask = None if real_keys is None else real_keys[:, None, None, : slot + 1]
-            h = model.tok_embeddings(nxt[:, None])
-            logits = model.forward_hidden(h, positions_after[:, n:n + 1], mask, caches, slot)[:, -1]
+        logits = decode(nxt, n)
     results = []
     for row in out[:, : n + 1].tolist():
         for j, t in enumerate(row):

@@ -18,8 +18,9 @@ _CHUNK_ELEMENTS = {"cpu": 1 << 22}
 _DEFAULT_CHUNK_ELEMENTS = 1 << 27
 
 
-def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
-                         ignore_index: int = -100) -> torch.Tensor:
+def linear_cross_entropy(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100
+) -> torch.Tensor:
     """Mean over non-ignored rows of ``cross_entropy(hidden @ weight.T, targets)``.
 
     ``hidden`` [n, dim], ``weight`` [vocab, dim], ``targets`` [n] (``ignore_index`` rows add
@@ -36,8 +37,9 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: to
 
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
-                ignore_index: int) -> torch.Tensor:
+    def forward(
+        ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, ignore_index: int
+    ) -> torch.Tensor:
         n = hidden.shape[0]
         vocab = weight.shape[0]
         need_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
@@ -48,7 +50,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
         acc = torch.promote_types(hidden.dtype, torch.float32)
         loss = torch.zeros((), dtype=acc, device=hidden.device)
         grad_hidden = torch.empty_like(hidden) if need_grad else None
-        grad_weight = torch.zeros(weight.shape, dtype=acc, device=weight.device) if need_grad else None
+        grad_weight = (
+            torch.zeros(weight.shape, dtype=acc, device=weight.device) if need_grad else None
+        )
         rows = max(64, _CHUNK_ELEMENTS.get(hidden.device.type, _DEFAULT_CHUNK_ELEMENTS) // vocab)
         for start in range(0, n, rows):
             end = min(n, start + rows)

@@ -35,10 +35,14 @@ def document_causal_mask(document_ids: torch.Tensor) -> torch.Tensor:
     return (causal & same).unsqueeze(1)
 
 
-def document_ids_from_lengths(lengths: list[list[int]], device: torch.device | None = None) -> torch.Tensor:
+def document_ids_from_lengths(
+    lengths: list[list[int]], device: torch.device | None = None
+) -> torch.Tensor:
     """Document ids [b, s] from per-row document lengths (each row must sum to the same s)."""
     totals = {sum(row) for row in lengths}
     if len(totals) != 1:
-        raise InputError(f"document lengths must sum to the same sequence length per row, got {sorted(totals)}")
+        raise InputError(
+            f"document lengths must sum to the same sequence length per row, got {sorted(totals)}"
+        )
     rows = [torch.repeat_interleave(torch.arange(len(row)), torch.tensor(row)) for row in lengths]
     return torch.stack(rows).to(device)

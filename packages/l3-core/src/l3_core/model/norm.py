@@ -7,6 +7,13 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """``weight * normalise(x)``, normalised in float32 and rounded to ``x``'s dtype before the
+    weight is applied, as the reference does."""
+    normed = F.rms_norm(x.float(), (x.shape[-1],), eps=eps).to(x.dtype)
+    return weight.to(x.dtype) * normed
+
+
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float = 1e-5) -> None:
         super().__init__()
@@ -18,13 +25,3 @@ class RMSNorm(nn.Module):
 
     def reset_parameters(self) -> None:
         nn.init.ones_(self.weight)
-
-
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """``weight * normalise(x)``, normalised in float32 and rounded to ``x``'s dtype before the
-    weight is applied, as the reference does."""
-    if x.dtype == torch.float32 and weight.dtype == torch.float32:
-        # One fused op with the same products as the two-step form below.
-        return F.rms_norm(x, (x.shape[-1],), weight, eps=eps)
-    normed = F.rms_norm(x.float(), (x.shape[-1],), eps=eps).to(x.dtype)
-    return weight.to(x.dtype) * normed

@@ -48,7 +48,9 @@ class RotaryTable:
     def tables(self, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         if self._cos is None or self._cos.shape[0] < length or self._cos.device != device:
             size = max(length, 2 * (self._cos.shape[0] if self._cos is not None else 0), 256)
-            inv = inverse_frequencies(self.args.head_dim, self.args.rope_theta, self.args.rope_scaling)
+            inv = inverse_frequencies(
+                self.args.head_dim, self.args.rope_theta, self.args.rope_scaling
+            )
             inv = inv.to(device)
             pos = torch.arange(size, device=device, dtype=torch.float32)
             angles = torch.outer(pos, inv)

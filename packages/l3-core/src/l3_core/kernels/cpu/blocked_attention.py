@@ -75,12 +75,16 @@ class _BlockedCausalAttention(torch.autograd.Function):
         return out.view(b, s, h, d).transpose(1, 2)
 
     @staticmethod
-    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None]:
+    def backward(
+        ctx, grad_out: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None]:
         with torch.autocast(grad_out.device.type, enabled=False):
             return _BlockedCausalAttention._backward(ctx, grad_out)
 
     @staticmethod
-    def _backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None]:
+    def _backward(
+        ctx, grad_out: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None]:
         qs, kf, vf, out, *probs = ctx.saved_tensors
         b, kv, g, s, d = qs.shape
         acc = torch.promote_types(qs.dtype, torch.float32)

@@ -33,14 +33,27 @@ _CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, Linear]] = weakref.Wea
 def _packing_for(dtype: torch.dtype) -> tuple[Callable, Callable] | None:
     """(pack, run) for ``dtype`` where this CPU and torch build have the kernels (private torch
     operators: absent ones, as in older or non-x86 builds, mean plain ``F.linear``)."""
-    onednn_bf16 = (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-                   and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    onednn_bf16 = (
+        torch.backends.mkldnn.is_available()
+        and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+        and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
     if dtype == torch.bfloat16 and onednn_bf16:
-        return (lambda w, rows: torch.ops.mkldnn._reorder_linear_weight(w, rows),
-                lambda x, packed, w, rows: torch.ops.mkldnn._linear_pointwise(x, packed, None, "none", [], ""))
-    if dtype == torch.float32 and torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear"):
-        return (lambda w, rows: torch.ops.mkl._mkl_reorder_linear_weight(w, rows),
-                lambda x, packed, w, rows: torch.ops.mkl._mkl_linear(x, packed, w, None, rows))
+        return (
+            lambda w, rows: torch.ops.mkldnn._reorder_linear_weight(w, rows),
+            lambda x, packed, w, rows: torch.ops.mkldnn._linear_pointwise(
+                x, packed, None, "none", [], ""
+            ),
+        )
+    if (
+        dtype == torch.float32
+        and torch.backends.mkl.is_available()
+        and hasattr(torch.ops.mkl, "_mkl_linear")
+    ):
+        return (
+            lambda w, rows: torch.ops.mkl._mkl_reorder_linear_weight(w, rows),
+            lambda x, packed, w, rows: torch.ops.mkl._mkl_linear(x, packed, w, None, rows),
+        )
     return None
 
 

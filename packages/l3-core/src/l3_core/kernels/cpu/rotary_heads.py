@@ -1,6 +1,6 @@
-"""The fused QKV projection's output as RoPE-rotated heads, in one autograd node.
+"""The stacked QKV projection's output as RoPE-rotated heads, in one autograd node.
 
-Splitting ``wqkv``'s output into q, k, v, rotating q and k (rotate-half layout) and moving the
+Splitting the output of wq/wk/wv stacked into q, k, v, rotating q and k (rotate-half layout) and moving the
 head axis forward is, written as tensor expressions, a dozen elementwise kernels forward and
 more backward (slicing backward fills zero tensors and copies into them). Here the forward
 writes q, k, v once into ``[b, heads, s, head_dim]`` buffers, and the backward writes the
@@ -14,8 +14,9 @@ from __future__ import annotations
 import torch
 
 
-def rotary_heads(qkv: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor, n_heads: int,
-                 n_kv_heads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def rotary_heads(
+    qkv: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor, n_heads: int, n_kv_heads: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """q [b, n_heads, s, d], k and v [b, n_kv_heads, s, d] from ``qkv`` [b, s, (n_heads + 2 *
     n_kv_heads) * d], q and k rotated by tables [b, s, d] from :class:`RotaryTable`."""
     d = cos.shape[-1]
@@ -25,7 +26,9 @@ def rotary_heads(qkv: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor,
     return _RotaryHeads.apply(qkv, c, s, n_heads, n_kv_heads)
 
 
-def rotate(dst: torch.Tensor, x: torch.Tensor, c: torch.Tensor, s: torch.Tensor, sign: float) -> None:
+def rotate(
+    dst: torch.Tensor, x: torch.Tensor, c: torch.Tensor, s: torch.Tensor, sign: float
+) -> None:
     """dst = x rotated by +angle (sign 1) or -angle (sign -1), halves [x0, x1] of the last dim."""
     half = x.shape[-1] // 2
     x0, x1 = x[..., :half], x[..., half:]
@@ -38,8 +41,9 @@ def rotate(dst: torch.Tensor, x: torch.Tensor, c: torch.Tensor, s: torch.Tensor,
 
 class _RotaryHeads(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, qkv: torch.Tensor, c: torch.Tensor, s: torch.Tensor, n_heads: int,
-                n_kv_heads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        ctx, qkv: torch.Tensor, c: torch.Tensor, s: torch.Tensor, n_heads: int, n_kv_heads: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, seq, width = qkv.shape
         heads = n_heads + 2 * n_kv_heads
         d = width // heads
@@ -62,6 +66,6 @@ class _RotaryHeads(torch.autograd.Function):
         heads = n_heads + 2 * n_kv_heads
         grad = torch.empty(b, seq, heads, d, dtype=gq.dtype, device=gq.device)
         rotate(grad[:, :, :n_heads], gq.transpose(1, 2), c, s, -1.0)
-        rotate(grad[:, :, n_heads:n_heads + n_kv_heads], gk.transpose(1, 2), c, s, -1.0)
-        grad[:, :, n_heads + n_kv_heads:] = gv.transpose(1, 2)
+        rotate(grad[:, :, n_heads : n_heads + n_kv_heads], gk.transpose(1, 2), c, s, -1.0)
+        grad[:, :, n_heads + n_kv_heads :] = gv.transpose(1, 2)
         return grad.view(b, seq, heads * d), None, None, None, None
