@@ -42,6 +42,8 @@ LLAMA_GUARD_3_CATEGORIES: tuple[Category, ...] = (
     Category("S13", "Elections", "Factually incorrect information about electoral systems and processes."),
     Category("S14", "Code Interpreter Abuse", "Abusing code interpreters: denial of service, container escapes, privilege escalation."),
 )
+# The standard codes in order: the embedded moderation model has one head per code.
+CATEGORY_CODES: tuple[str, ...] = tuple(c.code for c in LLAMA_GUARD_3_CATEGORIES)
 _BY_CODE = {c.code: c for c in LLAMA_GUARD_3_CATEGORIES}
 _CODE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,31}")
 
