@@ -92,3 +92,36 @@ def test_parallel_requests_are_answered_consistently(client, base_url):
     for t in threads:
         t.join(timeout=60)
     assert [out[i] for i in range(len(texts))] == ["BENIGN", "INJECTION"] * 8
+
+
+@pytest.fixture
+def broken_models(tmp_path, monkeypatch):
+    """The shipped model files replaced: moderation missing, Prompt Guard corrupt."""
+    import l3_guard.embedded as embedded
+
+    (tmp_path / "prompt_guard.npz").write_bytes(b"PK\x03\x04 not a model")
+    monkeypatch.setattr(embedded, "shipped_model_path", lambda name: tmp_path / name)
+    return tmp_path
+
+
+def test_a_broken_model_gives_fail_closed_verdicts_with_200_and_an_unhealthy_healthz(broken_models):
+    from fastapi.testclient import TestClient
+
+    from l3_guard.guard import Guard
+
+    with TestClient(create_app(Guard())) as c:
+        pg = c.post("/v1/prompt-guard", json={"text": "What is the capital of Chile?"})
+        assert pg.status_code == 200
+        assert pg.json()["label"] == "JAILBREAK" and "ModelFileError" in pg.json()["error"]
+        mod = c.post("/v1/moderate", json={"text": "What is a good recipe for banana bread?"})
+        assert mod.status_code == 200
+        body = mod.json()
+        assert body["label"] == "unsafe" and "moderation.npz: model file not found" in body["error"]
+        assert c.post("/v1/check", json={"text": "hello"}).json()["decision"] == "BLOCK"
+        # Code Shield does not need the models: it still answers.
+        assert c.post("/v1/scan-code", json={"language": "c", "code": "gets(b);"}).json()["treatment"] == "BLOCK"
+        health = c.get("/healthz")
+        assert health.status_code == 503
+        errors = health.json()["errors"]
+        assert set(errors) == {"moderation", "prompt_guard"}
+        assert "moderation.npz" in errors["moderation"] and "prompt_guard.npz" in errors["prompt_guard"]

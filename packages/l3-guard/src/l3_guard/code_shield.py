@@ -127,9 +127,9 @@ class CodeScanResult:
         return asdict(self)
 
     @classmethod
-    def failed(cls, language: Any, exc: BaseException) -> CodeScanResult:
+    def failed(cls, language: Any, error: BaseException | str) -> CodeScanResult:
         """The fail-closed verdict for a scan that could not be done: insecure, BLOCK."""
-        return cls(language if isinstance(language, str) else None, True, "BLOCK", [], error=error_text(exc))
+        return cls(language if isinstance(language, str) else None, True, "BLOCK", [], error=error_text(error))
 
     @property
     def counted_rule_ids(self) -> list[str]:

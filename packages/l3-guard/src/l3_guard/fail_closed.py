@@ -16,9 +16,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def error_text(exc: BaseException) -> str:
-    """How an error is kept in a verdict: ``"GuardInputError: empty text"``."""
-    return f"{type(exc).__name__}: {exc}"
+def error_text(error: BaseException | str) -> str:
+    """How an error is kept in a verdict: ``"GuardInputError: empty text"`` for an exception;
+    a text (a batch's ``"file:line: reason"``) is kept as it is."""
+    return error if isinstance(error, str) else f"{type(error).__name__}: {error}"
 
 
 def fail_closed(what: str, check: Callable[[], T], verdict: Callable[[Exception], T]) -> T:

@@ -149,6 +149,11 @@ class Guard:
         return self._get("_moderator", EmbeddedModerator)
 
     @property
+    def moderator_name(self) -> str:
+        """The moderator's backend name, without loading it (loading may be what failed)."""
+        return self._moderator.name if self._moderator is not None else EmbeddedModerator.name
+
+    @property
     def prompt_guard(self) -> PromptGuard:
         return self._get("_prompt_guard", PromptGuard)
 

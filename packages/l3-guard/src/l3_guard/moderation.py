@@ -62,7 +62,7 @@ class ModerationResult:
         return asdict(self)
 
 
-def error_result(role: Any, backend: str, exc: BaseException) -> ModerationResult:
+def error_result(role: Any, backend: str, exc: BaseException | str) -> ModerationResult:
     """The fail-closed verdict for a check that could not run: unsafe, score 1, error kept."""
     r: Role = role if role in ("user", "agent") else "user"
     return ModerationResult("unsafe", [], 1.0, r, backend, error=error_text(exc))

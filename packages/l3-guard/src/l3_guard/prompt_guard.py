@@ -35,9 +35,9 @@ class PromptGuardResult:
         return asdict(self)
 
     @classmethod
-    def failed(cls, exc: BaseException) -> PromptGuardResult:
+    def failed(cls, error: BaseException | str) -> PromptGuardResult:
         """The fail-closed verdict for a check that could not run: JAILBREAK, no scores."""
-        return cls("JAILBREAK", None, 0, (0, 0), error=error_text(exc))
+        return cls("JAILBREAK", None, 0, (0, 0), error=error_text(error))
 
 
 class PromptGuard:
