@@ -195,10 +195,11 @@ _LINE = st.one_of(
 def test_any_jsonl_gives_one_row_per_line_and_no_failure_reads_as_secure(tmp_path, capsys, lines):
     src = tmp_path / "fuzz.jsonl"
     src.write_bytes(b"\n".join(lines))
-    rc, rows = _run(capsys, ["scan-code", "--jsonl", str(src)])
+    rc = main(["scan-code", "--jsonl", str(src)])
+    out, err = capsys.readouterr()
+    rows = [json.loads(line) for line in out.splitlines()]
     if src.read_bytes().startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd")):
         # Read as gzip/zstd by content: garbage after the magic is a truncated file, an error.
-        err = capsys.readouterr().err
         assert rc == ExitCode.INPUT and not rows and ("truncated" in err or "corrupt" in err)
         return
     expected = [i + 1 for i, ln in enumerate(lines) if ln.strip()]
