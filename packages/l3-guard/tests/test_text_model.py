@@ -13,14 +13,27 @@ from l3_guard.embedded import shipped_model_path
 from l3_guard.errors import ModelFileError
 from l3_guard.text_model import MODEL_KIND, FeatureConfig, LinearTextModel, windows
 
-TEXTS = ["the cat sat", "a cat purrs", "dogs bark loudly", "the dog runs", "cats and kittens", "dog walks"]
+TEXTS = [
+    "the cat sat",
+    "a cat purrs",
+    "dogs bark loudly",
+    "the dog runs",
+    "cats and kittens",
+    "dog walks",
+]
 
 
 def _toy(kind: str) -> LinearTextModel:
     y = np.array([0, 0, 1, 1, 0, 1])
     targets = y if kind == "multiclass" else np.stack([y, 1 - y], axis=1)
-    return LinearTextModel.fit(TEXTS, targets, ["dog", "cat"] if kind == "multilabel" else ["cat", "dog"],
-                               kind, config=FeatureConfig(n_features=2**12), c=10.0)
+    return LinearTextModel.fit(
+        TEXTS,
+        targets,
+        ["dog", "cat"] if kind == "multilabel" else ["cat", "dog"],
+        kind,
+        config=FeatureConfig(n_features=2**12),
+        c=10.0,
+    )
 
 
 @pytest.mark.parametrize("kind", ["multiclass", "multilabel"])
@@ -75,7 +88,9 @@ def test_multiscale_windows_cover_the_text_at_every_scale(n):
         covered[a:b] = True
     assert covered.all()
     if n <= 400:  # the whole text is one of the windows, scored exactly as predict_proba does
-        np.testing.assert_allclose(probs[spans.index((0, n))], m.predict_proba([text])[0], atol=1e-6)
+        np.testing.assert_allclose(
+            probs[spans.index((0, n))], m.predict_proba([text])[0], atol=1e-6
+        )
 
 
 def test_window_scores_equal_scoring_the_window_text_when_chunks_split_at_spaces():
@@ -97,7 +112,9 @@ def test_shipped_models_give_the_scores_recorded_before_their_conversion(name):
     ref = json.loads(SCORES.read_text(encoding="utf-8"))
     m = LinearTextModel.load(shipped_model_path(name))
     assert m.labels == ref[name]["labels"]
-    np.testing.assert_allclose(m.predict_proba(ref["probes"]), ref[name]["proba"], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(
+        m.predict_proba(ref["probes"]), ref[name]["proba"], rtol=1e-12, atol=0
+    )
     probs, spans = m.predict_proba_windows(ref["long"], 2000)
     assert [list(s) for s in spans] == ref[name]["long_spans"]
     np.testing.assert_allclose(probs, ref[name]["long_windows"], rtol=1e-12, atol=0)
@@ -114,8 +131,10 @@ def test_a_shipped_model_saved_again_is_the_same_model(tmp_path, name):
     for key, a in shipped.arrays.items():
         assert again.arrays[key].dtype == a.dtype and np.array_equal(again.arrays[key], a), key
     ref = json.loads(SCORES.read_text(encoding="utf-8"))
-    np.testing.assert_array_equal(LinearTextModel.load(tmp_path / name).predict_proba(ref["probes"]),
-                                  m.predict_proba(ref["probes"]))
+    np.testing.assert_array_equal(
+        LinearTextModel.load(tmp_path / name).predict_proba(ref["probes"]),
+        m.predict_proba(ref["probes"]),
+    )
 
 
 def test_a_file_in_the_old_layout_or_of_another_kind_is_a_model_file_error(tmp_path):

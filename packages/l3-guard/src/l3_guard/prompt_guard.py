@@ -56,7 +56,9 @@ class PromptGuard:
         window_chars: int | None = None,
         max_chars: int = DEFAULT_MAX_CHARS,
     ) -> None:
-        self.model = load_embedded_model(model_path, PROMPT_GUARD_MODEL, PROMPT_GUARD_LABELS, "Prompt Guard")
+        self.model = load_embedded_model(
+            model_path, PROMPT_GUARD_MODEL, PROMPT_GUARD_LABELS, "Prompt Guard"
+        )
         self.window_chars = window_chars or int(self.model.meta.get("window_chars", 2000))
         self.injection_threshold = injection_threshold
         self.jailbreak_threshold = jailbreak_threshold
@@ -68,13 +70,18 @@ class PromptGuard:
         if not text.strip():
             raise GuardInputError("empty text")
         if len(text) > self.max_chars:
-            raise GuardInputError(f"text has {len(text):,} characters, over the limit of {self.max_chars:,}")
+            raise GuardInputError(
+                f"text has {len(text):,} characters, over the limit of {self.max_chars:,}"
+            )
         probs, spans = self.model.predict_proba_windows(text, self.window_chars)
         attack = 1.0 - probs[:, 0]
         worst = int(attack.argmax())
         p = probs[worst]
         scores = {name: float(v) for name, v in zip(PROMPT_GUARD_LABELS, p)}
-        if scores["JAILBREAK"] >= self.jailbreak_threshold and scores["JAILBREAK"] >= scores["INJECTION"]:
+        if (
+            scores["JAILBREAK"] >= self.jailbreak_threshold
+            and scores["JAILBREAK"] >= scores["INJECTION"]
+        ):
             label: Label = "JAILBREAK"
         elif scores["INJECTION"] >= self.injection_threshold:
             label = "INJECTION"

@@ -96,4 +96,3 @@ def create_app(guard: Guard | None = None) -> FastAPI:
         return guard.check(conv).to_dict()
 
     return app
-

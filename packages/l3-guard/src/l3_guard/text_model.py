@@ -43,11 +43,17 @@ class Featurizer:
 
     def __init__(self, config: FeatureConfig, idf: np.ndarray | None = None) -> None:
         self.config = config
-        common = dict(n_features=config.n_features, alternate_sign=False, norm=None, lowercase=True,
-                      dtype=np.float32)
+        common = dict(
+            n_features=config.n_features,
+            alternate_sign=False,
+            norm=None,
+            lowercase=True,
+            dtype=np.float32,
+        )
         self._char = HashingVectorizer(analyzer="char_wb", ngram_range=config.char_ngrams, **common)
-        self._word = HashingVectorizer(analyzer="word", ngram_range=config.word_ngrams,
-                                       token_pattern=r"(?u)\b\w+\b", **common)
+        self._word = HashingVectorizer(
+            analyzer="word", ngram_range=config.word_ngrams, token_pattern=r"(?u)\b\w+\b", **common
+        )
         self.idf = idf
 
     @property
@@ -133,7 +139,11 @@ class LinearTextModel:
             width = max(round((size // k) / (smallest // 2)), 1)
             step = max(width // 2, 1)
             starts = range(0, max(len(chunks) - width, 0) + 1, step)
-            for i in list(starts) + ([len(chunks) - width] if len(chunks) > width and (len(chunks) - width) % step else []):
+            for i in list(starts) + (
+                [len(chunks) - width]
+                if len(chunks) > width and (len(chunks) - width) % step
+                else []
+            ):
                 j = min(i + width, len(chunks))
                 span = (chunks[i][0], chunks[j - 1][1])
                 if span not in seen:
@@ -143,11 +153,14 @@ class LinearTextModel:
         member = sp.lil_matrix((len(rows), len(chunks)), dtype=np.float32)
         for r, ij in enumerate(rows):
             if ij is not None:
-                member[r, ij[0]:ij[1]] = 1.0
+                member[r, ij[0] : ij[1]] = 1.0
         x = sp.csr_matrix(member) @ counts
         if rows and rows[0] is None:
             x = sp.vstack([self.featurizer.counts([text]), x[1:]], format="csr")
-        z = np.asarray((self.featurizer.weigh(x) @ self.coef_t).todense(), dtype=np.float64) + self.intercept
+        z = (
+            np.asarray((self.featurizer.weigh(x) @ self.coef_t).todense(), dtype=np.float64)
+            + self.intercept
+        )
         return self._proba(z), spans
 
     def _proba(self, z: np.ndarray) -> np.ndarray:
@@ -198,11 +211,14 @@ class LinearTextModel:
                 rows = np.ones(len(texts), bool) if mask is None else mask[:, j].astype(bool)
                 y = targets[rows, j]
                 if y.min() == y.max():
-                    log.warning("head %s has only one class in training data; it predicts %d", name, y[0])
+                    log.warning(
+                        "head %s has only one class in training data; it predicts %d", name, y[0]
+                    )
                     intercept[j] = 10.0 if y[0] else -10.0
                     continue
-                lr = LogisticRegression(C=c, max_iter=2000, class_weight="balanced", solver="liblinear",
-                                        random_state=0)
+                lr = LogisticRegression(
+                    C=c, max_iter=2000, class_weight="balanced", solver="liblinear", random_state=0
+                )
                 lr.fit(x[rows], y)
                 coef[j] = lr.coef_[0]
                 intercept[j] = lr.intercept_[0]
@@ -242,7 +258,9 @@ class LinearTextModel:
             mf = load_model_file(path, kind=MODEL_KIND)
             meta = mf.meta
             cfg = meta["features"]
-            config = FeatureConfig(cfg["n_features"], tuple(cfg["char_ngrams"]), tuple(cfg["word_ngrams"]))
+            config = FeatureConfig(
+                cfg["n_features"], tuple(cfg["char_ngrams"]), tuple(cfg["word_ngrams"])
+            )
             idf = np.full(2 * config.n_features, meta["idf_default"], dtype=np.float32)
             idf[mf.array("idf_indices", path)] = mf.array("idf_values", path).astype(np.float32)
             coef = sp.csr_matrix(
@@ -253,12 +271,20 @@ class LinearTextModel:
                 ),
                 shape=(len(meta["labels"]), 2 * config.n_features),
             )
-            model = cls(meta["labels"], meta["head"], Featurizer(config, idf), coef,
-                        mf.array("intercept", path), meta.get("training"))
+            model = cls(
+                meta["labels"],
+                meta["head"],
+                Featurizer(config, idf),
+                coef,
+                mf.array("intercept", path),
+                meta.get("training"),
+            )
         except CoreModelFileError as e:
             raise ModelFileError(str(e)) from None
         except (KeyError, TypeError, ValueError, IndexError) as e:
-            raise ModelFileError(f"{path}: not a readable l3-guard model ({type(e).__name__}: {e})") from None
+            raise ModelFileError(
+                f"{path}: not a readable l3-guard model ({type(e).__name__}: {e})"
+            ) from None
         if model.kind not in ("multilabel", "multiclass"):
             raise ModelFileError(f"{path}: head {model.kind!r} is not 'multilabel' or 'multiclass'")
         return model
