@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 from l3_core.cli_runner import Command, run_cli
 from l3_core.errors import ConfigError, DependencyError
@@ -50,23 +51,28 @@ def _exit_code(errors: int, findings: int) -> int:
     return ExitCode.INPUT if errors else ExitCode.FINDINGS if findings else ExitCode.OK
 
 
-def _run_batch(path: Path, out: TextIO, check: RowCheck) -> int:
+def _run_batch(path: Path, out: IO[str], check: RowCheck) -> int:
     errors = findings = 0
     for n, row in _rows(path):
         where = f"{path}:{n}"
         if isinstance(row, BadRow):
             result = check.failed(str(row))
         else:
-            result = fail_closed(
-                where,
-                lambda r=row: check.one(r),
-                lambda e, w=where: check.failed(f"{w}: {error_text(e)}"),
-            )
+            result = _check_row(where, row, check)
         errors += "error" in result
         findings += check.found(result)
         ident = {"id": row["id"]} if isinstance(row, dict) and "id" in row else {}
         out.write(json.dumps({"line": n, **ident, **result}, ensure_ascii=False) + "\n")
     return _exit_code(errors, findings)
+
+
+def _check_row(where: str, row: Row, check: RowCheck) -> Row:
+    """One row's verdict; a row the check cannot take (a field of the wrong type) fails closed."""
+
+    def failed(e: Exception) -> Row:
+        return check.failed(f"{where}: {error_text(e)}")
+
+    return fail_closed(where, functools.partial(check.one, row), failed)
 
 
 def _run_one(row: Row, check: RowCheck, indent: int | None = None) -> int:
@@ -76,7 +82,7 @@ def _run_one(row: Row, check: RowCheck, indent: int | None = None) -> int:
 
 
 @contextlib.contextmanager
-def _out(args: argparse.Namespace) -> Iterator[TextIO]:
+def _out(args: argparse.Namespace) -> Iterator[IO[str]]:
     """``--out`` written atomically (a reader never sees half a file), else stdout (not closed)."""
     if args.out:
         with atomic_write(args.out, encoding="utf-8") as f:

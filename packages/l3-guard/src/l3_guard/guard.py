@@ -82,6 +82,16 @@ class GuardDecision:
         return asdict(self)
 
 
+def _load_error(check: str, load: Callable[[], object]) -> str | None:
+    """None when ``load()`` works, else the error it raised, as a verdict keeps it."""
+
+    def loaded() -> str | None:
+        load()
+        return None
+
+    return fail_closed(check, loaded, error_text)
+
+
 def extract_code_blocks(text: str) -> list[tuple[str, str]]:
     """``(language tag, code)`` for every code block of a markdown text, in order: fenced with
     backticks or tildes, or indented by four spaces (those have no tag)."""
@@ -177,18 +187,13 @@ class Guard:
 
     def load_errors(self) -> dict[str, str]:
         """Load every check now; the error of each that cannot load (empty: all usable)."""
-        errors: dict[str, str] = {}
-        for check, attr in (
-            ("moderation", "moderator"),
-            ("prompt_guard", "prompt_guard"),
-            ("code_shield", "code_shield"),
-        ):
-            fail_closed(
-                check,
-                lambda a=attr: getattr(self, a),
-                lambda e, c=check: errors.__setitem__(c, error_text(e)),
-            )
-        return errors
+        loaders: dict[str, Callable[[], object]] = {
+            "moderation": lambda: self.moderator,
+            "prompt_guard": lambda: self.prompt_guard,
+            "code_shield": lambda: self.code_shield,
+        }
+        errors = {check: _load_error(check, load) for check, load in loaders.items()}
+        return {check: e for check, e in errors.items() if e is not None}
 
     def check_input(self, conversation: str | Sequence[Turn | dict]) -> GuardDecision:
         """Prompt Guard and prompt moderation on the last user turn (with its context)."""
