@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from l3_core.versions import package_version
 from l3_guard.code_shield import CodeIssue, CodeScanResult, CodeShield
 from l3_guard.errors import (
     CategoryError,
@@ -19,13 +20,14 @@ from l3_guard.errors import (
     ModelFileError,
     RuleFileError,
 )
+from l3_guard.fail_closed import fail_closed
 from l3_guard.guard import Guard, GuardDecision, GuardPolicy, Reason
 from l3_guard.llama_guard_format import ParsedVerdict, Turn, build_prompt, parse_output
 from l3_guard.moderation import EmbeddedModerator, ModerationResult
 from l3_guard.prompt_guard import PromptGuard, PromptGuardResult
 from l3_guard.taxonomy import LLAMA_GUARD_3_CATEGORIES, Category, Taxonomy
 
-__version__ = "0.1.0"
+__version__ = package_version("l3-guard")
 
 if TYPE_CHECKING:
     from l3_guard.llm_backend import LlamaGuardLLM
@@ -64,5 +66,6 @@ __all__ = [
     "Taxonomy",
     "Turn",
     "build_prompt",
+    "fail_closed",
     "parse_output",
 ]

@@ -13,7 +13,6 @@ engine, so a scan never spawns a process.
 from __future__ import annotations
 
 import bisect
-import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -25,29 +24,75 @@ from l3_core.config import read_toml
 from l3_core.errors import ConfigError
 from l3_guard.code_lexer import LEXER_OF_LANGUAGE, lex
 from l3_guard.errors import GuardInputError, RuleFileError
-
-log = logging.getLogger(__name__)
+from l3_guard.fail_closed import error_text, fail_closed
 
 Treatment = Literal["BLOCK", "WARN", "IGNORE"]
 _SEVERITIES = ("error", "warning", "advice")
-_TREATMENT_OF_SEVERITY: dict[str, Treatment] = {"error": "BLOCK", "warning": "WARN", "advice": "WARN"}
+_TREATMENT_OF_SEVERITY: dict[str, Treatment] = {
+    "error": "BLOCK",
+    "warning": "WARN",
+    "advice": "WARN",
+}
 _TREATMENT_RANK = {"IGNORE": 0, "WARN": 1, "BLOCK": 2}
-_RULE_KEYS = {"id", "cwe", "severity", "description", "pattern", "scope", "unless", "unless_file",
-              "if_file", "ignore_case", "engine", "source", "sink", "max_lines"}
+_RULE_KEYS = {
+    "id",
+    "cwe",
+    "severity",
+    "description",
+    "pattern",
+    "scope",
+    "unless",
+    "unless_file",
+    "if_file",
+    "ignore_case",
+    "engine",
+    "source",
+    "sink",
+    "max_lines",
+}
 
 LANGUAGES: tuple[str, ...] = tuple(LEXER_OF_LANGUAGE)
 _ALIASES = {
-    "c++": "cpp", "cxx": "cpp", "c#": "csharp", "cs": "csharp", "js": "javascript",
-    "typescript": "javascript", "ts": "javascript", "node": "javascript", "objc": "objective_c",
-    "objective-c": "objective_c", "objectivec": "objective_c", "py": "python", "rs": "rust",
+    "c++": "cpp",
+    "cxx": "cpp",
+    "c#": "csharp",
+    "cs": "csharp",
+    "js": "javascript",
+    "typescript": "javascript",
+    "ts": "javascript",
+    "node": "javascript",
+    "objc": "objective_c",
+    "objective-c": "objective_c",
+    "objectivec": "objective_c",
+    "py": "python",
+    "rs": "rust",
     "rb": "ruby",
 }
 _SUFFIXES = {
-    ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp",
-    ".hh": "cpp", ".java": "java", ".js": "javascript", ".jsx": "javascript", ".mjs": "javascript",
-    ".cjs": "javascript", ".ts": "javascript", ".tsx": "javascript", ".php": "php",
-    ".py": "python", ".rs": "rust", ".cs": "csharp", ".swift": "swift", ".m": "objective_c",
-    ".mm": "objective_c", ".rb": "ruby", ".xml": "xml", ".config": "xml",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".cxx": "cpp",
+    ".hpp": "cpp",
+    ".hh": "cpp",
+    ".java": "java",
+    ".js": "javascript",
+    ".jsx": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".ts": "javascript",
+    ".tsx": "javascript",
+    ".php": "php",
+    ".py": "python",
+    ".rs": "rust",
+    ".cs": "csharp",
+    ".swift": "swift",
+    ".m": "objective_c",
+    ".mm": "objective_c",
+    ".rb": "ruby",
+    ".xml": "xml",
+    ".config": "xml",
 }
 # Languages whose files also pull in another language's rules (C APIs are C++/ObjC APIs).
 _INCLUDES = {"cpp": ("c",), "objective_c": ("c",)}
@@ -128,6 +173,22 @@ class CodeScanResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def failed(cls, language: Any, error: BaseException | str) -> CodeScanResult:
+        """The fail-closed verdict for a scan that could not be done: insecure, BLOCK."""
+        return cls(
+            language if isinstance(language, str) else None,
+            True,
+            "BLOCK",
+            [],
+            error=error_text(error),
+        )
+
+    @property
+    def counted_rule_ids(self) -> list[str]:
+        """The rules behind the verdict (IGNOREd issues are reported but do not count)."""
+        return sorted({i.rule_id for i in self.issues if i.treatment != "IGNORE"})
+
 
 def _compile(src: str, where: str, flags: int) -> re.Pattern[str]:
     try:
@@ -147,11 +208,15 @@ def load_rule_file(path: Path | Any, name: str) -> list[Rule]:
         where = f"rule file {name}, rule #{i + 1} ({raw.get('id', '?')})"
         unknown = set(raw) - _RULE_KEYS
         if unknown:
-            raise RuleFileError(f"{where}: unknown keys {sorted(unknown)}; allowed {sorted(_RULE_KEYS)}")
+            raise RuleFileError(
+                f"{where}: unknown keys {sorted(unknown)}; allowed {sorted(_RULE_KEYS)}"
+            )
         engine = raw.get("engine", "regex")
         if engine not in ("regex", "flow"):
             raise RuleFileError(f"{where}: engine {engine!r} not in ('regex', 'flow')")
-        needed = ("id", "severity", "description") + (("pattern",) if engine == "regex" else ("source", "sink"))
+        needed = ("id", "severity", "description") + (
+            ("pattern",) if engine == "regex" else ("source", "sink")
+        )
         for key in needed:
             if not isinstance(raw.get(key), str) or not raw[key]:
                 raise RuleFileError(f"{where}: field {key!r} must be a non-empty string")
@@ -176,7 +241,9 @@ def load_rule_file(path: Path | Any, name: str) -> list[Rule]:
                 pattern=_compile(raw["sink"] if engine == "flow" else raw["pattern"], where, flags),
                 scope=scope,
                 unless=_compile(raw["unless"], where, flags) if raw.get("unless") else None,
-                unless_file=_compile(raw["unless_file"], where, flags) if raw.get("unless_file") else None,
+                unless_file=_compile(raw["unless_file"], where, flags)
+                if raw.get("unless_file")
+                else None,
                 if_file=_compile(raw["if_file"], where, flags) if raw.get("if_file") else None,
                 origin=name,
                 engine=engine,
@@ -187,7 +254,23 @@ def load_rule_file(path: Path | Any, name: str) -> list[Rule]:
     return rules
 
 
-def _reaches(assigned: list[tuple[int, str]], sink: re.Match[str], src: Any, max_lines: int) -> bool:
+def _verdict(language: str | None, issues: list[CodeIssue]) -> CodeScanResult:
+    """The result of a scan: issues once each, in order; the worst counted treatment."""
+    # One rule id may span several [[rule]] tables (alternative preconditions).
+    unique = sorted(
+        {(i.rule_id, i.line, i.column): i for i in issues}.values(),
+        key=lambda i: (i.line, i.column, i.rule_id),
+    )
+    counted = [i for i in unique if i.treatment != "IGNORE"]
+    worst: Treatment = max(
+        (i.treatment for i in counted), key=_TREATMENT_RANK.__getitem__, default="IGNORE"
+    )
+    return CodeScanResult(language, bool(counted), worst, unique)
+
+
+def _reaches(
+    assigned: list[tuple[int, str]], sink: re.Match[str], src: Any, max_lines: int
+) -> bool:
     """Whether a variable assigned up to ``max_lines`` lines before the sink appears in it."""
     line = src.line_col(sink.start())[0]
     words = set(_WORD.findall(sink.group(0)))
@@ -243,7 +326,9 @@ class CodeShield:
         self._overrides = dict(treatment_overrides or {})
         for rid, t in self._overrides.items():
             if t not in _TREATMENT_RANK:
-                raise ConfigError(f"treatment override for {rid!r}: {t!r} not in {list(_TREATMENT_RANK)}")
+                raise ConfigError(
+                    f"treatment override for {rid!r}: {t!r} not in {list(_TREATMENT_RANK)}"
+                )
         self.max_chars = max_chars
 
     @property
@@ -287,7 +372,11 @@ class CodeShield:
             if assigned is not None and not assigned:
                 continue
             for m in rule.pattern.finditer(src.code):
-                pos = m.start("at") if "at" in rule.pattern.groupindex and m.start("at") >= 0 else m.start()
+                pos = (
+                    m.start("at")
+                    if "at" in rule.pattern.groupindex and m.start("at") >= 0
+                    else m.start()
+                )
                 if rule.scope == "code" and src.in_string(pos):
                     continue
                 if assigned is not None and not _reaches(assigned, m, src, rule.max_lines):
@@ -300,34 +389,43 @@ class CodeShield:
                 line, col = src.line_col(pos)
                 treatment = self._overrides.get(rule.id, _TREATMENT_OF_SEVERITY[rule.severity])
                 issues.append(
-                    CodeIssue(rule.id, rule.cwe, rule.severity, line, col, rule.description,
-                              treatment, m.group(0)[:120])
+                    CodeIssue(
+                        rule.id,
+                        rule.cwe,
+                        rule.severity,
+                        line,
+                        col,
+                        rule.description,
+                        treatment,
+                        m.group(0)[:120],
+                    )
                 )
-        # One rule id may span several [[rule]] tables (alternative preconditions).
-        issues = sorted({(i.rule_id, i.line, i.column): i for i in issues}.values(),
-                        key=lambda i: (i.line, i.column, i.rule_id))
-        counted = [i for i in issues if i.treatment != "IGNORE"]
-        worst: Treatment = "IGNORE"
-        for i in counted:
-            if _TREATMENT_RANK[i.treatment] > _TREATMENT_RANK[worst]:
-                worst = i.treatment
-        return CodeScanResult(lang, bool(counted), worst, issues)
+        return _verdict(lang, issues)
+
+    def scan_every_language(self, code: str | bytes) -> CodeScanResult:
+        """Scan code whose language is not known as each language in turn (each with its own
+        lexer), reporting every issue found once; the result's ``language`` is None."""
+        text = self._text(code)
+        issues = [i for lang in LANGUAGES for i in self.scan(text, lang).issues]
+        return _verdict(None, issues)
 
     @staticmethod
     def _flow_sources(rule: Rule, src: Any) -> list[tuple[int, str]]:
         """(line, variable) of every tainted assignment, in order."""
         assert rule.source is not None
-        return [(src.line_col(m.start())[0], m.group("v")) for m in rule.source.finditer(src.code)
-                if not src.in_string(m.start())]
+        return [
+            (src.line_col(m.start())[0], m.group("v"))
+            for m in rule.source.finditer(src.code)
+            if not src.in_string(m.start())
+        ]
 
     def scan_safe(self, code: Any, language: Any) -> CodeScanResult:
         """Like :meth:`scan` but never raises: a failure is a BLOCK result carrying the error."""
-        try:
-            return self.scan(code, language)
-        except Exception as e:  # fail closed: any failure blocks, with the reason kept
-            log.warning("code scan failed: %s", e)
-            lang = language if isinstance(language, str) else None
-            return CodeScanResult(lang, True, "BLOCK", [], error=f"{type(e).__name__}: {e}")
+        return fail_closed(
+            "code scan",
+            lambda: self.scan(code, language),
+            lambda e: CodeScanResult.failed(language, e),
+        )
 
     def scan_batch(self, items: Iterable[tuple[Any, Any]]) -> list[CodeScanResult]:
         """Scan ``(code, language)`` pairs; a bad item yields an error result, never a crash."""

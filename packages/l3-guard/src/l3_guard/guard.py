@@ -1,8 +1,8 @@
 """The Guard: Prompt Guard, moderation and Code Shield composed into one decision.
 
 ``check_input`` runs Prompt Guard and prompt moderation on what a user (or a tool) sends;
-``check_output`` runs response moderation and Code Shield on every fenced code block of the
-answer. Decisions are ALLOW / WARN / BLOCK with the reasons that led there. The Guard fails
+``check_output`` runs response moderation and Code Shield on every code block of the answer
+(fenced with backticks or tildes, or indented). Decisions are ALLOW / WARN / BLOCK with the reasons that led there. The Guard fails
 closed: a check that raises turns into ``on_error`` (BLOCK by default, or WARN to escalate to
 a human), with the error kept in the reason; it is never read as "safe".
 
@@ -12,7 +12,6 @@ checks are loaded once under a lock, and the LLM backend serialises its forward 
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -23,14 +22,21 @@ from typing import Any, Literal
 from l3_core.errors import ConfigError
 from l3_guard.code_shield import CodeScanResult, CodeShield, normalise_language
 from l3_guard.errors import GuardInputError
+from l3_guard.fail_closed import error_text, fail_closed
 from l3_guard.llama_guard_format import Turn, as_turns
 from l3_guard.moderation import EmbeddedModerator, ModerationResult, Moderator
 from l3_guard.prompt_guard import PromptGuard, PromptGuardResult
 
-log = logging.getLogger(__name__)
 Decision = Literal["ALLOW", "WARN", "BLOCK"]
 _RANK = {"ALLOW": 0, "WARN": 1, "BLOCK": 2}
-_FENCE = re.compile(r"```[ \t]*([\w+#.\-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
+# A fence of three or more backticks or tildes, closed by the same fence (or the end of the
+# text: an unclosed block is still code). Fences are found anywhere, not only at a line
+# start, so code in a list item or after text on the same line is not missed.
+_FENCE = re.compile(
+    r"(?P<fence>`{3,}|~{3,})[ \t]*(?P<tag>[\w+#.\-]*)[^\n]*\n(?P<code>.*?)(?:(?P=fence)|\Z)", re.S
+)
+_INDENT = re.compile(r"^(?: {4}|\t)")
+_LIST_ITEM = re.compile(r"^ {0,3}(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
 
 
 @dataclass(frozen=True)
@@ -76,9 +82,52 @@ class GuardDecision:
         return asdict(self)
 
 
+def _load_error(check: str, load: Callable[[], object]) -> str | None:
+    """None when ``load()`` works, else the error it raised, as a verdict keeps it."""
+
+    def loaded() -> str | None:
+        load()
+        return None
+
+    return fail_closed(check, loaded, error_text)
+
+
 def extract_code_blocks(text: str) -> list[tuple[str, str]]:
-    """``(language tag, code)`` for every fenced block of a markdown text."""
-    return [(m.group(1).strip(), m.group(2)) for m in _FENCE.finditer(text)]
+    """``(language tag, code)`` for every code block of a markdown text, in order: fenced with
+    backticks or tildes, or indented by four spaces (those have no tag)."""
+    blocks = [
+        (text.count("\n", 0, m.start()), m.group("tag").strip(), m.group("code"))
+        for m in _FENCE.finditer(text)
+    ]
+    # Fenced regions become blank lines (same line count), so their lines are not read twice.
+    rest = _FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    blocks += _indented_blocks(rest)
+    return [(tag, code) for _pos, tag, code in sorted(blocks, key=lambda b: b[0])]
+
+
+def _indented_blocks(text: str) -> list[tuple[int, str, str]]:
+    """CommonMark indented code blocks: indented lines after a blank line, outside lists
+    (an indented paragraph after a list item continues the item). Returns (line, "", code)."""
+    lines = text.split("\n")
+    out: list[tuple[int, str, str]] = []
+    prev_blank, in_list, i = True, False, 0
+    while i < len(lines):
+        line = lines[i]
+        if line.strip() and _INDENT.match(line) and prev_blank and not in_list:
+            j = i
+            while j < len(lines) and (not lines[j].strip() or _INDENT.match(lines[j])):
+                j += 1
+            body = [_INDENT.sub("", ln, count=1) for ln in lines[i:j]]
+            while not body[-1].strip():
+                body.pop()
+            out.append((i, "", "\n".join(body) + "\n"))
+            i, prev_blank = j, True
+            continue
+        if line.strip() and not _INDENT.match(line):
+            in_list = bool(_LIST_ITEM.match(line)) or (in_list and not prev_blank)
+        prev_blank = not line.strip()
+        i += 1
+    return out
 
 
 class Guard:
@@ -114,6 +163,11 @@ class Guard:
         return self._get("_moderator", EmbeddedModerator)
 
     @property
+    def moderator_name(self) -> str:
+        """The moderator's backend name, without loading it (loading may be what failed)."""
+        return self._moderator.name if self._moderator is not None else EmbeddedModerator.name
+
+    @property
     def prompt_guard(self) -> PromptGuard:
         return self._get("_prompt_guard", PromptGuard)
 
@@ -124,12 +178,22 @@ class Guard:
     # -- the checks ------------------------------------------------------------------------
 
     def _run(self, check: str, fn: Callable[[], Any], reasons: list[Reason]) -> Any:
-        try:
-            return fn()
-        except Exception as e:  # fail closed: a check that cannot run blocks (or escalates)
-            log.warning("%s failed: %s", check, e)
-            reasons.append(Reason(check, self.policy.on_error, "check failed", f"{type(e).__name__}: {e}"))
-            return None
+        """``fn()``, or None with an ``on_error`` reason when it raises (loading included)."""
+
+        def failed(e: Exception) -> None:
+            reasons.append(Reason(check, self.policy.on_error, "check failed", error_text(e)))
+
+        return fail_closed(check, fn, failed)
+
+    def load_errors(self) -> dict[str, str]:
+        """Load every check now; the error of each that cannot load (empty: all usable)."""
+        loaders: dict[str, Callable[[], object]] = {
+            "moderation": lambda: self.moderator,
+            "prompt_guard": lambda: self.prompt_guard,
+            "code_shield": lambda: self.code_shield,
+        }
+        errors = {check: _load_error(check, load) for check, load in loaders.items()}
+        return {check: e for check, e in errors.items() if e is not None}
 
     def check_input(self, conversation: str | Sequence[Turn | dict]) -> GuardDecision:
         """Prompt Guard and prompt moderation on the last user turn (with its context)."""
@@ -139,10 +203,18 @@ class Guard:
             return self._decide(reasons)
         last_user = next((t for t in reversed(turns) if t.role == "user"), None)
         if last_user is None:
-            reasons.append(Reason("input", self.policy.on_error, "no user turn to check",
-                                  "GuardInputError: no user turn"))
+            reasons.append(
+                Reason(
+                    "input",
+                    self.policy.on_error,
+                    "no user turn to check",
+                    "GuardInputError: no user turn",
+                )
+            )
             return self._decide(reasons)
-        pg = self._run("prompt_guard", lambda: self.prompt_guard.classify(last_user.content), reasons)
+        pg = self._run(
+            "prompt_guard", lambda: self.prompt_guard.classify(last_user.content), reasons
+        )
         if pg is not None and pg.label != "BENIGN":
             action = self.policy.injection if pg.label == "INJECTION" else self.policy.jailbreak
             p = pg.scores[pg.label] if pg.scores else float("nan")
@@ -152,7 +224,9 @@ class Guard:
         self._moderation_reason(mod, self.policy.unsafe_prompt, reasons)
         return self._decide(reasons, prompt_guard=pg, moderation=mod)
 
-    def check_output(self, conversation: Sequence[Turn | dict], response: str | None = None) -> GuardDecision:
+    def check_output(
+        self, conversation: Sequence[Turn | dict], response: str | None = None
+    ) -> GuardDecision:
         """Response moderation on the last agent turn (or ``response`` appended to the
         conversation) and Code Shield on each fenced code block in it."""
         reasons: list[Reason] = []
@@ -172,33 +246,52 @@ class Guard:
         self._moderation_reason(mod, self.policy.unsafe_response, reasons)
         code_results = []
         for tag, code in extract_code_blocks(turns[-1].content):
-            try:
-                lang = normalise_language(tag) if tag else None
-            except GuardInputError:
-                lang = None
-            if lang is None:
-                reasons.append(Reason("code_shield", self.policy.unscanned_code,
-                                      f"code block with unknown language {tag!r} was not scanned"))
-                continue
-            res = self._run("code_shield", lambda c=code, lg=lang: self.code_shield.scan(c, lg), reasons)
-            if res is None:
-                continue
-            code_results.append(res)
-            if res.is_insecure:
-                action = self.policy.insecure_code_block if res.treatment == "BLOCK" else self.policy.insecure_code_warn
-                ids = sorted({i.rule_id for i in res.issues if i.treatment != "IGNORE"})
-                reasons.append(Reason("code_shield", action, f"{lang}: {', '.join(ids)}"))
+            res = self._scan_block(tag, code, reasons)
+            if res is not None:
+                code_results.append(res)
         return self._decide(reasons, moderation=mod, code=code_results)
+
+    def _scan_block(self, tag: str, code: str, reasons: list[Reason]) -> CodeScanResult | None:
+        """Code Shield on one block of a response. A block without a tag is scanned as every
+        language and still escalated (``unscanned_code``): a language Code Shield has no rules
+        for would pass unchecked. A tag Code Shield does not know is not scanned at all."""
+        if not tag:
+            reasons.append(
+                Reason(
+                    "code_shield",
+                    self.policy.unscanned_code,
+                    "code block without a language tag, scanned as every language",
+                )
+            )
+            res = self._run(
+                "code_shield", lambda: self.code_shield.scan_every_language(code), reasons
+            )
+            return self._code_reason(res, "any language", reasons)
+        try:
+            lang = normalise_language(tag)
+        except GuardInputError:
+            reasons.append(
+                Reason(
+                    "code_shield",
+                    self.policy.unscanned_code,
+                    f"code block with unknown language {tag!r} was not scanned",
+                )
+            )
+            return None
+        res = self._run("code_shield", lambda: self.code_shield.scan(code, lang), reasons)
+        return self._code_reason(res, lang, reasons)
 
     def check(self, conversation: str | Sequence[Turn | dict]) -> GuardDecision:
         """Check the last turn: as input when the user spoke last, as output otherwise."""
-        try:
-            turns = as_turns(conversation, "user")
-        except GuardInputError as e:
-            return self._decide([Reason("input", self.policy.on_error, "invalid conversation", f"GuardInputError: {e}")])
+        reasons: list[Reason] = []
+        turns = self._run("input", lambda: as_turns(conversation, "user"), reasons)
+        if turns is None:
+            return self._decide(reasons)
         return self.check_input(turns) if turns[-1].role == "user" else self.check_output(turns)
 
-    def check_batch(self, conversations: Sequence[Any], max_workers: int = 4) -> list[GuardDecision]:
+    def check_batch(
+        self, conversations: Sequence[Any], max_workers: int = 4
+    ) -> list[GuardDecision]:
         """:meth:`check` over many conversations on a thread pool, results in input order."""
         with ThreadPoolExecutor(max_workers=max_workers) as pool:
             return list(pool.map(self.check, conversations))
@@ -207,14 +300,29 @@ class Guard:
         """Code Shield alone, as a decision."""
         reasons: list[Reason] = []
         res = self._run("code_shield", lambda: self.code_shield.scan(code, language), reasons)
-        if res is not None and res.is_insecure:
-            action = self.policy.insecure_code_block if res.treatment == "BLOCK" else self.policy.insecure_code_warn
-            reasons.append(Reason("code_shield", action, ", ".join(sorted({i.rule_id for i in res.issues}))))
+        res = self._code_reason(res, res.language if res is not None else str(language), reasons)
         return self._decide(reasons, code=[res] if res is not None else [])
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _moderation_reason(self, mod: ModerationResult | None, action: Decision, reasons: list[Reason]) -> None:
+    def _code_reason(
+        self, res: CodeScanResult | None, where: str, reasons: list[Reason]
+    ) -> CodeScanResult | None:
+        """The reason an insecure scan result adds (by its treatment); returns ``res``."""
+        if res is not None and res.is_insecure:
+            action = (
+                self.policy.insecure_code_block
+                if res.treatment == "BLOCK"
+                else self.policy.insecure_code_warn
+            )
+            reasons.append(
+                Reason("code_shield", action, f"{where}: {', '.join(res.counted_rule_ids)}")
+            )
+        return res
+
+    def _moderation_reason(
+        self, mod: ModerationResult | None, action: Decision, reasons: list[Reason]
+    ) -> None:
         if mod is None:
             return
         if mod.error is not None:

@@ -3,31 +3,33 @@
 Two backends share one result type: :class:`EmbeddedModerator` (a small multilingual
 classifier shipped with the package, no LLM weights) and ``LlamaGuardLLM`` in
 :mod:`l3_guard.llm_backend` (any Hugging Face format causal LM through l3-core). Both fail
-closed: an internal error yields an ``unsafe`` result carrying the error.
+closed: an internal error yields :func:`error_result`, ``unsafe`` with the error kept.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from l3_core.errors import ConfigError
+from l3_guard.embedded import (
+    MODERATION_HEADS,
+    MODERATION_MODEL,
+    load_embedded_model,
+    moderation_text,
+)
 from l3_guard.errors import GuardInputError
+from l3_guard.fail_closed import error_text, fail_closed
 from l3_guard.llama_guard_format import Role, Turn, as_turns
-from l3_guard.taxonomy import LLAMA_GUARD_3_CATEGORIES, Taxonomy
-from l3_guard.text_model import LinearTextModel
-from l3_guard.training import CATEGORY_CODES, moderation_text
+from l3_guard.taxonomy import CATEGORY_CODES, Taxonomy
 
-log = logging.getLogger(__name__)
 DEFAULT_MAX_CHARS = 1_000_000
-_STANDARD = {c.code for c in LLAMA_GUARD_3_CATEGORIES}
+_STANDARD = set(CATEGORY_CODES)
 
 # Refusals in the languages Llama Guard 3 supports: a response that refuses does not carry
 # the harm its prompt asked for.
@@ -60,20 +62,18 @@ class ModerationResult:
         return asdict(self)
 
 
-def error_result(role: Any, backend: str, exc: BaseException) -> ModerationResult:
-    """The fail-closed verdict for a check that could not run."""
+def error_result(role: Any, backend: str, exc: BaseException | str) -> ModerationResult:
+    """The fail-closed verdict for a check that could not run: unsafe, score 1, error kept."""
     r: Role = role if role in ("user", "agent") else "user"
-    return ModerationResult("unsafe", [], 1.0, r, backend, error=f"{type(exc).__name__}: {exc}")
+    return ModerationResult("unsafe", [], 1.0, r, backend, error=error_text(exc))
 
 
 class Moderator(Protocol):
     name: str
 
-    def moderate(self, conversation: str | Sequence[Turn | dict], role: Role | None = None) -> ModerationResult: ...
-
-
-def default_model_path(name: str) -> Path:
-    return Path(str(resources.files("l3_guard") / "models" / name))
+    def moderate(
+        self, conversation: str | Sequence[Turn | dict], role: Role | None = None
+    ) -> ModerationResult: ...
 
 
 class EmbeddedModerator:
@@ -104,9 +104,9 @@ class EmbeddedModerator:
                 f"the embedded moderation model knows S1..S14 only, not custom categories {custom}; "
                 "use the LLM backend (l3-guard[llm]) for custom categories"
             )
-        self.model = LinearTextModel.load(model_path or default_model_path("moderation.npz"))
-        if self.model.labels != ["unsafe", *CATEGORY_CODES]:
-            raise ConfigError(f"{model_path}: not a moderation model (labels {self.model.labels})")
+        self.model = load_embedded_model(
+            model_path, MODERATION_MODEL, MODERATION_HEADS, "moderation"
+        )
         self.threshold = threshold
         self.category_threshold = category_threshold
         self.window_chars = window_chars
@@ -117,7 +117,9 @@ class EmbeddedModerator:
     def _score(self, texts: list[str]) -> np.ndarray:
         return self.model.predict_proba(texts)
 
-    def moderate(self, conversation: str | Sequence[Turn | dict], role: Role | None = None) -> ModerationResult:
+    def moderate(
+        self, conversation: str | Sequence[Turn | dict], role: Role | None = None
+    ) -> ModerationResult:
         turns = as_turns(conversation, role or "user")
         role = role or turns[-1].role
         target = next((t for t in reversed(turns) if t.role == role), None)
@@ -125,7 +127,9 @@ class EmbeddedModerator:
             raise GuardInputError(f"no {role} turn to classify in the conversation")
         total = sum(len(t.content) for t in turns)
         if total > self.max_chars:
-            raise GuardInputError(f"conversation has {total:,} characters, over the limit of {self.max_chars:,}")
+            raise GuardInputError(
+                f"conversation has {total:,} characters, over the limit of {self.max_chars:,}"
+            )
         prompt = None
         if role == "agent":
             idx = max(i for i, t in enumerate(turns) if t is target)
@@ -133,14 +137,18 @@ class EmbeddedModerator:
         # A request hidden in a long prompt is sought at every scale; a response's own content
         # is judged in full windows (small windows of a long helpful answer are noise).
         scales = (1, 4, 16) if role == "user" or prompt is None else (1,)
-        probs, spans = self.model.predict_proba_windows(moderation_text(target.content), self.window_chars, scales)
+        probs, spans = self.model.predict_proba_windows(
+            moderation_text(target.content), self.window_chars, scales
+        )
         if role == "agent" and prompt is not None:
             # A response is as harmful as the request it complies with; on its own, a long
             # helpful answer only counts when its content is clearly unsafe.
             p_prompt = self._score([moderation_text(prompt)])[0]
             comply = 0.05 if _REFUSAL.search(target.content) else 1.0
             probs = np.maximum(p_prompt * comply, np.clip((probs - 0.5) * 2.0, 0.0, 1.0))
-        worst = int(np.argmax(probs[:, 0] if self._full else probs[:, 0] * probs[:, self._cols].max(axis=1)))
+        worst = int(
+            np.argmax(probs[:, 0] if self._full else probs[:, 0] * probs[:, self._cols].max(axis=1))
+        )
         p = probs[worst]
         # Category heads give P(category | unsafe); the reported scores are joint P(unsafe, c).
         conditional = {c: float(p[col]) for c, col in zip(self.taxonomy.codes, self._cols)}
@@ -155,12 +163,11 @@ class EmbeddedModerator:
 
     def moderate_safe(self, conversation: Any, role: Any = None) -> ModerationResult:
         """:meth:`moderate` that never raises: failures come back unsafe with the error."""
-        try:
-            return self.moderate(conversation, role)
-        except Exception as e:  # fail closed
-            log.warning("moderation failed: %s", e)
-            return error_result(role, self.name, e)
+        return fail_closed(
+            "moderation",
+            lambda: self.moderate(conversation, role),
+            lambda e: error_result(role, self.name, e),
+        )
 
     def moderate_batch(self, items: Sequence[tuple[Any, Any]]) -> list[ModerationResult]:
         return [self.moderate_safe(c, r) for c, r in items]
-

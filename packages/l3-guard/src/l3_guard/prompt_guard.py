@@ -7,19 +7,15 @@ silently truncates at 512 tokens).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from l3_core.errors import ConfigError
+from l3_guard.embedded import PROMPT_GUARD_LABELS, PROMPT_GUARD_MODEL, load_embedded_model
 from l3_guard.errors import GuardInputError
-from l3_guard.moderation import default_model_path
-from l3_guard.text_model import LinearTextModel
-from l3_guard.training import PROMPT_GUARD_LABELS
+from l3_guard.fail_closed import error_text, fail_closed
 
-log = logging.getLogger(__name__)
 Label = Literal["BENIGN", "INJECTION", "JAILBREAK"]
 DEFAULT_MAX_CHARS = 2_000_000
 
@@ -38,6 +34,11 @@ class PromptGuardResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def failed(cls, error: BaseException | str) -> PromptGuardResult:
+        """The fail-closed verdict for a check that could not run: JAILBREAK, no scores."""
+        return cls("JAILBREAK", None, 0, (0, 0), error=error_text(error))
+
 
 class PromptGuard:
     """The shipped three-way classifier (or one trained with ``l3-guard train prompt-guard``).
@@ -55,9 +56,9 @@ class PromptGuard:
         window_chars: int | None = None,
         max_chars: int = DEFAULT_MAX_CHARS,
     ) -> None:
-        self.model = LinearTextModel.load(model_path or default_model_path("prompt_guard.npz"))
-        if self.model.labels != PROMPT_GUARD_LABELS:
-            raise ConfigError(f"{model_path}: not a Prompt Guard model (labels {self.model.labels})")
+        self.model = load_embedded_model(
+            model_path, PROMPT_GUARD_MODEL, PROMPT_GUARD_LABELS, "Prompt Guard"
+        )
         self.window_chars = window_chars or int(self.model.meta.get("window_chars", 2000))
         self.injection_threshold = injection_threshold
         self.jailbreak_threshold = jailbreak_threshold
@@ -69,13 +70,18 @@ class PromptGuard:
         if not text.strip():
             raise GuardInputError("empty text")
         if len(text) > self.max_chars:
-            raise GuardInputError(f"text has {len(text):,} characters, over the limit of {self.max_chars:,}")
+            raise GuardInputError(
+                f"text has {len(text):,} characters, over the limit of {self.max_chars:,}"
+            )
         probs, spans = self.model.predict_proba_windows(text, self.window_chars)
         attack = 1.0 - probs[:, 0]
         worst = int(attack.argmax())
         p = probs[worst]
         scores = {name: float(v) for name, v in zip(PROMPT_GUARD_LABELS, p)}
-        if scores["JAILBREAK"] >= self.jailbreak_threshold and scores["JAILBREAK"] >= scores["INJECTION"]:
+        if (
+            scores["JAILBREAK"] >= self.jailbreak_threshold
+            and scores["JAILBREAK"] >= scores["INJECTION"]
+        ):
             label: Label = "JAILBREAK"
         elif scores["INJECTION"] >= self.injection_threshold:
             label = "INJECTION"
@@ -87,11 +93,7 @@ class PromptGuard:
 
     def classify_safe(self, text: Any) -> PromptGuardResult:
         """:meth:`classify` that never raises: a failure is reported as JAILBREAK with the error."""
-        try:
-            return self.classify(text)
-        except Exception as e:  # fail closed
-            log.warning("prompt guard failed: %s", e)
-            return PromptGuardResult("JAILBREAK", None, 0, (0, 0), error=f"{type(e).__name__}: {e}")
+        return fail_closed("prompt guard", lambda: self.classify(text), PromptGuardResult.failed)
 
     def classify_batch(self, texts: Sequence[Any]) -> list[PromptGuardResult]:
         return [self.classify_safe(t) for t in texts]

@@ -2,9 +2,10 @@
 
 Endpoints (JSON in, JSON out): ``POST /v1/scan-code`` {language, code}, ``POST /v1/prompt-guard``
 {text}, ``POST /v1/moderate`` {text, role} or {conversation}, ``POST /v1/check``
-{conversation} or {text}, ``GET /healthz``. Errors inside a check come back as a fail-closed
-verdict with an ``error`` field (HTTP 200); a request body that is not the expected shape is
-a 422 from FastAPI's validation.
+{conversation} or {text}, ``GET /healthz``. A check that cannot run, a model that cannot load
+included, answers with its fail-closed verdict and an ``error`` field (HTTP 200), so a client
+never reads a failure as "safe"; ``/healthz`` then answers 503 naming each broken check. A
+request body that is not the expected shape is a 422 from FastAPI's validation.
 """
 
 from __future__ import annotations
@@ -12,9 +13,15 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from l3_core.versions import package_version
+from l3_guard.code_shield import CodeScanResult
+from l3_guard.fail_closed import fail_closed
 from l3_guard.guard import Guard
+from l3_guard.moderation import error_result
+from l3_guard.prompt_guard import PromptGuardResult
 
 
 class CodeRequest(BaseModel):
@@ -47,29 +54,39 @@ def _conversation(req: ModerateRequest) -> tuple[Any, Any]:
 def create_app(guard: Guard | None = None) -> FastAPI:
     """The FastAPI app around one shared, thread-safe :class:`Guard`."""
     guard = guard or Guard()
-    app = FastAPI(title="l3-guard", version="0.1.0")
+    app = FastAPI(title="l3-guard", version=package_version("l3-guard"))
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
+    @app.get("/healthz", response_model=None)
+    def healthz() -> dict[str, Any] | JSONResponse:
+        errors = guard.load_errors()
+        if errors:
+            return JSONResponse({"status": "unavailable", "errors": errors}, status_code=503)
         return {"status": "ok"}
 
+    # Each check is reached through the guard inside fail_closed, so a model that fails to
+    # load answers with the check's fail-closed verdict rather than a 500.
     @app.post("/v1/scan-code")
     def scan_code(req: CodeRequest) -> dict[str, Any]:
-        return guard.code_shield.scan_safe(req.code, req.language).to_dict()
+        return fail_closed(
+            "code scan",
+            lambda: guard.code_shield.scan(req.code, req.language),
+            lambda e: CodeScanResult.failed(req.language, e),
+        ).to_dict()
 
     @app.post("/v1/prompt-guard")
     def prompt_guard(req: TextRequest) -> dict[str, Any]:
-        return guard.prompt_guard.classify_safe(req.text).to_dict()
+        return fail_closed(
+            "prompt guard", lambda: guard.prompt_guard.classify(req.text), PromptGuardResult.failed
+        ).to_dict()
 
     @app.post("/v1/moderate")
     def moderate(req: ModerateRequest) -> dict[str, Any]:
         conv, role = _conversation(req)
-        try:
-            return guard.moderator.moderate(conv, role).to_dict()
-        except Exception as e:  # fail closed, with the reason
-            from l3_guard.moderation import error_result
-
-            return error_result(role, getattr(guard.moderator, "name", "?"), e).to_dict()
+        return fail_closed(
+            "moderation",
+            lambda: guard.moderator.moderate(conv, role),
+            lambda e: error_result(role, guard.moderator_name, e),
+        ).to_dict()
 
     @app.post("/v1/check")
     def check(req: ModerateRequest) -> dict[str, Any]:

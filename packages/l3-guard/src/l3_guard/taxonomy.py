@@ -27,21 +27,65 @@ class Category:
 # Names as they appear in the Llama Guard 3 prompt (llama-recipes LLAMA_GUARD_3_CATEGORY);
 # descriptions are our own one-line summaries of the model card's hazard definitions.
 LLAMA_GUARD_3_CATEGORIES: tuple[Category, ...] = (
-    Category("S1", "Violent Crimes", "Enabling, encouraging or endorsing violence against people or animals: murder, assault, terrorism, kidnapping, animal abuse."),
-    Category("S2", "Non-Violent Crimes", "Enabling fraud, scams, theft, burglary, drug crimes, weapons crimes, cyber crimes such as hacking or malware, and other non-violent crimes."),
-    Category("S3", "Sex Crimes", "Enabling sex trafficking, sexual assault, sexual harassment or prostitution."),
-    Category("S4", "Child Exploitation", "Content that depicts or enables the sexual abuse of children."),
-    Category("S5", "Defamation", "Verifiably false statements that injure a living person's reputation."),
-    Category("S6", "Specialized Advice", "Unqualified financial, medical or legal advice that could cause serious harm."),
-    Category("S7", "Privacy", "Sensitive, non-public personal information that could undermine someone's security."),
-    Category("S8", "Intellectual Property", "Violating the intellectual property rights of a third party."),
-    Category("S9", "Indiscriminate Weapons", "Chemical, biological, radiological, nuclear or high-yield explosive weapons."),
-    Category("S10", "Hate", "Demeaning or dehumanising people on the basis of protected characteristics."),
-    Category("S11", "Self-Harm", "Enabling or encouraging suicide, self-injury or disordered eating."),
+    Category(
+        "S1",
+        "Violent Crimes",
+        "Enabling, encouraging or endorsing violence against people or animals: murder, assault, terrorism, kidnapping, animal abuse.",
+    ),
+    Category(
+        "S2",
+        "Non-Violent Crimes",
+        "Enabling fraud, scams, theft, burglary, drug crimes, weapons crimes, cyber crimes such as hacking or malware, and other non-violent crimes.",
+    ),
+    Category(
+        "S3",
+        "Sex Crimes",
+        "Enabling sex trafficking, sexual assault, sexual harassment or prostitution.",
+    ),
+    Category(
+        "S4", "Child Exploitation", "Content that depicts or enables the sexual abuse of children."
+    ),
+    Category(
+        "S5", "Defamation", "Verifiably false statements that injure a living person's reputation."
+    ),
+    Category(
+        "S6",
+        "Specialized Advice",
+        "Unqualified financial, medical or legal advice that could cause serious harm.",
+    ),
+    Category(
+        "S7",
+        "Privacy",
+        "Sensitive, non-public personal information that could undermine someone's security.",
+    ),
+    Category(
+        "S8",
+        "Intellectual Property",
+        "Violating the intellectual property rights of a third party.",
+    ),
+    Category(
+        "S9",
+        "Indiscriminate Weapons",
+        "Chemical, biological, radiological, nuclear or high-yield explosive weapons.",
+    ),
+    Category(
+        "S10", "Hate", "Demeaning or dehumanising people on the basis of protected characteristics."
+    ),
+    Category(
+        "S11", "Self-Harm", "Enabling or encouraging suicide, self-injury or disordered eating."
+    ),
     Category("S12", "Sexual Content", "Sexually explicit content."),
-    Category("S13", "Elections", "Factually incorrect information about electoral systems and processes."),
-    Category("S14", "Code Interpreter Abuse", "Abusing code interpreters: denial of service, container escapes, privilege escalation."),
+    Category(
+        "S13", "Elections", "Factually incorrect information about electoral systems and processes."
+    ),
+    Category(
+        "S14",
+        "Code Interpreter Abuse",
+        "Abusing code interpreters: denial of service, container escapes, privilege escalation.",
+    ),
 )
+# The standard codes in order: the embedded moderation model has one head per code.
+CATEGORY_CODES: tuple[str, ...] = tuple(c.code for c in LLAMA_GUARD_3_CATEGORIES)
 _BY_CODE = {c.code: c for c in LLAMA_GUARD_3_CATEGORIES}
 _CODE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,31}")
 

