@@ -20,7 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _data_synth import corpus
 
-from l3_data.steps.minhash import MinHasher, cluster, cluster_members
+from l3_data.steps.global_arrays import cluster_members
+from l3_data.steps.minhash import MinHasher, cluster
 
 RATES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
 

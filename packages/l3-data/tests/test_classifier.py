@@ -24,7 +24,7 @@ def _examples(rng, prose, n=150):
     return texts, labels
 
 
-@pytest.mark.parametrize("kind,suffix", [("fasttext", ".bin"), ("sklearn", ".joblib")])
+@pytest.mark.parametrize("kind,suffix", [("fasttext", ".bin"), ("sklearn", ".npz")])
 def test_trained_classifier_separates_held_out_examples(tmp_path, rng, prose, kind, suffix):
     texts, labels = _examples(rng, prose)
     report = train_classifier(texts, labels, tmp_path / f"m{suffix}", kind=kind, seed=1,
@@ -42,8 +42,8 @@ def test_trained_classifier_separates_held_out_examples(tmp_path, rng, prose, ki
 
 def test_classify_step_writes_scores_and_rejects_below_min_score(tmp_path, rng, prose):
     texts, labels = _examples(rng, prose)
-    train_classifier(texts, labels, tmp_path / "m.joblib", kind="sklearn", buckets=50_000)
-    step = Classify(model=str(tmp_path / "m.joblib"), field="kind", positive_label="prose",
+    train_classifier(texts, labels, tmp_path / "m.npz", kind="sklearn", buckets=50_000)
+    step = Classify(model=str(tmp_path / "m.npz"), field="kind", positive_label="prose",
                     min_score=0.5)
     step.label = "01.classify"
     step.setup()

@@ -50,12 +50,12 @@ def test_run_command_reports_and_bad_pipeline_is_one_clear_line(tmp_path, capsys
     p = tmp_path / "p.toml"
     p.write_text('[input]\npaths = ["in.jsonl"]\n[[steps]]\ntype = "length_filter"\n'
                  'min_chars = 5\n[[steps]]\ntype = "write_jsonl"\noutput = "out"\n')
-    assert main(["run", str(p), "--no-progress", "--set", "workers=1"]) == 0
+    assert main(["run", str(p), "--no-progress", "--set", "pipeline.workers=1"]) == 0
     assert "1 documents in, 1 out" in capsys.readouterr().out
     report = json.loads((tmp_path / "l3-data-work" / "report.json").read_text())
     assert report["steps"]["01.length_filter"]["docs_out"] == 1
     p.write_text('[input]\npaths = ["in.jsonl"]\n[[steps]]\ntype = "length_filter"\nmin_char = 5\n')
-    assert main(["run", str(p)]) == 2
+    assert main(["run", str(p)]) == 3  # ExitCode.CONFIG
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "min_char" in err and str(p) in err
 
@@ -65,7 +65,7 @@ def test_train_classifier_command_prints_held_out_report(tmp_path, rng, prose, c
     rows = [{"text": prose(rng, 40), "label": "hq"} if i % 2 else
             {"text": " ".join(["buy now cheap deals click"] * 8), "label": "lq"} for i in range(60)]
     ex.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert main(["train-classifier", str(ex), str(tmp_path / "q.joblib"), "--report",
+    assert main(["train-classifier", str(ex), str(tmp_path / "q.npz"), "--report",
                  str(tmp_path / "r.json")]) == 0
     assert "held-out accuracy 1.000" in capsys.readouterr().out
     assert json.loads((tmp_path / "r.json").read_text())["kind"] == "sklearn"

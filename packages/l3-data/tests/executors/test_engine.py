@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from l3_data.errors import DataError
+from l3_data.errors import WorkdirMismatchError
 from l3_data.executors import run_pipeline
 from l3_data.pipeline import Pipeline
 
@@ -75,7 +75,7 @@ def test_rerun_of_a_finished_run_does_no_work_and_reports_the_same(tmp_path, rng
 def test_workdir_of_a_different_pipeline_is_refused(tmp_path, rng, prose, write_rows):
     _corpus(tmp_path, rng, prose, write_rows)
     run_pipeline(_pipeline(tmp_path), progress=False)
-    with pytest.raises(DataError, match="different pipeline"):
+    with pytest.raises(WorkdirMismatchError, match="different pipeline"):
         run_pipeline(_pipeline(tmp_path, chunk_size=7), progress=False)
     report = run_pipeline(_pipeline(tmp_path, chunk_size=7), restart=True, progress=False)
     assert report["documents_out"] == len(_read_out(tmp_path))

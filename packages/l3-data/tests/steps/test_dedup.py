@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from l3_data.steps.dedup import normalize_url
-from l3_data.steps.globals_util import keep_first
+from l3_data.steps.global_arrays import keep_first
 
 
 def test_normalize_url_merges_spellings_of_one_page():

@@ -11,14 +11,16 @@ Three kinds of step:
   decision chunk by chunk. Memory is bounded by the collected arrays, never by the texts.
 
 Steps are keyword-only dataclasses whose fields are the options a pipeline file may set, so an
-unknown option is rejected by name when the file is read.
+unknown option is rejected by name when the file is read. A step declares what the pipeline
+needs to know about it as class attributes: ``extra`` (the optional extra it needs, checked at
+load) and ``path_fields`` (options that hold file paths, resolved against the pipeline file).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -61,7 +63,35 @@ class Step:
     """A step over a stream of documents. Subclasses set their options as dataclass fields."""
 
     type_name: ClassVar[str] = "step"
+    # The optional extra (see l3_data.extras) this step needs; "" for the base install.
+    extra: ClassVar[str] = ""
+    # Options holding a path (a string, a list of strings or a table of strings), resolved
+    # against the pipeline file's folder; "" means "not set" and is left alone.
+    path_fields: ClassVar[tuple[str, ...]] = ()
+    # Values of a path field that name a built-in resource rather than a file.
+    builtin_values: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     label: str = field(default="", init=False, repr=False)
+
+    @classmethod
+    def resolve_paths(cls, options: dict[str, Any], resolve: Callable[[str], str]) -> dict[str, Any]:
+        """``options`` with every path field passed through ``resolve``."""
+        out = dict(options)
+        for name in cls.path_fields:
+            if name not in out:
+                continue
+            keep = cls.builtin_values.get(name, ())
+
+            def one(value: Any, keep: tuple[str, ...] = keep) -> Any:
+                return resolve(value) if isinstance(value, str) and value and value not in keep else value
+
+            value = out[name]
+            if isinstance(value, list):
+                out[name] = [one(v) for v in value]
+            elif isinstance(value, dict):
+                out[name] = {k: one(v) for k, v in value.items()}
+            else:
+                out[name] = one(value)
+        return out
 
     def setup(self) -> None:
         """Load what the step needs (models, word lists) once per worker process."""

@@ -19,6 +19,9 @@ class Classify(Step):
     probability of ``positive_label`` if set, else of the top label). With ``min_score``,
     documents whose score is lower are rejected."""
 
+    extra = "classify"
+    path_fields = ("model",)
+
     model: str
     field: str = "quality"
     positive_label: str = ""

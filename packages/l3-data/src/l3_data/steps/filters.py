@@ -263,6 +263,8 @@ class DirtyWords(Filter):
     one word or phrase per line; a small built-in English list is used otherwise. Documents in
     a language without a list pass."""
 
+    path_fields = ("word_lists",)
+
     word_lists: dict[str, str] = field(default_factory=dict)
     max_ratio: float = 0.01
     max_count: int | None = None

@@ -41,6 +41,8 @@ class HtmlToText(Step):
     """Replace each document's HTML (its text, or ``metadata[html_key]`` if set) by the
     extracted main text; pages with no main text are rejected."""
 
+    extra = "html"
+
     html_key: str = ""
 
     def run(self, docs: Iterable[Document], ctx: ChunkContext) -> Iterator[Document]:

@@ -76,6 +76,9 @@ class LangId(Step):
     """Set ``lang`` and ``lang_score``; reject documents below the language's threshold
     (``thresholds`` by language, ``default_threshold`` otherwise) or outside ``keep``."""
 
+    extra = "langid"
+    path_fields = ("model",)
+
     model: str = ""
     default_threshold: float = 0.0
     thresholds: dict[str, float] = field(default_factory=dict)

@@ -17,7 +17,7 @@ import xxhash
 
 from l3_data.document import Document
 from l3_data.steps.base import ChunkContext, GlobalStep, register
-from l3_data.steps.globals_util import Loader
+from l3_data.steps.global_arrays import Loader
 
 
 def _line_key(line: str) -> str:

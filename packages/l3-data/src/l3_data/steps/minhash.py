@@ -15,7 +15,6 @@ document in corpus order. Memory: ``4 * num_perm`` bytes per document for the si
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from scipy.sparse.csgraph import connected_components
 
 from l3_data.document import Document
 from l3_data.steps.base import ChunkContext, GlobalStep, keep_mask_apply, register
-from l3_data.steps.globals_util import Loader, save_masks
+from l3_data.steps.global_arrays import Loader, cluster_members, save_masks, write_clusters
 
 _WORD = re.compile(r"\w+")
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -179,15 +178,6 @@ def first_of_cluster(labels: np.ndarray) -> np.ndarray:
     return first[labels] == np.arange(n)
 
 
-def cluster_members(labels: np.ndarray) -> list[np.ndarray]:
-    """Index arrays of the clusters with more than one document, in order of first member."""
-    order = np.argsort(labels, kind="stable")
-    sl = labels[order]
-    cuts = np.flatnonzero(np.diff(sl)) + 1
-    groups = [g for g in np.split(order, cuts) if len(g) > 1]
-    return sorted(groups, key=lambda g: int(g[0]))
-
-
 @register("minhash_dedup")
 @dataclass(kw_only=True)
 class MinHashDedup(GlobalStep):
@@ -229,27 +219,10 @@ class MinHashDedup(GlobalStep):
         keep = first_of_cluster(labels)
         save_masks(state_dir, units, sizes, keep)
         members = cluster_members(labels)
-        write_clusters(state_dir / "clusters.jsonl", members, units, sizes, load)
+        clusters = state_dir / "clusters.jsonl"
+        write_clusters(clusters, members, units, sizes, load)
         return {"documents": len(keep), "duplicates": int(len(keep) - keep.sum()),
-                "clusters": len(members)}
+                "clusters": len(members), "clusters_file": str(clusters)}
 
     def apply(self, docs: list[Document], ctx: ChunkContext, state_dir: Path) -> Iterator[Document]:
         return keep_mask_apply(self, docs, ctx, state_dir / f"{ctx.unit}.keep.npy", "near_duplicate")
-
-
-def write_clusters(path: Path, members: list[np.ndarray], units: list[str], sizes: list[int],
-                   load: Loader) -> None:
-    """Write each cluster as a JSON list of document ids, loading ids only of member units."""
-    from l3_core.io import atomic_write
-
-    bounds = np.cumsum([0, *sizes])
-    ids: dict[int, np.ndarray] = {}
-    with atomic_write(path, encoding="utf-8") as f:
-        for g in members:
-            names = []
-            for gi in g:
-                u = int(np.searchsorted(bounds, gi, side="right") - 1)
-                if u not in ids:
-                    ids[u] = load(units[u])["id"]
-                names.append(str(ids[u][gi - bounds[u]]))
-            f.write(json.dumps(names, ensure_ascii=False) + "\n")

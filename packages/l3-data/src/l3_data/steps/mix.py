@@ -23,7 +23,7 @@ import xxhash
 from l3_data.document import Document
 from l3_data.errors import PipelineConfigError
 from l3_data.steps.base import ChunkContext, GlobalStep, register
-from l3_data.steps.globals_util import Loader
+from l3_data.steps.global_arrays import Loader
 
 PAPER_MIX = {"general": 0.50, "math": 0.25, "code": 0.17, "multilingual": 0.08}
 

@@ -30,6 +30,10 @@ def load_tokenizer(spec: str) -> Tokenizer:
 @register("tokenize")
 @dataclass(kw_only=True)
 class Tokenize(Step):
+    extra = "tokenize"
+    path_fields = ("output", "tokenizer")
+    builtin_values = {"tokenizer": ("llama3",)}
+
     output: str
     tokenizer: str = "llama3"
     bos: bool = True
