@@ -4,9 +4,14 @@ import json
 
 import pytest
 
+import numpy as np
+
+from l3_core.errors import ModelFileError as CoreModelFileError
+from l3_core.model_file import load_model_file, save_model_file
 from l3_data.classifier import load_classifier, read_labelled, train_classifier
 from l3_data.document import Document
-from l3_data.errors import InputFormatError
+from l3_data.errors import InputFormatError, ModelFileError
+from l3_data.linear_classifier import HashedLinearClassifier, fit_hashed_linear
 from l3_data.steps.base import ChunkContext
 from l3_data.steps.classify import Classify
 
@@ -60,3 +65,59 @@ def test_labelled_file_errors_name_the_line(tmp_path):
     p.write_text(json.dumps({"text": "a", "label": "x"}) + "\n" + json.dumps({"text": "b"}) + "\n")
     with pytest.raises(InputFormatError, match=r"ex.jsonl:2"):
         read_labelled(p)
+
+
+def _sklearn_reference(texts, labels, seed, n_features):
+    """The scikit-learn pipeline the model file stands for, fitted the ordinary way."""
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+
+    features = FeatureUnion([
+        ("words", HashingVectorizer(ngram_range=(1, 2), n_features=n_features, alternate_sign=False)),
+        ("chars", HashingVectorizer(analyzer="char_wb", ngram_range=(2, 4), n_features=n_features,
+                                    alternate_sign=False)),
+    ])
+    return make_pipeline(features, TfidfTransformer(sublinear_tf=True),
+                         LogisticRegression(max_iter=2000, C=4.0, random_state=seed)).fit(texts, labels)
+
+
+@pytest.mark.parametrize("n_labels", [2, 3])
+def test_saved_linear_classifier_gives_the_fitted_pipelines_probabilities(tmp_path, rng, prose,
+                                                                          n_labels):
+    texts, labels = _examples(rng, prose, n=90)
+    if n_labels == 3:
+        labels = [lab if i % 3 else "other" for i, lab in enumerate(labels)]
+    fit_hashed_linear(texts, labels, seed=3, buckets=5000).save(tmp_path / "m.npz")
+    loaded = load_classifier(tmp_path / "m.npz")
+    reference = _sklearn_reference(texts, labels, seed=3, n_features=4096)
+    fresh, _ = _examples(rng, prose, n=20)
+    assert loaded.labels == [str(c) for c in reference.classes_]
+    np.testing.assert_allclose(loaded.predict_proba(fresh), reference.predict_proba(fresh),
+                               rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("suffix", [".joblib", ".pkl"])
+def test_pickle_model_files_are_refused_without_being_read(tmp_path, rng, prose, suffix):
+    path = tmp_path / f"m{suffix}"
+    path.write_bytes(b"\x80\x04crashes-if-unpickled")
+    with pytest.raises(ModelFileError, match="pickles, which run code"):
+        load_classifier(path)
+    texts, labels = _examples(rng, prose, n=20)
+    with pytest.raises(ModelFileError, match="pickles"):
+        train_classifier(texts, labels, tmp_path / f"new{suffix}", kind="sklearn")
+    assert not (tmp_path / f"new{suffix}").exists()
+
+
+def test_model_file_with_wrong_shapes_or_kind_is_a_model_file_error(tmp_path, rng, prose):
+    texts, labels = _examples(rng, prose, n=40)
+    fit_hashed_linear(texts, labels, seed=0, buckets=1024).save(tmp_path / "m.npz")
+    mf = load_model_file(tmp_path / "m.npz")
+    mf.arrays["coef"] = mf.arrays["coef"][:, :100]
+    save_model_file(tmp_path / "bad.npz", mf)
+    with pytest.raises(ModelFileError, match="array 'coef' has shape"):
+        HashedLinearClassifier.load(tmp_path / "bad.npz")
+    mf.kind = "something_else"
+    save_model_file(tmp_path / "other.npz", mf)
+    with pytest.raises(CoreModelFileError, match="expected 'l3_data.hashed_tfidf_logistic'"):
+        load_classifier(tmp_path / "other.npz")

@@ -69,3 +69,50 @@ def test_train_classifier_command_prints_held_out_report(tmp_path, rng, prose, c
                  str(tmp_path / "r.json")]) == 0
     assert "held-out accuracy 1.000" in capsys.readouterr().out
     assert json.loads((tmp_path / "r.json").read_text())["kind"] == "sklearn"
+
+
+def _one_step_pipeline(tmp_path, step: str) -> "object":
+    p = tmp_path / "p.toml"
+    p.write_text(f'[pipeline]\nworkers = 1\n[input]\npaths = ["in.jsonl*"]\n{step}')
+    return p
+
+
+def test_exit_codes_follow_the_error_class(tmp_path, capsys):
+    import gzip
+
+    from l3_core.exit_codes import ExitCode
+
+    data = gzip.compress(b"".join(json.dumps({"text": f"row {i}"}).encode() + b"\n"
+                                  for i in range(3000)))
+    (tmp_path / "in.jsonl.gz").write_bytes(data[:len(data) // 2])
+    p = _one_step_pipeline(tmp_path, '[[steps]]\ntype = "length_filter"\n')
+    assert main(["run", str(p), "--no-progress"]) == ExitCode.INPUT
+    assert "truncated gzip" in capsys.readouterr().err
+    (tmp_path / "q.joblib").write_bytes(b"not read")
+    p = _one_step_pipeline(tmp_path, '[[steps]]\ntype = "classify"\nmodel = "q.joblib"\n')
+    assert main(["run", "--config", str(p), "--set", "pipeline.workdir=w2"]) == ExitCode.MODEL
+    assert "pickles, which run code" in capsys.readouterr().err
+
+
+def test_status_command_reads_the_engines_progress(tmp_path, capsys):
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"text": f"document {i}"}) + "\n"
+                                               for i in range(5)))
+    p = _one_step_pipeline(tmp_path, '[[steps]]\ntype = "exact_dedup"\n')
+    assert main(["status", str(p)]) == 0
+    assert "not finished; 0 of 1 input tasks read" in capsys.readouterr().out
+    assert main(["run", str(p), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert ": finished; 1 of 1" in out
+    assert "segment 0: 1 of 1 chunks done, then 01.exact_dedup (reduced)" in out
+
+
+def test_version_comes_from_the_package_metadata(capsys):
+    import pytest
+
+    from l3_core.versions import package_version
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"l3-data {package_version('l3-data')}"

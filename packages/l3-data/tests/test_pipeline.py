@@ -59,3 +59,60 @@ def test_shipped_example_pipeline_is_valid():
     steps = Pipeline.from_toml(example).build_steps()
     assert [s.type_name for s in steps][:3] == ["html_to_text", "url_dedup", "langid"]
     assert len(segments(steps)) == 7
+
+
+def test_every_steps_declared_path_fields_resolve_and_builtin_names_stay(tmp_path):
+    from dataclasses import dataclass, field
+
+    from l3_data.steps import STEPS, Step, register
+
+    @register("test_paths")
+    @dataclass(kw_only=True)
+    class PathsStep(Step):
+        path_fields = ("table", "files", "single")
+        builtin_values = {"single": ("builtin",)}
+
+        table: dict[str, str] = field(default_factory=dict)
+        files: list[str] = field(default_factory=list)
+        single: str = ""
+        other: str = ""
+
+    try:
+        pipe = Pipeline.from_dict({"input": {"paths": ["in.jsonl"]}, "steps": [
+            {"type": "test_paths", "table": {"en": "en.txt"}, "files": ["a", "/abs/b"],
+             "single": "builtin", "other": "not/a/path"},
+            {"type": "tokenize", "output": "shards", "tokenizer": "llama3"},
+            {"type": "tokenize", "output": "shards", "tokenizer": "tok.model"},
+            {"type": "dirty_words", "word_lists": {"fr": "fr.txt"}},
+            {"type": "langid"},
+        ]}, base=tmp_path)
+    finally:
+        del STEPS["test_paths"]
+    custom, llama3, spm, dirty, langid = pipe.steps
+    assert custom == {"type": "test_paths", "table": {"en": str(tmp_path / "en.txt")},
+                      "files": [str(tmp_path / "a"), "/abs/b"], "single": "builtin",
+                      "other": "not/a/path"}
+    assert llama3["tokenizer"] == "llama3" and llama3["output"] == str(tmp_path / "shards")
+    assert spm["tokenizer"] == str(tmp_path / "tok.model")
+    assert dirty["word_lists"] == {"fr": str(tmp_path / "fr.txt")}
+    assert langid == {"type": "langid"}  # "" / unset: the built-in model
+
+
+def test_set_reaches_any_key_including_one_step(tmp_path):
+    p = _toml(tmp_path, '[[steps]]\ntype = "length_filter"\n[[steps]]\ntype = "minhash_dedup"\n')
+    pipe = Pipeline.from_toml(p, ["pipeline.workers=3", 'input.text_key="body"',
+                                  "steps.1.threshold=0.8", "steps.0.min_chars=7"])
+    assert pipe.settings.workers == 3 and pipe.input.text_key == "body"
+    assert pipe.steps[1]["threshold"] == 0.8 and pipe.steps[0]["min_chars"] == 7
+    with pytest.raises(PipelineConfigError, match=r"steps\.N\.option.*2 steps"):
+        Pipeline.from_toml(p, ["steps.5.threshold=0.8"])
+    with pytest.raises(PipelineConfigError, match=r"steps\[1\] \(minhash_dedup\)\.treshold"):
+        Pipeline.from_toml(p, ["steps.1.treshold=0.8"])
+    with pytest.raises(PipelineConfigError, match="unknown table 'workers'"):
+        Pipeline.from_toml(p, ["workers=3"])
+
+
+def test_unknown_executor_lists_the_registered_ones(tmp_path):
+    p = _toml(tmp_path, '[pipeline]\nexecutor = "slurm"\n')
+    with pytest.raises(PipelineConfigError, match=r"executor = 'slurm': expected one of \['local', 'ray'\]"):
+        Pipeline.from_toml(p)

@@ -114,3 +114,57 @@ def test_missing_model_fails_before_any_work(tmp_path, rng, prose, write_rows):
     with pytest.raises(ModelFileError, match=r"q\.bin: classifier model not found"):
         run_pipeline(pipe, progress=False)
     assert not (tmp_path / "work" / "markers").exists()
+
+
+def test_error_in_a_forked_worker_reaches_the_caller_as_its_class(tmp_path, rng, prose, write_rows):
+    from l3_core.errors import InputError
+
+    write_rows(tmp_path / "in0.jsonl", [{"text": prose(rng, 30)} for _ in range(20)])
+    data = gzip.compress((tmp_path / "in0.jsonl").read_bytes())
+    (tmp_path / "in1.jsonl").write_bytes(data[: len(data) // 2])  # truncated gzip, misnamed
+    with pytest.raises(InputError, match=r"in1\.jsonl: truncated gzip"):
+        run_pipeline(_pipeline(tmp_path, workers=2), progress=False)
+
+
+def test_executors_are_chosen_by_name_from_the_registry(tmp_path, rng, prose, write_rows):
+    from l3_data.executors import EXECUTORS, Executor, register_executor
+
+    ran: list[tuple[int, object]] = []
+
+    @register_executor("recording")
+    class Recording(Executor):
+        @classmethod
+        def from_settings(cls, settings):
+            return cls()
+
+        def run_items(self, seg, items):
+            for item in items:
+                ran.append((seg, item))
+                yield self.engine.run_item(seg, item)
+
+    write_rows(tmp_path / "in0.jsonl", [{"id": str(i), "text": prose(rng, 30)} for i in range(10)])
+    try:
+        pipe = Pipeline.from_dict({
+            "pipeline": {"workdir": str(tmp_path / "work"), "chunk_size": 4, "executor": "recording"},
+            "input": {"paths": [str(tmp_path / "in0.jsonl")]},
+            "steps": [{"type": "exact_dedup"}]})
+        report = run_pipeline(pipe, progress=False)
+    finally:
+        del EXECUTORS["recording"]
+    assert ran == [(0, 0), (1, "t0000c00000"), (1, "t0000c00001"), (1, "t0000c00002")]
+    assert report["documents_out"] == 10
+
+
+def test_status_reports_progress_without_running(tmp_path, rng, prose, write_rows):
+    from l3_data.executors import Engine
+
+    _corpus(tmp_path, rng, prose, write_rows)
+    pipe = _pipeline(tmp_path)
+    before = Engine(pipe).status()
+    assert before["tasks_done"] == 0 and before["segments"][0]["units_total"] is None
+    assert not before["finished"]
+    run_pipeline(pipe, progress=False)
+    after = Engine(pipe).status()
+    assert after["finished"] and after["tasks_done"] == after["tasks"] == 2
+    assert [s["units_done"] for s in after["segments"]] == [6, 6, 6, 6]
+    assert [s["reduced"] for s in after["segments"]] == [True, True, True, False]

@@ -85,3 +85,24 @@ def test_file_matched_by_two_patterns_is_one_task(tmp_path):
     (tmp_path / "a.jsonl").write_text('{"text": "x"}\n')
     spec = InputSpec(paths=[str(tmp_path / "*.jsonl"), str(tmp_path / "a.jsonl")])
     assert spec.tasks() == [tmp_path / "a.jsonl"]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl.gz", ".jsonl.zst"])
+def test_truncated_compressed_input_is_an_error_not_fewer_documents(tmp_path, suffix):
+    from l3_core.errors import InputError
+
+    data = "".join(json.dumps(r) + "\n" for r in _rows(2000)).encode()
+    packed = gzip.compress(data) if suffix == ".jsonl.gz" else zstandard.ZstdCompressor().compress(data)
+    path = tmp_path / f"cut{suffix}"
+    path.write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(InputError, match=r"cut\.jsonl\.(gz|zst): truncated"):
+        list(InputSpec().read(path))
+
+
+def test_bad_row_exclusion_names_file_line_and_reason(tmp_path):
+    path = tmp_path / "b.jsonl"
+    path.write_bytes(b'{"text": "ok"}\n{oops\n')
+    (_, bad), = [r for r in InputSpec().read(path) if isinstance(r[1], BadRecord)]
+    row = bad.to_json()
+    assert (row["file"], row["line"], row["reason"]) == (str(path), 2, "malformed_json")
+    assert row["detail"].startswith("invalid JSON")
