@@ -21,8 +21,10 @@ HEAVY = ("trafilatura", "sklearn", "fasttext", "pyarrow", "ray", "sentencepiece"
 
 def test_base_steps_run_without_importing_any_extra(tmp_path):
     (tmp_path / "in.jsonl").write_text(
-        "".join(json.dumps({"text": " ".join(f"w{i}x{k}" for k in range(30))}) + "\n"
-                for i in range(5)))
+        "".join(
+            json.dumps({"text": " ".join(f"w{i}x{k}" for k in range(30))}) + "\n" for i in range(5)
+        )
+    )
     script = textwrap.dedent(f"""
         import sys
         from l3_data import Pipeline, run_pipeline
@@ -43,14 +45,18 @@ def test_base_steps_run_without_importing_any_extra(tmp_path):
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("step,module,extra", [
-    ({"type": "html_to_text"}, "trafilatura", "html"),
-    ({"type": "langid"}, "fasttext", "langid"),
-    ({"type": "classify", "model": "q.bin"}, "sklearn", "classify"),
-    ({"type": "tokenize", "output": "shards"}, "sentencepiece", "tokenize"),
-])
+@pytest.mark.parametrize(
+    "step,module,extra",
+    [
+        ({"type": "html_to_text"}, "trafilatura", "html"),
+        ({"type": "langid"}, "fasttext", "langid"),
+        ({"type": "classify", "model": "q.bin"}, "sklearn", "classify"),
+        ({"type": "tokenize", "output": "shards"}, "sentencepiece", "tokenize"),
+    ],
+)
 def test_step_without_its_extra_is_refused_at_load_naming_step_and_command(
-        tmp_path, monkeypatch, step, module, extra):
+    tmp_path, monkeypatch, step, module, extra
+):
     monkeypatch.setitem(sys.modules, module, None)  # find_spec then reports it missing
     data = {"input": {"paths": ["in.jsonl"]}, "steps": [{"type": "length_filter"}, step]}
     with pytest.raises(MissingExtraError) as info:

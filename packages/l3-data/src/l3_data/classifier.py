@@ -74,10 +74,12 @@ def kind_for_path(path: str | Path) -> str:
         raise ModelFileError(
             f"{p}: {p.suffix} files are pickles, which run code when loaded; l3-data does not "
             "read them. Retrain with `l3-data train-classifier EXAMPLES.jsonl MODEL.npz` "
-            "(scikit-learn, saved as arrays and JSON) or MODEL.bin (fastText)")
+            "(scikit-learn, saved as arrays and JSON) or MODEL.bin (fastText)"
+        )
     if p.suffix not in FORMATS:
-        raise ModelFileError(f"{p}: unknown classifier file type {p.suffix!r}; expected one "
-                             f"of {', '.join(FORMATS)}")
+        raise ModelFileError(
+            f"{p}: unknown classifier file type {p.suffix!r}; expected one of {', '.join(FORMATS)}"
+        )
     return FORMATS[p.suffix][0]
 
 
@@ -89,8 +91,9 @@ def load_classifier(path: str | Path) -> Classifier:
     return FORMATS[p.suffix][1](p)
 
 
-def read_labelled(path: str | Path, text_key: str = "text",
-                  label_key: str = "label") -> tuple[list[str], list[str]]:
+def read_labelled(
+    path: str | Path, text_key: str = "text", label_key: str = "label"
+) -> tuple[list[str], list[str]]:
     """Texts and labels from a JSONL file; a malformed row is an error naming its line."""
     texts, labels = [], []
     p = Path(path)
@@ -99,8 +102,10 @@ def read_labelled(path: str | Path, text_key: str = "text",
     for line, row in iter_jsonl(p):
         text, label = row.get(text_key), row.get(label_key)
         if text is None or label is None:
-            raise InputFormatError(f"{p}:{line}: expected JSON with {text_key!r} and "
-                                   f"{label_key!r}; the row has {sorted(row)}")
+            raise InputFormatError(
+                f"{p}:{line}: expected JSON with {text_key!r} and "
+                f"{label_key!r}; the row has {sorted(row)}"
+            )
         texts.append(str(text))
         labels.append(str(label))
     if len(set(labels)) < 2:
@@ -108,9 +113,17 @@ def read_labelled(path: str | Path, text_key: str = "text",
     return texts, labels
 
 
-def train_classifier(texts: Sequence[str], labels: Sequence[str], out: str | Path, *,
-                     kind: str = "", test_fraction: float = 0.2, seed: int = 0,
-                     epochs: int = 25, buckets: int = 2_000_000) -> dict[str, Any]:
+def train_classifier(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    out: str | Path,
+    *,
+    kind: str = "",
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    epochs: int = 25,
+    buckets: int = 2_000_000,
+) -> dict[str, Any]:
     """Train on a random ``1 - test_fraction`` split, evaluate on the rest, then save the model
     trained on the training split to ``out``. Returns the held-out report.
 
@@ -125,19 +138,28 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str], out: str | Pat
     stored = kind_for_path(out)
     kind = kind or stored
     if kind != stored:
-        raise ModelFileError(f"{out}: kind {kind!r} cannot be saved under this name, which "
-                             f"holds a {stored!r} model ({', '.join(FORMATS)})")
+        raise ModelFileError(
+            f"{out}: kind {kind!r} cannot be saved under this name, which "
+            f"holds a {stored!r} model ({', '.join(FORMATS)})"
+        )
     idx = list(range(len(texts)))
     random.Random(seed).shuffle(idx)
     n_test = max(1, int(len(idx) * test_fraction))
     test, train = idx[:n_test], idx[n_test:]
     with atomic_path(out) as tmp:
         if kind == "fasttext":
-            _train_fasttext_file(tmp, [texts[i] for i in train], [labels[i] for i in train],
-                                 epochs=epochs, buckets=buckets, seed=seed)
+            _train_fasttext_file(
+                tmp,
+                [texts[i] for i in train],
+                [labels[i] for i in train],
+                epochs=epochs,
+                buckets=buckets,
+                seed=seed,
+            )
         else:
-            fit_hashed_linear([texts[i] for i in train], [labels[i] for i in train], seed=seed,
-                              buckets=buckets).save(tmp)
+            fit_hashed_linear(
+                [texts[i] for i in train], [labels[i] for i in train], seed=seed, buckets=buckets
+            ).save(tmp)
     clf = load_classifier(out)
     probs = clf.predict_proba([texts[i] for i in test])
     pred = [clf.labels[j] for j in probs.argmax(1)]
@@ -152,8 +174,9 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str], out: str | Pat
     }
 
 
-def _train_fasttext_file(out: Path, texts: list[str], labels: list[str], *, epochs: int,
-                         buckets: int, seed: int) -> None:
+def _train_fasttext_file(
+    out: Path, texts: list[str], labels: list[str], *, epochs: int, buckets: int, seed: int
+) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8", delete=False) as f:
         for text, label in zip(texts, labels):
             f.write(f"__label__{label.replace(' ', '_')} {' '.join(text.split())}\n")
@@ -175,8 +198,9 @@ def _train_fasttext(path: str, out: str, *, epochs: int, buckets: int, seed: int
 
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-        pool.submit(_train_fasttext_here, path, out, epochs=epochs, buckets=buckets,
-                    seed=seed).result()
+        pool.submit(
+            _train_fasttext_here, path, out, epochs=epochs, buckets=buckets, seed=seed
+        ).result()
 
 
 def _train_fasttext_here(path: str, out: str, *, epochs: int, buckets: int, seed: int) -> None:
@@ -187,9 +211,19 @@ def _train_fasttext_here(path: str, out: str, *, epochs: int, buckets: int, seed
     lr = 0.2
     for _ in range(4):
         try:
-            model = fasttext.train_supervised(path, epoch=epochs, wordNgrams=2, lr=lr, minn=2,
-                                              maxn=4, dim=50, seed=seed, thread=1,
-                                              bucket=buckets, verbose=0)
+            model = fasttext.train_supervised(
+                path,
+                epoch=epochs,
+                wordNgrams=2,
+                lr=lr,
+                minn=2,
+                maxn=4,
+                dim=50,
+                seed=seed,
+                thread=1,
+                bucket=buckets,
+                verbose=0,
+            )
             model.save_model(out)
             return
         except RuntimeError as e:

@@ -40,8 +40,7 @@ def _configure_run(p: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     from l3_data.executors import run_pipeline
 
-    report = run_pipeline(_load_pipeline(args), restart=args.restart,
-                          progress=not args.no_progress)
+    report = run_pipeline(_load_pipeline(args), restart=args.restart, progress=not args.no_progress)
     _print_report(report)
     return 0
 
@@ -50,21 +49,31 @@ def _print_report(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    print(f"{report['pipeline']}: {report['documents_in']} documents in, "
-          f"{report['documents_out']} out, {report['rejected_total']} rejected")
+    print(
+        f"{report['pipeline']}: {report['documents_in']} documents in, "
+        f"{report['documents_out']} out, {report['rejected_total']} rejected"
+    )
     table = Table()
     for col in ("step", "docs in", "docs out", "chars out", "time s", "rejected / notes"):
         table.add_column(col, justify="left" if col in ("step", "rejected / notes") else "right")
     for label, s in report["steps"].items():
-        notes = {k: v for k, v in s.items() if not k.startswith(("docs_", "chars_", "time"))
-                 and not k.startswith("lang:")}
+        notes = {
+            k: v
+            for k, v in s.items()
+            if not k.startswith(("docs_", "chars_", "time")) and not k.startswith("lang:")
+        }
         langs = {k[5:]: v for k, v in s.items() if k.startswith("lang:")}
         if langs:
             top = sorted(langs.items(), key=lambda kv: -kv[1])[:5]
             notes["languages"] = ", ".join(f"{k} {v}" for k, v in top)
-        table.add_row(label, str(s.get("docs_in", "")), str(s.get("docs_out", "")),
-                      str(s.get("chars_out", "")), f"{s['time_s']:.2f}" if "time_s" in s else "",
-                      json.dumps(notes, ensure_ascii=False)[:160] if notes else "")
+        table.add_row(
+            label,
+            str(s.get("docs_in", "")),
+            str(s.get("docs_out", "")),
+            str(s.get("chars_out", "")),
+            f"{s['time_s']:.2f}" if "time_s" in s else "",
+            json.dumps(notes, ensure_ascii=False)[:160] if notes else "",
+        )
     console = Console()
     console.print(table)
     for label, summary in {**report["global"], **report["outputs"]}.items():
@@ -77,12 +86,17 @@ def _status(args: argparse.Namespace) -> int:
 
     status = Engine(_load_pipeline(args)).status()
     state = "finished" if status["finished"] else "not finished"
-    print(f"{status['workdir']}: {state}; {status['tasks_done']} of {status['tasks']} input "
-          "tasks read")
+    print(
+        f"{status['workdir']}: {state}; {status['tasks_done']} of {status['tasks']} input "
+        "tasks read"
+    )
     for s in status["segments"]:
         total = "?" if s["units_total"] is None else s["units_total"]
-        barrier = f", then {s['barrier']} ({'reduced' if s['reduced'] else 'not reduced'})" \
-            if s["barrier"] else ""
+        barrier = (
+            f", then {s['barrier']} ({'reduced' if s['reduced'] else 'not reduced'})"
+            if s["barrier"]
+            else ""
+        )
         print(f"  segment {s['segment']}: {s['units_done']} of {total} chunks done{barrier}")
     return 0
 
@@ -130,8 +144,10 @@ def _langid(args: argparse.Namespace) -> int:
     excluded = args.output.with_name(args.output.name + ".excluded.jsonl")
     if bad:
         bad.write(excluded)
-    print(f"{n} rows labelled -> {args.output}" + (f"; {len(bad)} unreadable rows -> "
-          f"{excluded.name}" if bad else ""))
+    print(
+        f"{n} rows labelled -> {args.output}"
+        + (f"; {len(bad)} unreadable rows -> {excluded.name}" if bad else "")
+    )
     return 0
 
 
@@ -142,8 +158,12 @@ def _configure_dedup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ngram", type=int, default=5)
     p.add_argument("--bands", type=int, default=14)
     p.add_argument("--rows", type=int, default=8)
-    p.add_argument("--threshold", type=float, default=0.5,
-                   help="minimum signature agreement (estimated Jaccard) of a joined pair")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="minimum signature agreement (estimated Jaccard) of a joined pair",
+    )
     p.add_argument("--workers", type=int, default=0)
 
 
@@ -156,15 +176,23 @@ def _dedup(args: argparse.Namespace) -> int:
 
     work = args.out_dir / ".work"
     kept = work / "kept"
-    step: dict[str, Any] = {"type": "minhash_dedup", "ngram": args.ngram, "bands": args.bands,
-                            "rows": args.rows, "threshold": args.threshold}
+    step: dict[str, Any] = {
+        "type": "minhash_dedup",
+        "ngram": args.ngram,
+        "bands": args.bands,
+        "rows": args.rows,
+        "threshold": args.threshold,
+    }
     if args.method == "exact":
         step = {"type": "exact_dedup"}
-    pipe = Pipeline.from_dict({
-        "pipeline": {"workdir": str(work), "workers": args.workers, "chunk_size": 50_000},
-        "input": {"format": "jsonl", "paths": [str(args.input.resolve())], "max_chars": 2**62},
-        "steps": [step, {"type": "write_jsonl", "output": str(kept), "compression": "none"}],
-    }, origin=str(args.input))
+    pipe = Pipeline.from_dict(
+        {
+            "pipeline": {"workdir": str(work), "workers": args.workers, "chunk_size": 50_000},
+            "input": {"format": "jsonl", "paths": [str(args.input.resolve())], "max_chars": 2**62},
+            "steps": [step, {"type": "write_jsonl", "output": str(kept), "compression": "none"}],
+        },
+        origin=str(args.input),
+    )
     shutil.rmtree(kept, ignore_errors=True)  # a part left by an earlier run is not this one's
     report = run_pipeline(pipe, restart=True, progress=False)
     with atomic_write(args.out_dir / "kept.jsonl", "wb") as out:
@@ -172,17 +200,24 @@ def _dedup(args: argparse.Namespace) -> int:
             out.write(part.read_bytes())
     summary = report["global"]["01." + step["type"]]
     shutil.copyfile(summary["clusters_file"], args.out_dir / "clusters.jsonl")
-    print(f"{report['documents_in']} rows, {report['documents_out']} kept, "
-          f"{summary['duplicates']} duplicates -> {args.out_dir}/kept.jsonl, clusters.jsonl")
+    print(
+        f"{report['documents_in']} rows, {report['documents_out']} kept, "
+        f"{summary['duplicates']} duplicates -> {args.out_dir}/kept.jsonl, clusters.jsonl"
+    )
     return 0
 
 
 def _configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("examples", type=Path, help="JSONL with text and label fields")
-    p.add_argument("model", type=Path,
-                   help="output model: .bin for fastText, .npz for scikit-learn")
-    p.add_argument("--kind", choices=["fasttext", "sklearn"], default="",
-                   help="default: the kind the model's extension holds")
+    p.add_argument(
+        "model", type=Path, help="output model: .bin for fastText, .npz for scikit-learn"
+    )
+    p.add_argument(
+        "--kind",
+        choices=["fasttext", "sklearn"],
+        default="",
+        help="default: the kind the model's extension holds",
+    )
     p.add_argument("--label-key", default="label")
     p.add_argument("--text-key", default="text")
     p.add_argument("--test-fraction", type=float, default=0.2)
@@ -197,16 +232,21 @@ def _train(args: argparse.Namespace) -> int:
 
     require_extra("classify", "l3-data train-classifier")
     texts, labels = read_labelled(args.examples, args.text_key, args.label_key)
-    report = train_classifier(texts, labels, args.model, kind=args.kind,
-                              test_fraction=args.test_fraction, seed=args.seed)
+    report = train_classifier(
+        texts, labels, args.model, kind=args.kind, test_fraction=args.test_fraction, seed=args.seed
+    )
     if args.report:
         write_json(args.report, report)
-    print(f"{report['kind']} classifier -> {args.model}; held-out accuracy "
-          f"{report['accuracy']:.3f} on {report['n_test']} examples")
+    print(
+        f"{report['kind']} classifier -> {args.model}; held-out accuracy "
+        f"{report['accuracy']:.3f} on {report['n_test']} examples"
+    )
     for label, m in report["per_label"].items():
         if isinstance(m, dict) and label not in ("macro avg", "weighted avg"):
-            print(f"  {label:>20}: precision {m['precision']:.3f} recall {m['recall']:.3f} "
-                  f"f1 {m['f1-score']:.3f} (n={int(m['support'])})")
+            print(
+                f"  {label:>20}: precision {m['precision']:.3f} recall {m['recall']:.3f} "
+                f"f1 {m['f1-score']:.3f} (n={int(m['support'])})"
+            )
     return 0
 
 
@@ -231,8 +271,9 @@ COMMANDS = [
     Command("status", "how far the run of a pipeline file got", _pipeline_arguments, _status),
     Command("langid", "add lang and lang_score to JSONL rows", _configure_langid, _langid),
     Command("dedup", "near-duplicate removal of a JSONL file", _configure_dedup, _dedup),
-    Command("train-classifier", "train a fastText or scikit-learn classifier", _configure_train,
-            _train),
+    Command(
+        "train-classifier", "train a fastText or scikit-learn classifier", _configure_train, _train
+    ),
     Command("steps", "list the step types and their options", _no_arguments, _steps),
 ]
 

@@ -21,8 +21,17 @@ from l3_data.errors import ModelFileError
 
 KIND = "l3_data.hashed_tfidf_logistic"
 # The HashingVectorizer parameters a model file may set (all plain values).
-_VECTORIZER_KEYS = ("analyzer", "ngram_range", "n_features", "alternate_sign", "norm",
-                    "lowercase", "binary", "token_pattern", "strip_accents")
+_VECTORIZER_KEYS = (
+    "analyzer",
+    "ngram_range",
+    "n_features",
+    "alternate_sign",
+    "norm",
+    "lowercase",
+    "binary",
+    "token_pattern",
+    "strip_accents",
+)
 
 
 @dataclass
@@ -41,8 +50,10 @@ class HashedLinearClassifier:
         from sklearn.feature_extraction.text import HashingVectorizer
         from sklearn.preprocessing import normalize
 
-        blocks = [HashingVectorizer(**_vectorizer_kwargs(v)).transform(list(texts))
-                  for v in self.vectorizers]
+        blocks = [
+            HashingVectorizer(**_vectorizer_kwargs(v)).transform(list(texts))
+            for v in self.vectorizers
+        ]
         x = sp.hstack(blocks, format="csr", dtype=np.float64)
         if self.sublinear_tf:
             x.data = np.log(x.data) + 1.0
@@ -62,22 +73,32 @@ class HashedLinearClassifier:
         return e / e.sum(axis=1, keepdims=True)
 
     def save(self, path: str | Path) -> None:
-        meta = {"labels": self.labels, "vectorizers": self.vectorizers,
-                "sublinear_tf": self.sublinear_tf, "norm": self.norm}
-        save_model_file(path, ModelFile(KIND, meta, {"idf": self.idf, "coef": self.coef,
-                                                     "intercept": self.intercept}))
+        meta = {
+            "labels": self.labels,
+            "vectorizers": self.vectorizers,
+            "sublinear_tf": self.sublinear_tf,
+            "norm": self.norm,
+        }
+        save_model_file(
+            path,
+            ModelFile(
+                KIND, meta, {"idf": self.idf, "coef": self.coef, "intercept": self.intercept}
+            ),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> HashedLinearClassifier:
         mf = load_model_file(path, kind=KIND)
         try:
-            clf = cls(labels=[str(x) for x in mf.meta["labels"]],
-                      vectorizers=[dict(v) for v in mf.meta["vectorizers"]],
-                      idf=mf.array("idf", path).astype(np.float64),
-                      coef=mf.array("coef", path).astype(np.float64),
-                      intercept=mf.array("intercept", path).astype(np.float64),
-                      sublinear_tf=bool(mf.meta.get("sublinear_tf", True)),
-                      norm=mf.meta.get("norm", "l2"))
+            clf = cls(
+                labels=[str(x) for x in mf.meta["labels"]],
+                vectorizers=[dict(v) for v in mf.meta["vectorizers"]],
+                idf=mf.array("idf", path).astype(np.float64),
+                coef=mf.array("coef", path).astype(np.float64),
+                intercept=mf.array("intercept", path).astype(np.float64),
+                sublinear_tf=bool(mf.meta.get("sublinear_tf", True)),
+                norm=mf.meta.get("norm", "l2"),
+            )
         except (KeyError, TypeError, ValueError) as e:
             raise ModelFileError(f"{path}: malformed classifier settings ({e})") from None
         clf._check(path)
@@ -93,9 +114,11 @@ class HashedLinearClassifier:
         want = {"idf": (n,), "coef": (rows, n), "intercept": (rows,)}
         for name, shape in want.items():
             if getattr(self, name).shape != shape:
-                raise ModelFileError(f"{path}: array {name!r} has shape "
-                                     f"{getattr(self, name).shape}, expected {shape} for "
-                                     f"{len(self.labels)} labels and {n} features")
+                raise ModelFileError(
+                    f"{path}: array {name!r} has shape "
+                    f"{getattr(self, name).shape}, expected {shape} for "
+                    f"{len(self.labels)} labels and {n} features"
+                )
 
 
 def _vectorizer_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
@@ -104,8 +127,9 @@ def _vectorizer_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def fit_hashed_linear(texts: Sequence[str], labels: Sequence[str], *, seed: int,
-                      buckets: int) -> HashedLinearClassifier:
+def fit_hashed_linear(
+    texts: Sequence[str], labels: Sequence[str], *, seed: int, buckets: int
+) -> HashedLinearClassifier:
     """Fit the classifier; ``buckets`` (rounded down to a power of two, at least 1024) is the
     number of hashed features of each of the word and character blocks."""
     import scipy.sparse as sp
@@ -120,11 +144,19 @@ def fit_hashed_linear(texts: Sequence[str], labels: Sequence[str], *, seed: int,
     for v in vectorizers:  # every setting explicit: a later scikit-learn's defaults may differ
         defaults = HashingVectorizer().get_params()
         v.update({k: defaults[k] for k in _VECTORIZER_KEYS if k not in v}, alternate_sign=False)
-    x = sp.hstack([HashingVectorizer(**_vectorizer_kwargs(v)).transform(list(texts))
-                   for v in vectorizers], format="csr")
+    x = sp.hstack(
+        [HashingVectorizer(**_vectorizer_kwargs(v)).transform(list(texts)) for v in vectorizers],
+        format="csr",
+    )
     tfidf = TfidfTransformer(sublinear_tf=True).fit(x)
     model = LogisticRegression(max_iter=2000, C=4.0, random_state=seed)
     model.fit(tfidf.transform(x), list(labels))
-    return HashedLinearClassifier(labels=[str(c) for c in model.classes_], vectorizers=vectorizers,
-                                  idf=tfidf.idf_.astype(np.float64), coef=model.coef_,
-                                  intercept=model.intercept_, sublinear_tf=True, norm="l2")
+    return HashedLinearClassifier(
+        labels=[str(c) for c in model.classes_],
+        vectorizers=vectorizers,
+        idf=tfidf.idf_.astype(np.float64),
+        coef=model.coef_,
+        intercept=model.intercept_,
+        sublinear_tf=True,
+        norm="l2",
+    )

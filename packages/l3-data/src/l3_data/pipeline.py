@@ -67,12 +67,15 @@ class Pipeline:
         return cls.from_dict(data, base=path.parent, origin=str(path))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], base: Path = Path("."),
-                  origin: str = "<python>") -> Pipeline:
+    def from_dict(
+        cls, data: dict[str, Any], base: Path = Path("."), origin: str = "<python>"
+    ) -> Pipeline:
         unknown = sorted(set(data) - {"pipeline", "input", "steps"})
         if unknown:
-            raise PipelineConfigError(f"{origin}: unknown table {unknown[0]!r}; expected "
-                                      "[pipeline], [input] and [[steps]]")
+            raise PipelineConfigError(
+                f"{origin}: unknown table {unknown[0]!r}; expected "
+                "[pipeline], [input] and [[steps]]"
+            )
         try:
             settings = from_dict(Settings, data.get("pipeline", {}), "pipeline")
             spec = from_dict(InputSpec, data.get("input", {}), "input")
@@ -111,8 +114,11 @@ class Pipeline:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pipeline": dataclasses.asdict(self.settings),
-                "input": dataclasses.asdict(self.input), "steps": self.steps}
+        return {
+            "pipeline": dataclasses.asdict(self.settings),
+            "input": dataclasses.asdict(self.input),
+            "steps": self.steps,
+        }
 
     def fingerprint(self) -> str:
         """What must match for a rerun to resume the work in ``workdir`` (not worker counts)."""
@@ -133,8 +139,10 @@ def apply_pipeline_overrides(data: dict[str, Any], overrides: Iterable[str]) -> 
             continue
         steps = [dict(s) for s in out.get("steps", [])]
         if len(keys) < 3 or not keys[1].isdigit() or int(keys[1]) >= len(steps):
-            raise PipelineConfigError(f"--set {item!r}: expected steps.N.option with N below "
-                                      f"the {len(steps)} steps of the pipeline")
+            raise PipelineConfigError(
+                f"--set {item!r}: expected steps.N.option with N below "
+                f"the {len(steps)} steps of the pipeline"
+            )
         node = steps[int(keys[1])]
         for k in keys[2:-1]:
             node = node.setdefault(k, {})
@@ -150,8 +158,10 @@ def _step_class(raw: Any, index: int, origin: str) -> type[Step]:
         raise PipelineConfigError(f"{origin}: steps[{index}] has no 'type'")
     name = raw["type"]
     if name not in STEPS:
-        raise PipelineConfigError(f"{origin}: steps[{index}] ({name}): unknown step type "
-                                  f"{name!r}; known: {', '.join(sorted(STEPS))}")
+        raise PipelineConfigError(
+            f"{origin}: steps[{index}] ({name}): unknown step type "
+            f"{name!r}; known: {', '.join(sorted(STEPS))}"
+        )
     return STEPS[name]
 
 
@@ -161,8 +171,10 @@ def _check_settings(settings: Settings, origin: str) -> None:
 
     executor = EXECUTORS.get(settings.executor)
     if executor is None:
-        raise PipelineConfigError(f"{origin}: pipeline.executor = {settings.executor!r}: "
-                                  f"expected one of {sorted(EXECUTORS)}")
+        raise PipelineConfigError(
+            f"{origin}: pipeline.executor = {settings.executor!r}: "
+            f"expected one of {sorted(EXECUTORS)}"
+        )
     if executor.extra:
         require_extra(executor.extra, f"{origin}: pipeline.executor = {settings.executor!r}")
     if settings.chunk_size < 1:
@@ -172,8 +184,9 @@ def _check_settings(settings: Settings, origin: str) -> None:
 def _check_input(spec: InputSpec, origin: str) -> None:
     extra = FORMAT_EXTRAS.get(spec.format)
     if extra is None:
-        raise PipelineConfigError(f"{origin}: input.format = {spec.format!r}: expected one of "
-                                  f"{sorted(FORMAT_EXTRAS)}")
+        raise PipelineConfigError(
+            f"{origin}: input.format = {spec.format!r}: expected one of {sorted(FORMAT_EXTRAS)}"
+        )
     if extra:
         require_extra(extra, f"{origin}: input.format = {spec.format!r}")
 

@@ -12,7 +12,9 @@ from l3_data.pipeline import Pipeline
 
 
 def _code(rng, k):
-    return "\n".join(f"def f{k}_{j}(x):\n    return x * {rng.randint(0, 9)} + {j}" for j in range(4))
+    return "\n".join(
+        f"def f{k}_{j}(x):\n    return x * {rng.randint(0, 9)} + {j}" for j in range(4)
+    )
 
 
 def test_classified_domains_are_mixed_to_target_shares_in_the_shards(tmp_path, rng, prose):

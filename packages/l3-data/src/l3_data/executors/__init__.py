@@ -12,7 +12,9 @@ from l3_data.executors.ray_executor import RayExecutor
 from l3_data.pipeline import Pipeline
 
 
-def run_pipeline(pipeline: Pipeline, *, restart: bool = False, progress: bool = True) -> dict[str, Any]:
+def run_pipeline(
+    pipeline: Pipeline, *, restart: bool = False, progress: bool = True
+) -> dict[str, Any]:
     """Run (or resume) ``pipeline`` with the executor its settings name; return the report."""
     engine = Engine(pipeline)
     engine.prepare(restart=restart)
@@ -20,5 +22,13 @@ def run_pipeline(pipeline: Pipeline, *, restart: bool = False, progress: bool = 
     return run_engine(engine, executor, progress)
 
 
-__all__ = ["EXECUTORS", "Engine", "Executor", "LocalExecutor", "RayExecutor", "register_executor",
-           "run_engine", "run_pipeline"]
+__all__ = [
+    "EXECUTORS",
+    "Engine",
+    "Executor",
+    "LocalExecutor",
+    "RayExecutor",
+    "register_executor",
+    "run_engine",
+    "run_pipeline",
+]

@@ -69,8 +69,13 @@ def run_engine(engine: Engine, executor: Executor, progress: bool = True) -> dic
         for seg in range(len(engine.segments)):
             items = engine.pending(seg)
             kind = engine.item_kind(seg)
-            with tqdm(total=len(items), desc=f"segment {seg} ({kind})", unit=kind[:-1],
-                      disable=not progress or not items, leave=False) as bar:
+            with tqdm(
+                total=len(items),
+                desc=f"segment {seg} ({kind})",
+                unit=kind[:-1],
+                disable=not progress or not items,
+                leave=False,
+            ) as bar:
                 for _ in executor.run_items(seg, items):
                     bar.update()
             executor.reduce(seg)

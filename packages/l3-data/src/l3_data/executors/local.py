@@ -105,9 +105,11 @@ class _ForkedWorkers:
                 yield value
             for proc, item in busy.values():
                 if not proc.is_alive():
-                    raise RuntimeError(f"worker process {proc.pid} died (exit code "
-                                       f"{proc.exitcode}) while running item {item!r} of "
-                                       f"segment {seg}")
+                    raise RuntimeError(
+                        f"worker process {proc.pid} died (exit code "
+                        f"{proc.exitcode}) while running item {item!r} of "
+                        f"segment {seg}"
+                    )
 
     def close(self, terminate: bool = False) -> None:
         """Stop the workers: let them finish (``terminate=False``) or kill them at once."""

@@ -73,7 +73,9 @@ class Step:
     label: str = field(default="", init=False, repr=False)
 
     @classmethod
-    def resolve_paths(cls, options: dict[str, Any], resolve: Callable[[str], str]) -> dict[str, Any]:
+    def resolve_paths(
+        cls, options: dict[str, Any], resolve: Callable[[str], str]
+    ) -> dict[str, Any]:
         """``options`` with every path field passed through ``resolve``."""
         out = dict(options)
         for name in cls.path_fields:
@@ -82,7 +84,11 @@ class Step:
             keep = cls.builtin_values.get(name, ())
 
             def one(value: Any, keep: tuple[str, ...] = keep) -> Any:
-                return resolve(value) if isinstance(value, str) and value and value not in keep else value
+                return (
+                    resolve(value)
+                    if isinstance(value, str) and value and value not in keep
+                    else value
+                )
 
             value = out[name]
             if isinstance(value, list):
@@ -142,8 +148,9 @@ class GlobalStep(Step):
         """Small arrays describing ``docs`` (in order); saved beside the chunk."""
         raise NotImplementedError
 
-    def reduce(self, units: list[str], load: Callable[[str], dict[str, np.ndarray]],
-               state_dir: Path) -> dict[str, Any]:
+    def reduce(
+        self, units: list[str], load: Callable[[str], dict[str, np.ndarray]], state_dir: Path
+    ) -> dict[str, Any]:
         """Decide from every unit's collected arrays (in global order); write the decision
         under ``state_dir``; return summary figures for the report."""
         raise NotImplementedError
@@ -156,8 +163,9 @@ class GlobalStep(Step):
         raise TypeError(f"{self.type_name} is a global step: the executor runs it in phases")
 
 
-def keep_mask_apply(step: Step, docs: list[Document], ctx: ChunkContext, mask_path: Path,
-                    reason: str) -> Iterator[Document]:
+def keep_mask_apply(
+    step: Step, docs: list[Document], ctx: ChunkContext, mask_path: Path, reason: str
+) -> Iterator[Document]:
     """Yield the documents whose entry in the saved boolean mask is true; exclude the rest."""
     keep = np.load(mask_path)
     if keep.shape != (len(docs),):

@@ -31,8 +31,10 @@ class Classify(Step):
     def setup(self) -> None:
         self._clf = load_classifier(self.model)
         if self.positive_label and self.positive_label not in self._clf.labels:
-            raise PipelineConfigError(f"classify.positive_label = {self.positive_label!r} is not "
-                                      f"a label of {self.model} ({self._clf.labels})")
+            raise PipelineConfigError(
+                f"classify.positive_label = {self.positive_label!r} is not "
+                f"a label of {self.model} ({self._clf.labels})"
+            )
 
     def run(self, docs: Iterable[Document], ctx: ChunkContext) -> Iterator[Document]:
         pos = self._clf.labels.index(self.positive_label) if self.positive_label else None

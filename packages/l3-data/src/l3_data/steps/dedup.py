@@ -34,8 +34,13 @@ def normalize_url(url: str) -> str:
     host = (parts.hostname or "").lower().removeprefix("www.")
     port = parts.port if parts.port not in (None, 80, 443) else None
     netloc = f"{host}:{port}" if port else host
-    query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                             if not _TRACKING.match(k)))
+    query = urlencode(
+        sorted(
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not _TRACKING.match(k)
+        )
+    )
     path = parts.path.rstrip("/") or ""
     return urlunsplit(("", netloc, path, query, ""))
 
@@ -112,13 +117,22 @@ class ExactDedup(GlobalStep):
         keep = keep_first(hashes) if len(hashes) else np.zeros(0, bool)
         save_masks(state_dir, units, sizes, keep)
         # Documents with one hash form a cluster, as MinHash clusters do (ids, first kept).
-        labels = (np.unique(hashes, axis=0, return_inverse=True)[1].reshape(-1) if len(hashes)
-                  else np.zeros(0, np.int64))
+        labels = (
+            np.unique(hashes, axis=0, return_inverse=True)[1].reshape(-1)
+            if len(hashes)
+            else np.zeros(0, np.int64)
+        )
         members = cluster_members(labels)
         clusters = state_dir / "clusters.jsonl"
         write_clusters(clusters, members, units, sizes, load)
-        return {"documents": len(keep), "duplicates": int(len(keep) - keep.sum()),
-                "clusters": len(members), "clusters_file": str(clusters)}
+        return {
+            "documents": len(keep),
+            "duplicates": int(len(keep) - keep.sum()),
+            "clusters": len(members),
+            "clusters_file": str(clusters),
+        }
 
     def apply(self, docs: list[Document], ctx: ChunkContext, state_dir: Path) -> Iterator[Document]:
-        return keep_mask_apply(self, docs, ctx, state_dir / f"{ctx.unit}.keep.npy", "duplicate_text")
+        return keep_mask_apply(
+            self, docs, ctx, state_dir / f"{ctx.unit}.keep.npy", "duplicate_text"
+        )

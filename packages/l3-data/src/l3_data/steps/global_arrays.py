@@ -27,7 +27,7 @@ def save_masks(state_dir: Path, units: list[str], sizes: list[int], keep: np.nda
     state_dir.mkdir(parents=True, exist_ok=True)
     start = 0
     for unit, n in zip(units, sizes):
-        np.save(state_dir / f"{unit}.keep.npy", keep[start:start + n])
+        np.save(state_dir / f"{unit}.keep.npy", keep[start : start + n])
         start += n
 
 
@@ -58,8 +58,9 @@ def cluster_members(labels: np.ndarray) -> list[np.ndarray]:
     return sorted(groups, key=lambda g: int(g[0]))
 
 
-def write_clusters(path: Path, members: list[np.ndarray], units: list[str], sizes: list[int],
-                   load: Loader) -> None:
+def write_clusters(
+    path: Path, members: list[np.ndarray], units: list[str], sizes: list[int], load: Loader
+) -> None:
     """Write each cluster as a JSON list of document ids, loading ids only of member units."""
     bounds = np.cumsum([0, *sizes])
     ids: dict[int, np.ndarray] = {}

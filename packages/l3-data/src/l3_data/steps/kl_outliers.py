@@ -44,8 +44,10 @@ class KLOutliers(GlobalStep):
 
     def _bins(self, doc: Document) -> np.ndarray:
         mask = self.bins - 1
-        return np.array([xxhash.xxh3_64_intdigest(w.lower().encode()) & mask
-                         for w in words(doc.text)], dtype=np.int64)
+        return np.array(
+            [xxhash.xxh3_64_intdigest(w.lower().encode()) & mask for w in words(doc.text)],
+            dtype=np.int64,
+        )
 
     def collect(self, docs: list[Document]) -> dict[str, np.ndarray]:
         if self.bins & (self.bins - 1):
@@ -57,9 +59,11 @@ class KLOutliers(GlobalStep):
             counts += np.bincount(b, minlength=self.bins)
             if len(sample) < self.sample_per_chunk and len(b) >= self.min_words:
                 sample.append(b)
-        return {"counts": counts,
-                "sample": np.concatenate(sample) if sample else np.zeros(0, np.int64),
-                "sample_len": np.array([len(s) for s in sample], dtype=np.int64)}
+        return {
+            "counts": counts,
+            "sample": np.concatenate(sample) if sample else np.zeros(0, np.int64),
+            "sample_len": np.array([len(s) for s in sample], dtype=np.int64),
+        }
 
     def reduce(self, units: list[str], load: Loader, state_dir: Path) -> dict[str, Any]:
         total = np.zeros(self.bins, np.int64)
@@ -83,9 +87,12 @@ class KLOutliers(GlobalStep):
         state_dir.mkdir(parents=True, exist_ok=True)
         np.save(state_dir / "logq.npy", logq)
         (state_dir / "threshold.json").write_text(json.dumps(threshold), encoding="utf-8")
-        return {"words": int(total.sum()), "sampled": len(scores),
-                "sample_median_kl": round(float(np.median(scores)), 4) if scores else None,
-                "threshold": round(threshold, 4)}
+        return {
+            "words": int(total.sum()),
+            "sampled": len(scores),
+            "sample_median_kl": round(float(np.median(scores)), 4) if scores else None,
+            "threshold": round(threshold, 4),
+        }
 
     def apply(self, docs: list[Document], ctx: ChunkContext, state_dir: Path) -> Iterator[Document]:
         logq = np.load(state_dir / "logq.npy")

@@ -59,12 +59,15 @@ class _WordHashes(dict):
 class MinHasher:
     """Computes MinHash signatures of many texts at once."""
 
-    def __init__(self, num_perm: int = 112, ngram: int = 5, seed: int = 1,
-                 block_shingles: int = 1 << 12) -> None:
+    def __init__(
+        self, num_perm: int = 112, ngram: int = 5, seed: int = 1, block_shingles: int = 1 << 12
+    ) -> None:
         rng = np.random.default_rng(seed)
         self.num_perm = num_perm
         self.ngram = ngram
-        self.a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        self.a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(
+            1
+        )
         self.b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
         self.block = block_shingles
         self._cache = _WordHashes()
@@ -88,7 +91,7 @@ class MinHasher:
         m = len(wh) - n + 1
         acc = wh[:m].copy()
         for k in range(1, n):
-            acc = acc * _POLY + wh[k:k + m]
+            acc = acc * _POLY + wh[k : k + m]
         return _mix64(acc)
 
     def signatures(self, texts: Sequence[str]) -> np.ndarray:
@@ -128,8 +131,14 @@ def band_hash(sig: np.ndarray, band: int, rows: int) -> np.ndarray:
     return acc
 
 
-def cluster(sig: np.ndarray, bands: int, rows: int, threshold: float,
-            group: np.ndarray | None = None, chunk_pairs: int = 1 << 20) -> np.ndarray:
+def cluster(
+    sig: np.ndarray,
+    bands: int,
+    rows: int,
+    threshold: float,
+    group: np.ndarray | None = None,
+    chunk_pairs: int = 1 << 20,
+) -> np.ndarray:
     """Cluster label per document (documents alone get their own label).
 
     Candidate pairs share a band; a pair is joined when the signatures agree on at least
@@ -160,8 +169,8 @@ def cluster(sig: np.ndarray, bands: int, rows: int, threshold: float,
         pairs = np.unique(np.stack([np.concatenate(src), np.concatenate(dst)], 1), axis=0)
         ok = np.zeros(len(pairs), bool)
         for s in range(0, len(pairs), chunk_pairs):
-            p = pairs[s:s + chunk_pairs]
-            ok[s:s + chunk_pairs] = (sig[p[:, 0]] == sig[p[:, 1]]).mean(axis=1) >= threshold
+            p = pairs[s : s + chunk_pairs]
+            ok[s : s + chunk_pairs] = (sig[p[:, 0]] == sig[p[:, 1]]).mean(axis=1) >= threshold
         a, c = pairs[ok, 0], pairs[ok, 1]
     else:
         a = c = np.zeros(0, np.int64)
@@ -196,11 +205,15 @@ class MinHashDedup(GlobalStep):
         self._hasher = MinHasher(self.bands * self.rows, self.ngram, self.seed)
 
     def collect(self, docs: list[Document]) -> dict[str, np.ndarray]:
-        out = {"sig": self._hasher.signatures([d.text for d in docs]),
-               "id": np.array([d.id for d in docs], dtype=str)}
+        out = {
+            "sig": self._hasher.signatures([d.text for d in docs]),
+            "id": np.array([d.id for d in docs], dtype=str),
+        }
         if self.per_language:
-            out["group"] = np.array([xxhash.xxh3_64_intdigest(str(d.metadata.get("lang", "")).encode())
-                                     for d in docs], dtype=np.uint64)
+            out["group"] = np.array(
+                [xxhash.xxh3_64_intdigest(str(d.metadata.get("lang", "")).encode()) for d in docs],
+                dtype=np.uint64,
+            )
         return out
 
     def reduce(self, units: list[str], load: Loader, state_dir: Path) -> dict[str, Any]:
@@ -221,8 +234,14 @@ class MinHashDedup(GlobalStep):
         members = cluster_members(labels)
         clusters = state_dir / "clusters.jsonl"
         write_clusters(clusters, members, units, sizes, load)
-        return {"documents": len(keep), "duplicates": int(len(keep) - keep.sum()),
-                "clusters": len(members), "clusters_file": str(clusters)}
+        return {
+            "documents": len(keep),
+            "duplicates": int(len(keep) - keep.sum()),
+            "clusters": len(members),
+            "clusters_file": str(clusters),
+        }
 
     def apply(self, docs: list[Document], ctx: ChunkContext, state_dir: Path) -> Iterator[Document]:
-        return keep_mask_apply(self, docs, ctx, state_dir / f"{ctx.unit}.keep.npy", "near_duplicate")
+        return keep_mask_apply(
+            self, docs, ctx, state_dir / f"{ctx.unit}.keep.npy", "near_duplicate"
+        )

@@ -23,8 +23,11 @@ Record = Document | BadRecord
 
 # The start of l3_core.jsonl's reason for each kind of unreadable row -> the short code
 # counted in the report (``read/rejected:<code>``).
-_BAD_ROW_CODES = {"not UTF-8": "invalid_utf8", "invalid JSON": "malformed_json",
-                  "expected a JSON object": "not_an_object"}
+_BAD_ROW_CODES = {
+    "not UTF-8": "invalid_utf8",
+    "invalid JSON": "malformed_json",
+    "expected a JSON object": "not_an_object",
+}
 
 
 @dataclass(kw_only=True)
@@ -42,7 +45,9 @@ class InputSpec:
     def tasks(self) -> list[Path]:
         """The input files (or folders, for ``text``) in a stable order; one task each."""
         if self.format not in READERS:
-            raise InputFormatError(f"input.format = {self.format!r}: expected one of {sorted(READERS)}")
+            raise InputFormatError(
+                f"input.format = {self.format!r}: expected one of {sorted(READERS)}"
+            )
         found: list[Path] = []
         for pattern in self.paths:
             matches = sorted(glob.glob(pattern, recursive=True))
@@ -64,16 +69,31 @@ def _row_to_record(spec: InputSpec, row: Any, path: Path, line: int, source: str
         return BadRecord(where, line, "not_an_object", f"row is a {type(row).__name__}", str(row))
     text = row.get(spec.text_key)
     if text is None:
-        return BadRecord(where, line, "missing_text", f"no {spec.text_key!r} field",
-                         json.dumps(row, ensure_ascii=False)[:1000])
+        return BadRecord(
+            where,
+            line,
+            "missing_text",
+            f"no {spec.text_key!r} field",
+            json.dumps(row, ensure_ascii=False)[:1000],
+        )
     if not isinstance(text, str):
-        return BadRecord(where, line, "text_not_string",
-                         f"{spec.text_key!r} is a {type(text).__name__}", str(text)[:1000])
+        return BadRecord(
+            where,
+            line,
+            "text_not_string",
+            f"{spec.text_key!r} is a {type(text).__name__}",
+            str(text)[:1000],
+        )
     if not text.strip():
         return BadRecord(where, line, "empty", "text is empty or whitespace", text)
     if len(text) > spec.max_chars:
-        return BadRecord(where, line, "too_large",
-                         f"{len(text)} characters > max_chars {spec.max_chars}", text[:1000])
+        return BadRecord(
+            where,
+            line,
+            "too_large",
+            f"{len(text)} characters > max_chars {spec.max_chars}",
+            text[:1000],
+        )
     doc_id = row.get(spec.id_key)
     doc_id = f"{path.name}:{line}" if doc_id is None else str(doc_id)
     meta = {k: v for k, v in row.items() if k not in (spec.text_key, spec.id_key, "source")}
@@ -109,8 +129,9 @@ def read_jsonl(spec: InputSpec, path: Path, skip: int = 0) -> Iterator[tuple[int
 
 
 def _bad_row(bad: BadRow, raw: bytes) -> BadRecord:
-    code = next((c for prefix, c in _BAD_ROW_CODES.items() if bad.reason.startswith(prefix)),
-                "unreadable")
+    code = next(
+        (c for prefix, c in _BAD_ROW_CODES.items() if bad.reason.startswith(prefix)), "unreadable"
+    )
     return BadRecord(bad.path, bad.line, code, bad.reason, raw.decode("utf-8", "replace"))
 
 
@@ -124,7 +145,9 @@ def read_parquet(spec: InputSpec, path: Path, skip: int = 0) -> Iterator[tuple[i
     except Exception as e:  # pyarrow raises several types for a file that is not Parquet
         raise InputFormatError(f"{path}: not a Parquet file: {e}") from None
     if spec.text_key not in pf.schema_arrow.names:
-        raise InputFormatError(f"{path}: no column {spec.text_key!r} (columns: {pf.schema_arrow.names})")
+        raise InputFormatError(
+            f"{path}: no column {spec.text_key!r} (columns: {pf.schema_arrow.names})"
+        )
     source = _source_name(spec, path)
     i = 0
     for batch in pf.iter_batches(batch_size=4096):
@@ -151,10 +174,17 @@ def read_text_folder(spec: InputSpec, path: Path, skip: int = 0) -> Iterator[tup
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            yield i, BadRecord(str(p), 1, "invalid_utf8", str(e), raw[:1000].decode("utf-8", "replace"))
+            yield (
+                i,
+                BadRecord(str(p), 1, "invalid_utf8", str(e), raw[:1000].decode("utf-8", "replace")),
+            )
             continue
-        yield i, _row_to_record(spec, {spec.text_key: text, spec.id_key: f"{path.name}/{rel}"},
-                                p, 1, source)
+        yield (
+            i,
+            _row_to_record(
+                spec, {spec.text_key: text, spec.id_key: f"{path.name}/{rel}"}, p, 1, source
+            ),
+        )
 
 
 READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "text": read_text_folder}

@@ -64,13 +64,15 @@ class JsonlWriter(Step):
 
     def __post_init__(self) -> None:
         if self.compression not in _EXT:
-            raise PipelineConfigError(f"write_jsonl.compression = {self.compression!r}: "
-                                      f"expected one of {sorted(_EXT)}")
+            raise PipelineConfigError(
+                f"write_jsonl.compression = {self.compression!r}: expected one of {sorted(_EXT)}"
+            )
 
     def run(self, docs: Iterable[Document], ctx: ChunkContext) -> Iterator[Document]:
         kept: list[Document] = []
         for doc in docs:
             kept.append(doc)
             yield doc
-        write_compressed_jsonl(Path(self.output) / f"{ctx.unit}{_EXT[self.compression]}",
-                    (d.to_json() for d in kept))
+        write_compressed_jsonl(
+            Path(self.output) / f"{ctx.unit}{_EXT[self.compression]}", (d.to_json() for d in kept)
+        )
