@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import ClassVar  # at module level: dataclasses look ClassVar up here
+
 import pytest
 
 from l3_data.errors import PipelineConfigError
@@ -81,7 +83,6 @@ def test_shipped_example_pipeline_is_valid():
 
 def test_every_steps_declared_path_fields_resolve_and_builtin_names_stay(tmp_path):
     from dataclasses import dataclass, field
-    from typing import ClassVar
 
     from l3_data.steps import STEPS, Step, register
 
@@ -157,5 +158,20 @@ def test_unknown_executor_lists_the_registered_ones(tmp_path):
     p = _toml(tmp_path, '[pipeline]\nexecutor = "slurm"\n')
     with pytest.raises(
         PipelineConfigError, match=r"executor = 'slurm': expected one of \['local', 'ray'\]"
+    ):
+        Pipeline.from_toml(p)
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        'type = "kl_outliers"\nbins = 1000',
+        'type = "write_jsonl"\noutput = "o"\ncompression = "bz2"',
+    ],
+)
+def test_invalid_option_values_are_refused_at_load(tmp_path, step):
+    p = _toml(tmp_path, f"[[steps]]\n{step}\n")
+    with pytest.raises(
+        PipelineConfigError, match=r"pipe\.toml: .*(bins = 1000|compression = 'bz2')"
     ):
         Pipeline.from_toml(p)

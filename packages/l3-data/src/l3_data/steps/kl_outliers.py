@@ -22,6 +22,7 @@ import numpy as np
 import xxhash
 
 from l3_data.document import Document
+from l3_data.errors import PipelineConfigError
 from l3_data.steps.base import ChunkContext, GlobalStep, register
 from l3_data.steps.filters import words
 from l3_data.steps.global_arrays import Loader
@@ -49,9 +50,11 @@ class KLOutliers(GlobalStep):
             dtype=np.int64,
         )
 
+    def __post_init__(self) -> None:
+        if self.bins < 1 or self.bins & (self.bins - 1):
+            raise PipelineConfigError(f"kl_outliers.bins = {self.bins}: must be a power of two")
+
     def collect(self, docs: list[Document]) -> dict[str, np.ndarray]:
-        if self.bins & (self.bins - 1):
-            raise ValueError(f"kl_outliers.bins = {self.bins}: must be a power of two")
         counts = np.zeros(self.bins, np.int64)
         sample: list[np.ndarray] = []
         for d in docs:
