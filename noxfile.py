@@ -21,7 +21,7 @@ CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
 # same pip call, so pip never looks for it on PyPI.
 PACKAGES: dict[str, str] = {
     "l3-core": "model,train,test",
-    "l3-data": "test",
+    "l3-data": "html,langid,classify,parquet,tokenize,test",
     "l3-scaling": "test",
     "l3-guard": "llm,serve,test",
 }

@@ -2,40 +2,53 @@
 
 A pipeline is an input and a list of steps (readers, HTML extraction, URL/exact/MinHash/line
 dedup, heuristic and model-based filters, language ID, the data mix, tokenisation into
-l3-core shards), declared in TOML and run locally or on Ray, resumably.
+l3-core shards), declared in TOML and run locally or on Ray, resumably. The base install runs
+the readers, dedup and heuristic filters; the other steps need the extra they name.
 """
 
+from l3_core.versions import package_version
 from l3_data.classifier import load_classifier, train_classifier
 from l3_data.document import BadRecord, Document
-from l3_data.errors import DataError, InputFormatError, ModelFileError, PipelineConfigError
-from l3_data.executors import Engine, LocalExecutor, run_pipeline
+from l3_data.errors import (
+    InputFormatError,
+    L3DataError,
+    MissingExtraError,
+    ModelFileError,
+    PipelineConfigError,
+    WorkdirMismatchError,
+)
+from l3_data.executors import EXECUTORS, Engine, Executor, LocalExecutor, run_pipeline
 from l3_data.pipeline import Pipeline, Settings
 from l3_data.steps import STEPS, ChunkContext, Filter, GlobalStep, Step, register
 from l3_data.steps.langid import LanguageIdentifier
 from l3_data.steps.minhash import MinHasher, cluster
 from l3_data.steps.readers import InputSpec
 
-__version__ = "0.1.0"
+__version__ = package_version("l3-data")
 
 __all__ = [
+    "EXECUTORS",
     "STEPS",
     "BadRecord",
     "ChunkContext",
-    "DataError",
     "Document",
     "Engine",
+    "Executor",
     "Filter",
     "GlobalStep",
     "InputFormatError",
     "InputSpec",
+    "L3DataError",
     "LanguageIdentifier",
     "LocalExecutor",
     "MinHasher",
+    "MissingExtraError",
     "ModelFileError",
     "Pipeline",
     "PipelineConfigError",
     "Settings",
     "Step",
+    "WorkdirMismatchError",
     "cluster",
     "load_classifier",
     "register",

@@ -38,5 +38,10 @@ class BadRecord:
     raw: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "line": self.line, "reason": self.reason,
-                "detail": self.detail, "raw": self.raw[:1000]}
+        return {
+            "file": self.path,
+            "line": self.line,
+            "reason": self.reason,
+            "detail": self.detail,
+            "raw": self.raw[:1000],
+        }

@@ -1,21 +1,34 @@
-"""The errors l3-data raises on purpose; each names the file, key or line and the value."""
+"""The errors l3-data raises on purpose; each names the file, key or line and the value.
+
+Every class subclasses the l3-core class of the same kind of failure, so the command line's
+exit code follows the class (:mod:`l3_core.exit_codes`) and a caller can catch "bad input"
+across packages with :class:`l3_core.errors.InputError`.
+"""
 
 from __future__ import annotations
 
-from l3_core.errors import ConfigError, L3Error
+from l3_core import errors as core
 
 
-class DataError(L3Error):
+class L3DataError(core.L3Error):
     """Base class of every error raised on purpose by l3-data."""
 
 
-class PipelineConfigError(DataError, ConfigError):
+class PipelineConfigError(L3DataError, core.ConfigError):
     """A pipeline file names an unknown step or option, or a value of the wrong kind."""
 
 
-class InputFormatError(DataError, ValueError):
+class WorkdirMismatchError(L3DataError, core.ConfigError):
+    """The workdir holds the work of a different pipeline."""
+
+
+class InputFormatError(L3DataError, core.InputError):
     """An input file cannot be read at all (missing, unknown format, unreadable container)."""
 
 
-class ModelFileError(DataError, ValueError):
-    """A language-ID or classifier model file is missing or not a model."""
+class ModelFileError(L3DataError, core.ModelFileError):
+    """A language-ID or classifier model file is missing, not a model, or a refused format."""
+
+
+class MissingExtraError(L3DataError, core.DependencyError):
+    """A step, input format or executor needs an optional extra that is not installed."""

@@ -12,13 +12,15 @@ from l3_data.pipeline import Pipeline
 
 
 def _code(rng, k):
-    return "\n".join(f"def f{k}_{j}(x):\n    return x * {rng.randint(0, 9)} + {j}" for j in range(4))
+    return "\n".join(
+        f"def f{k}_{j}(x):\n    return x * {rng.randint(0, 9)} + {j}" for j in range(4)
+    )
 
 
 def test_classified_domains_are_mixed_to_target_shares_in_the_shards(tmp_path, rng, prose):
     texts = [_code(rng, i) if i % 2 else prose(rng, 60) for i in range(100)]
     labels = ["code" if i % 2 else "general" for i in range(100)]
-    train_classifier(texts, labels, tmp_path / "domain.joblib", kind="sklearn", buckets=50_000)
+    train_classifier(texts, labels, tmp_path / "domain.npz", kind="sklearn", buckets=50_000)
     rows = [{"id": f"g{i}", "text": prose(rng, 60), "source": "web"} for i in range(300)]
     rows += [{"id": f"c{i}", "text": _code(rng, 1000 + i), "source": "github"} for i in range(100)]
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -31,7 +33,7 @@ workers = 2
 paths = ["in.jsonl"]
 [[steps]]
 type = "classify"
-model = "domain.joblib"
+model = "domain.npz"
 field = "domain"
 [[steps]]
 type = "mix"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -22,12 +23,13 @@ from typing import Any
 import numpy as np
 
 from l3_core.io import atomic_write, write_json
+from l3_core.jsonl import iter_jsonl
 from l3_data.document import BadRecord, Document
-from l3_data.errors import DataError
+from l3_data.errors import WorkdirMismatchError
 from l3_data.pipeline import Pipeline, segments
 from l3_data.steps import ChunkContext, GlobalStep, Step
-from l3_data.steps.readers import Record, open_binary
-from l3_data.steps.writers import write_jsonl
+from l3_data.steps.readers import Record
+from l3_data.steps.writers import write_compressed_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +82,14 @@ class Engine:
 
     def prepare(self, restart: bool = False) -> None:
         """Create the workdir, or check that it holds a run of this same pipeline."""
-        import shutil
-
         fp_path = self.workdir / "pipeline.json"
         fp = self.pipeline.fingerprint()
         if fp_path.exists() and not restart:
             if fp_path.read_text(encoding="utf-8") != fp:
-                raise DataError(f"{self.workdir}: holds a run of a different pipeline; use another "
-                                "workdir or --restart to discard it")
+                raise WorkdirMismatchError(
+                    f"{self.workdir}: holds a run of a different pipeline; use another "
+                    "workdir or --restart to discard it"
+                )
             return
         if restart and self.workdir.exists():
             for sub in ("markers", "data", "state", "excluded"):
@@ -97,6 +99,34 @@ class Engine:
 
     def tasks(self) -> list[Path]:
         return self.pipeline.input.tasks()
+
+    def status(self) -> dict[str, Any]:
+        """How far the run in ``workdir`` got, without running anything: per segment, the
+        units done and (once segment 0 has finished every task) the units in all; whether its
+        barrier was reduced; whether the run finished (``report.json`` written)."""
+        n_tasks = len(self.tasks())
+        tasks_done = sum(self.task_marker(t).exists() for t in range(n_tasks))
+        total = len(self.units()) if tasks_done == n_tasks else None
+        out = []
+        for seg, (_, barrier) in enumerate(self.segments):
+            out.append(
+                {
+                    "segment": seg,
+                    "barrier": self.steps[barrier].label if barrier is not None else None,
+                    "units_done": len(
+                        list((self.workdir / "markers" / f"s{seg}").glob("t*c*.json"))
+                    ),
+                    "units_total": total,
+                    "reduced": barrier is not None and self.reduce_marker(seg).exists(),
+                }
+            )
+        return {
+            "workdir": str(self.workdir),
+            "tasks": n_tasks,
+            "tasks_done": tasks_done,
+            "segments": out,
+            "finished": (self.workdir / "report.json").exists(),
+        }
 
     def units(self) -> list[str]:
         """Every unit of segment 0, once all its tasks are done."""
@@ -113,6 +143,10 @@ class Engine:
         return [u for u in self.units() if not self.marker(seg, u).exists()]
 
     # -- work -------------------------------------------------------------------------------
+
+    def item_kind(self, seg: int) -> str:
+        """What the work items of segment ``seg`` are: input files, or chunks."""
+        return "tasks" if seg == 0 else "chunks"
 
     def run_item(self, seg: int, item: Any) -> int:
         """Do one work item; return the number of units it completed."""
@@ -160,8 +194,9 @@ class Engine:
         ctx.stats["read/docs_out"] += len(docs)
         return self._run_unit(0, unit, docs, ctx)
 
-    def _run_unit(self, seg: int, unit: str, docs: list[Document],
-                  ctx: ChunkContext | None = None) -> int:
+    def _run_unit(
+        self, seg: int, unit: str, docs: list[Document], ctx: ChunkContext | None = None
+    ) -> int:
         ctx = ctx or ChunkContext(unit=unit, workdir=self.workdir)
         indices, barrier = self.segments[seg]
         stream: Iterable[Document] = docs
@@ -183,20 +218,20 @@ class Engine:
             ctx.stats[f"{g.label}/time_collect_s"] += time.perf_counter() - t0
             with atomic_write(self.data(seg, unit, ".npz"), "wb") as f:
                 np.savez(f, **arrays)
-            write_jsonl(self.data(seg, unit, ".jsonl.zst"), (d.to_json() for d in out))
+            write_compressed_jsonl(self.data(seg, unit, ".jsonl.zst"), (d.to_json() for d in out))
         if ctx.excluded:
-            write_jsonl(self.workdir / "excluded" / f"s{seg}" / f"{unit}.jsonl.gz", ctx.excluded)
+            write_compressed_jsonl(
+                self.workdir / "excluded" / f"s{seg}" / f"{unit}.jsonl.gz", ctx.excluded
+            )
         ctx.stats[f"s{seg}/docs_out"] += len(out)
         write_json(self.marker(seg, unit), dict(ctx.stats))
         return 1
 
     def _load_docs(self, seg: int, unit: str) -> list[Document]:
-        docs = []
-        with open_binary(self.data(seg, unit, ".jsonl.zst")) as f:
-            for line in f:
-                row = json.loads(line)
-                docs.append(Document(row.pop("text"), row.pop("id"), row.pop("source", ""), row))
-        return docs
+        return [
+            Document(row.pop("text"), row.pop("id"), row.pop("source", ""), row)
+            for _, row in iter_jsonl(self.data(seg, unit, ".jsonl.zst"))
+        ]
 
     # -- barriers and the end ---------------------------------------------------------------
 
@@ -241,8 +276,9 @@ class Engine:
                 prev_inclusive = 0.0  # its apply starts a new segment: nothing upstream
             mine = {k.split("/", 1)[1]: v for k, v in totals.items() if k.startswith(label + "/")}
             inclusive = mine.pop("time_s", 0.0)
-            rejected = {k.removeprefix("rejected:"): v for k, v in mine.items()
-                        if k.startswith("rejected:")}
+            rejected = {
+                k.removeprefix("rejected:"): v for k, v in mine.items() if k.startswith("rejected:")
+            }
             entry: dict[str, Any] = {k: v for k, v in mine.items() if not k.startswith("rejected:")}
             if inclusive:
                 entry["time_s"] = round(max(inclusive - prev_inclusive, 0.0), 3)
@@ -254,13 +290,19 @@ class Engine:
         for seg, (_, barrier) in enumerate(self.segments):
             if barrier is not None and self.reduce_marker(seg).exists():
                 reduces[self.steps[barrier].label] = json.loads(
-                    self.reduce_marker(seg).read_text(encoding="utf-8"))
+                    self.reduce_marker(seg).read_text(encoding="utf-8")
+                )
         last = len(self.segments) - 1
         return {
             "pipeline": self.pipeline.origin,
             "workdir": str(self.workdir),
-            "documents_in": int(sum(v for k, v in totals.items()
-                                    if k == "read/docs_out" or k.startswith("read/rejected:"))),
+            "documents_in": int(
+                sum(
+                    v
+                    for k, v in totals.items()
+                    if k == "read/docs_out" or k.startswith("read/rejected:")
+                )
+            ),
             "documents_out": int(totals.get(f"s{last}/docs_out", 0)),
             "rejected_total": int(sum(v for k, v in totals.items() if "/rejected:" in k)),
             "steps": steps,
@@ -295,4 +337,3 @@ def _timed(it: Iterator[Document], stats: Counter, label: str) -> Iterator[Docum
         stats[docs_key] += 1
         stats[chars_key] += len(doc.text)
         yield doc
-

@@ -1,49 +1,59 @@
-"""Run a pipeline on Ray (``pip install l3-data[ray]``): each work item is a Ray task; the
-reduce of each global step is one Ray task too. ``ray_address`` empty starts a local Ray
-instance; ``"auto"`` or ``"ray://host:port"`` joins an existing cluster."""
+"""Run a pipeline on Ray (``pip install 'l3-data[ray]'``): one actor per CPU holds an engine
+(and its loaded models); work items are actor calls, and the reduce of each global step runs
+on one of them. ``ray_address`` empty starts a local Ray instance; ``"auto"`` or
+``"ray://host:port"`` joins an existing cluster (whose workers share the workdir's file
+system)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
+from l3_data.executors.base import Executor, register_executor
 
-from l3_data.errors import DataError
-from l3_data.executors.engine import Engine
+if TYPE_CHECKING:
+    from l3_data.executors.engine import Engine
+    from l3_data.pipeline import Settings
 
 log = logging.getLogger(__name__)
-_CACHE: dict[str, Engine] = {}
 
 
-def _engine(config: dict[str, Any]) -> Engine:
-    key = repr(config)
-    if key not in _CACHE:  # one engine (and one model load) per Ray worker process
-        _CACHE.clear()
-        _CACHE[key] = Engine.from_config(config)
-    return _CACHE[key]
+class _EngineActor:
+    """One engine per Ray worker process, rebuilt from the pipeline's plain config."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        from l3_data.executors.engine import Engine
+
+        self.engine = Engine.from_config(config)
+        self.engine.setup()
+
+    def run_item(self, seg: int, item: Any) -> int:
+        return self.engine.run_item(seg, item)
+
+    def reduce(self, seg: int) -> None:
+        self.engine.reduce(seg)
 
 
-def _work(config: dict[str, Any], seg: int, item: Any) -> int:
-    return _engine(config).run_item(seg, item)
+@register_executor("ray")
+class RayExecutor(Executor):
+    extra = "ray"
 
-
-def _reduce(config: dict[str, Any], seg: int) -> None:
-    _engine(config).reduce(seg)
-
-
-class RayExecutor:
-    def __init__(self, address: str = "", num_cpus: int | None = None, progress: bool = True) -> None:
+    def __init__(self, address: str = "", num_cpus: int | None = None) -> None:
         self.address = address
         self.num_cpus = num_cpus
-        self.progress = progress
 
-    def run(self, engine: Engine) -> dict[str, Any]:
-        try:
-            import ray
-        except ImportError:
-            raise DataError("executor = 'ray' needs Ray: pip install 'l3-data[ray]'") from None
-        engine.setup()  # fail on a bad model path here, before any task is sent
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RayExecutor:
+        return cls(settings.ray_address, settings.workers or None)
+
+    @contextlib.contextmanager
+    def session(self, engine: Engine) -> Iterator[None]:
+        import ray
+        from ray.util import ActorPool
+
+        self.engine = engine
         started = False
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
@@ -53,22 +63,23 @@ class RayExecutor:
                 kwargs["num_cpus"] = self.num_cpus
             ray.init(**kwargs)
             started = True
-        log.info("running on Ray: %s", ray.cluster_resources())
         try:
-            work = ray.remote(_work)
-            reduce = ray.remote(_reduce)
-            config = ray.put(engine.config())
-            for seg in range(len(engine.segments)):
-                items = engine.pending(seg)
-                pending = [work.remote(config, seg, i) for i in items]
-                with tqdm(total=len(pending), desc=f"segment {seg} (ray)",
-                          disable=not self.progress or not pending, leave=False) as bar:
-                    while pending:
-                        done, pending = ray.wait(pending, num_returns=1)
-                        ray.get(done)
-                        bar.update(len(done))
-                ray.get(reduce.remote(config, seg))
-            return engine.finalize()
+            log.info("running on Ray: %s", ray.cluster_resources())
+            n = self.num_cpus or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            actor = ray.remote(num_cpus=1)(_EngineActor)
+            config = engine.config()
+            self._actors = [actor.remote(config) for _ in range(n)]
+            self._pool = ActorPool(self._actors)
+            yield
         finally:
+            self._actors = []
             if started:
                 ray.shutdown()
+
+    def run_items(self, seg: int, items: list[Any]) -> Iterator[int]:
+        yield from self._pool.map_unordered(lambda a, item: a.run_item.remote(seg, item), items)
+
+    def reduce(self, seg: int) -> None:
+        import ray
+
+        ray.get(self._actors[0].reduce.remote(seg))

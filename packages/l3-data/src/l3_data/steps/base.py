@@ -11,14 +11,16 @@ Three kinds of step:
   decision chunk by chunk. Memory is bounded by the collected arrays, never by the texts.
 
 Steps are keyword-only dataclasses whose fields are the options a pipeline file may set, so an
-unknown option is rejected by name when the file is read.
+unknown option is rejected by name when the file is read. A step declares what the pipeline
+needs to know about it as class attributes: ``extra`` (the optional extra it needs, checked at
+load) and ``path_fields`` (options that hold file paths, resolved against the pipeline file).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -61,7 +63,41 @@ class Step:
     """A step over a stream of documents. Subclasses set their options as dataclass fields."""
 
     type_name: ClassVar[str] = "step"
+    # The optional extra (see l3_data.extras) this step needs; "" for the base install.
+    extra: ClassVar[str] = ""
+    # Options holding a path (a string, a list of strings or a table of strings), resolved
+    # against the pipeline file's folder; "" means "not set" and is left alone.
+    path_fields: ClassVar[tuple[str, ...]] = ()
+    # Values of a path field that name a built-in resource rather than a file.
+    builtin_values: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     label: str = field(default="", init=False, repr=False)
+
+    @classmethod
+    def resolve_paths(
+        cls, options: dict[str, Any], resolve: Callable[[str], str]
+    ) -> dict[str, Any]:
+        """``options`` with every path field passed through ``resolve``."""
+        out = dict(options)
+        for name in cls.path_fields:
+            if name not in out:
+                continue
+            keep = cls.builtin_values.get(name, ())
+
+            def one(value: Any, keep: tuple[str, ...] = keep) -> Any:
+                return (
+                    resolve(value)
+                    if isinstance(value, str) and value and value not in keep
+                    else value
+                )
+
+            value = out[name]
+            if isinstance(value, list):
+                out[name] = [one(v) for v in value]
+            elif isinstance(value, dict):
+                out[name] = {k: one(v) for k, v in value.items()}
+            else:
+                out[name] = one(value)
+        return out
 
     def setup(self) -> None:
         """Load what the step needs (models, word lists) once per worker process."""
@@ -112,8 +148,9 @@ class GlobalStep(Step):
         """Small arrays describing ``docs`` (in order); saved beside the chunk."""
         raise NotImplementedError
 
-    def reduce(self, units: list[str], load: Callable[[str], dict[str, np.ndarray]],
-               state_dir: Path) -> dict[str, Any]:
+    def reduce(
+        self, units: list[str], load: Callable[[str], dict[str, np.ndarray]], state_dir: Path
+    ) -> dict[str, Any]:
         """Decide from every unit's collected arrays (in global order); write the decision
         under ``state_dir``; return summary figures for the report."""
         raise NotImplementedError
@@ -126,8 +163,9 @@ class GlobalStep(Step):
         raise TypeError(f"{self.type_name} is a global step: the executor runs it in phases")
 
 
-def keep_mask_apply(step: Step, docs: list[Document], ctx: ChunkContext, mask_path: Path,
-                    reason: str) -> Iterator[Document]:
+def keep_mask_apply(
+    step: Step, docs: list[Document], ctx: ChunkContext, mask_path: Path, reason: str
+) -> Iterator[Document]:
     """Yield the documents whose entry in the saved boolean mask is true; exclude the rest."""
     keep = np.load(mask_path)
     if keep.shape != (len(docs),):

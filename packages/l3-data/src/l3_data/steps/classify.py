@@ -19,6 +19,9 @@ class Classify(Step):
     probability of ``positive_label`` if set, else of the top label). With ``min_score``,
     documents whose score is lower are rejected."""
 
+    extra = "classify"
+    path_fields = ("model",)
+
     model: str
     field: str = "quality"
     positive_label: str = ""
@@ -28,8 +31,10 @@ class Classify(Step):
     def setup(self) -> None:
         self._clf = load_classifier(self.model)
         if self.positive_label and self.positive_label not in self._clf.labels:
-            raise PipelineConfigError(f"classify.positive_label = {self.positive_label!r} is not "
-                                      f"a label of {self.model} ({self._clf.labels})")
+            raise PipelineConfigError(
+                f"classify.positive_label = {self.positive_label!r} is not "
+                f"a label of {self.model} ({self._clf.labels})"
+            )
 
     def run(self, docs: Iterable[Document], ctx: ChunkContext) -> Iterator[Document]:
         pos = self._clf.labels.index(self.positive_label) if self.positive_label else None

@@ -15,7 +15,14 @@ import xxhash
 
 from l3_data.document import Document
 from l3_data.steps.base import ChunkContext, GlobalStep, keep_mask_apply, register
-from l3_data.steps.globals_util import Loader, concat, keep_first, save_masks
+from l3_data.steps.global_arrays import (
+    Loader,
+    cluster_members,
+    concat,
+    keep_first,
+    save_masks,
+    write_clusters,
+)
 
 _TRACKING = re.compile(r"^(utm_|fbclid$|gclid$|mc_eid$|ref$)")
 
@@ -27,8 +34,13 @@ def normalize_url(url: str) -> str:
     host = (parts.hostname or "").lower().removeprefix("www.")
     port = parts.port if parts.port not in (None, 80, 443) else None
     netloc = f"{host}:{port}" if port else host
-    query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                             if not _TRACKING.match(k)))
+    query = urlencode(
+        sorted(
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not _TRACKING.match(k)
+        )
+    )
     path = parts.path.rstrip("/") or ""
     return urlunsplit(("", netloc, path, query, ""))
 
@@ -97,13 +109,30 @@ class ExactDedup(GlobalStep):
             text = _SPACE.sub(" ", d.text.strip().lower()) if self.normalize else d.text
             h = xxhash.xxh3_128_intdigest(text.encode())
             out[i] = (h >> 64, h & 0xFFFFFFFFFFFFFFFF)
-        return {"hash": out}
+        return {"hash": out, "id": np.array([d.id for d in docs], dtype=str)}
 
     def reduce(self, units: list[str], load: Loader, state_dir: Path) -> dict[str, Any]:
         hashes, sizes = concat(units, load, "hash")
-        keep = keep_first(hashes.reshape(-1, 2)) if len(hashes) else np.zeros(0, bool)
+        hashes = hashes.reshape(-1, 2)
+        keep = keep_first(hashes) if len(hashes) else np.zeros(0, bool)
         save_masks(state_dir, units, sizes, keep)
-        return {"documents": len(keep), "duplicates": int(len(keep) - keep.sum())}
+        # Documents with one hash form a cluster, as MinHash clusters do (ids, first kept).
+        labels = (
+            np.unique(hashes, axis=0, return_inverse=True)[1].reshape(-1)
+            if len(hashes)
+            else np.zeros(0, np.int64)
+        )
+        members = cluster_members(labels)
+        clusters = state_dir / "clusters.jsonl"
+        write_clusters(clusters, members, units, sizes, load)
+        return {
+            "documents": len(keep),
+            "duplicates": int(len(keep) - keep.sum()),
+            "clusters": len(members),
+            "clusters_file": str(clusters),
+        }
 
     def apply(self, docs: list[Document], ctx: ChunkContext, state_dir: Path) -> Iterator[Document]:
-        return keep_mask_apply(self, docs, ctx, state_dir / f"{ctx.unit}.keep.npy", "duplicate_text")
+        return keep_mask_apply(
+            self, docs, ctx, state_dir / f"{ctx.unit}.keep.npy", "duplicate_text"
+        )

@@ -126,7 +126,7 @@ def top_ngram_fraction(ws: list[str], n: int) -> float:
     (0 when no n-gram repeats)."""
     if len(ws) < n:
         return 0.0
-    (gram, count), = Counter(zip(*(ws[i:] for i in range(n)))).most_common(1)
+    ((gram, count),) = Counter(zip(*(ws[i:] for i in range(n)))).most_common(1)
     total = sum(map(len, ws))
     return sum(map(len, gram)) * count / total if count > 1 and total else 0.0
 
@@ -144,7 +144,7 @@ def duplicated_ngram_fraction(ws: list[str], n: int) -> float:
     for i, g in enumerate(grams):
         if g in seen:
             start = max(i, covered_until + 1)
-            covered += sum(lens[start:i + n])
+            covered += sum(lens[start : i + n])
             covered_until = i + n - 1
         else:
             seen.add(g)
@@ -162,9 +162,12 @@ class GopherRepetition(Filter):
     max_dup_para_frac: float | None = 0.3
     max_dup_line_char_frac: float | None = 0.2
     max_dup_para_char_frac: float | None = 0.2
-    top_ngram_max: dict[str, float] = field(default_factory=lambda: {"2": 0.2, "3": 0.18, "4": 0.16})
-    dup_ngram_max: dict[str, float] = field(default_factory=lambda: {
-        "5": 0.15, "6": 0.14, "7": 0.13, "8": 0.12, "9": 0.11, "10": 0.10})
+    top_ngram_max: dict[str, float] = field(
+        default_factory=lambda: {"2": 0.2, "3": 0.18, "4": 0.16}
+    )
+    dup_ngram_max: dict[str, float] = field(
+        default_factory=lambda: {"5": 0.15, "6": 0.14, "7": 0.13, "8": 0.12, "9": 0.11, "10": 0.10}
+    )
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         text = doc.text
@@ -193,8 +196,14 @@ class GopherRepetition(Filter):
         return True
 
 
-_POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies",
-           "use cookies")
+_POLICY = (
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+)
 _END_PUNCT = (".", "?", "!", '"', "'", "”", "’", "。", "！", "？")
 
 
@@ -251,8 +260,11 @@ def load_word_list(path: str | Path) -> set[str]:
     p = Path(path)
     if not p.is_file():
         raise PipelineConfigError(f"dirty_words.word_lists: word list {p} not found")
-    return {x.strip().lower() for x in p.read_text(encoding="utf-8").splitlines()
-            if x.strip() and not x.startswith("#")}
+    return {
+        x.strip().lower()
+        for x in p.read_text(encoding="utf-8").splitlines()
+        if x.strip() and not x.startswith("#")
+    }
 
 
 @register("dirty_words")
@@ -263,6 +275,8 @@ class DirtyWords(Filter):
     one word or phrase per line; a small built-in English list is used otherwise. Documents in
     a language without a list pass."""
 
+    path_fields = ("word_lists",)
+
     word_lists: dict[str, str] = field(default_factory=dict)
     max_ratio: float = 0.01
     max_count: int | None = None
@@ -271,8 +285,11 @@ class DirtyWords(Filter):
     def setup(self) -> None:
         self._lists: dict[str, set[str]] = {}
         builtin = resources.files("l3_data") / "data" / "dirty_words_en.txt"
-        self._lists["en"] = {x.strip().lower() for x in builtin.read_text(encoding="utf-8").splitlines()
-                             if x.strip() and not x.startswith("#")}
+        self._lists["en"] = {
+            x.strip().lower()
+            for x in builtin.read_text(encoding="utf-8").splitlines()
+            if x.strip() and not x.startswith("#")
+        }
         for lang, path in self.word_lists.items():
             self._lists[lang] = load_word_list(path)
 

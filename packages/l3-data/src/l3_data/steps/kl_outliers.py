@@ -22,9 +22,10 @@ import numpy as np
 import xxhash
 
 from l3_data.document import Document
+from l3_data.errors import PipelineConfigError
 from l3_data.steps.base import ChunkContext, GlobalStep, register
 from l3_data.steps.filters import words
-from l3_data.steps.globals_util import Loader
+from l3_data.steps.global_arrays import Loader
 
 
 def kl_divergence(doc_bins: np.ndarray, logq: np.ndarray) -> float:
@@ -44,12 +45,16 @@ class KLOutliers(GlobalStep):
 
     def _bins(self, doc: Document) -> np.ndarray:
         mask = self.bins - 1
-        return np.array([xxhash.xxh3_64_intdigest(w.lower().encode()) & mask
-                         for w in words(doc.text)], dtype=np.int64)
+        return np.array(
+            [xxhash.xxh3_64_intdigest(w.lower().encode()) & mask for w in words(doc.text)],
+            dtype=np.int64,
+        )
+
+    def __post_init__(self) -> None:
+        if self.bins < 1 or self.bins & (self.bins - 1):
+            raise PipelineConfigError(f"kl_outliers.bins = {self.bins}: must be a power of two")
 
     def collect(self, docs: list[Document]) -> dict[str, np.ndarray]:
-        if self.bins & (self.bins - 1):
-            raise ValueError(f"kl_outliers.bins = {self.bins}: must be a power of two")
         counts = np.zeros(self.bins, np.int64)
         sample: list[np.ndarray] = []
         for d in docs:
@@ -57,9 +62,11 @@ class KLOutliers(GlobalStep):
             counts += np.bincount(b, minlength=self.bins)
             if len(sample) < self.sample_per_chunk and len(b) >= self.min_words:
                 sample.append(b)
-        return {"counts": counts,
-                "sample": np.concatenate(sample) if sample else np.zeros(0, np.int64),
-                "sample_len": np.array([len(s) for s in sample], dtype=np.int64)}
+        return {
+            "counts": counts,
+            "sample": np.concatenate(sample) if sample else np.zeros(0, np.int64),
+            "sample_len": np.array([len(s) for s in sample], dtype=np.int64),
+        }
 
     def reduce(self, units: list[str], load: Loader, state_dir: Path) -> dict[str, Any]:
         total = np.zeros(self.bins, np.int64)
@@ -83,9 +90,12 @@ class KLOutliers(GlobalStep):
         state_dir.mkdir(parents=True, exist_ok=True)
         np.save(state_dir / "logq.npy", logq)
         (state_dir / "threshold.json").write_text(json.dumps(threshold), encoding="utf-8")
-        return {"words": int(total.sum()), "sampled": len(scores),
-                "sample_median_kl": round(float(np.median(scores)), 4) if scores else None,
-                "threshold": round(threshold, 4)}
+        return {
+            "words": int(total.sum()),
+            "sampled": len(scores),
+            "sample_median_kl": round(float(np.median(scores)), 4) if scores else None,
+            "threshold": round(threshold, 4),
+        }
 
     def apply(self, docs: list[Document], ctx: ChunkContext, state_dir: Path) -> Iterator[Document]:
         logq = np.load(state_dir / "logq.npy")

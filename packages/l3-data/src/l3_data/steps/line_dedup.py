@@ -17,7 +17,7 @@ import xxhash
 
 from l3_data.document import Document
 from l3_data.steps.base import ChunkContext, GlobalStep, register
-from l3_data.steps.globals_util import Loader
+from l3_data.steps.global_arrays import Loader
 
 
 def _line_key(line: str) -> str:
@@ -33,13 +33,17 @@ class LineDedup(GlobalStep):
 
     def _hashes(self, doc: Document) -> np.ndarray:
         keys = {_line_key(x) for x in doc.text.split("\n")}
-        return np.array([xxhash.xxh3_64_intdigest(k.encode()) for k in keys
-                         if len(k) >= self.min_line_chars], dtype=np.uint64)
+        return np.array(
+            [xxhash.xxh3_64_intdigest(k.encode()) for k in keys if len(k) >= self.min_line_chars],
+            dtype=np.uint64,
+        )
 
     def collect(self, docs: list[Document]) -> dict[str, np.ndarray]:
         parts = [self._hashes(d) for d in docs]
-        return {"hash": np.concatenate(parts) if parts else np.zeros(0, np.uint64),
-                "count": np.array([len(p) for p in parts], dtype=np.int64)}
+        return {
+            "hash": np.concatenate(parts) if parts else np.zeros(0, np.uint64),
+            "count": np.array([len(p) for p in parts], dtype=np.int64),
+        }
 
     def reduce(self, units: list[str], load: Loader, state_dir: Path) -> dict[str, Any]:
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -64,7 +68,7 @@ class LineDedup(GlobalStep):
             while i < len(counts):
                 room = (bucket + 1) * self.bucket_size - n_docs
                 j = min(len(counts), i + room)
-                pending.append(data["hash"][offsets[i]:offsets[j]])
+                pending.append(data["hash"][offsets[i] : offsets[j]])
                 n_docs += j - i
                 i = j
                 if n_docs == (bucket + 1) * self.bucket_size:
@@ -86,9 +90,12 @@ class LineDedup(GlobalStep):
                 cache[b] = set(np.load(state_dir / f"bucket{b}.npy").tolist())
             frequent = cache[b]
             lines = doc.text.split("\n")
-            kept = [x for x in lines
-                    if xxhash.xxh3_64_intdigest(_line_key(x).encode()) not in frequent
-                    or len(_line_key(x)) < self.min_line_chars]
+            kept = [
+                x
+                for x in lines
+                if xxhash.xxh3_64_intdigest(_line_key(x).encode()) not in frequent
+                or len(_line_key(x)) < self.min_line_chars
+            ]
             removed = len(lines) - len(kept)
             if removed:
                 self.stat(ctx, "lines_removed", removed)

@@ -15,7 +15,6 @@ document in corpus order. Memory: ``4 * num_perm`` bytes per document for the si
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from scipy.sparse.csgraph import connected_components
 
 from l3_data.document import Document
 from l3_data.steps.base import ChunkContext, GlobalStep, keep_mask_apply, register
-from l3_data.steps.globals_util import Loader, save_masks
+from l3_data.steps.global_arrays import Loader, cluster_members, save_masks, write_clusters
 
 _WORD = re.compile(r"\w+")
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -60,12 +59,15 @@ class _WordHashes(dict):
 class MinHasher:
     """Computes MinHash signatures of many texts at once."""
 
-    def __init__(self, num_perm: int = 112, ngram: int = 5, seed: int = 1,
-                 block_shingles: int = 1 << 12) -> None:
+    def __init__(
+        self, num_perm: int = 112, ngram: int = 5, seed: int = 1, block_shingles: int = 1 << 12
+    ) -> None:
         rng = np.random.default_rng(seed)
         self.num_perm = num_perm
         self.ngram = ngram
-        self.a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        self.a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(
+            1
+        )
         self.b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
         self.block = block_shingles
         self._cache = _WordHashes()
@@ -89,7 +91,7 @@ class MinHasher:
         m = len(wh) - n + 1
         acc = wh[:m].copy()
         for k in range(1, n):
-            acc = acc * _POLY + wh[k:k + m]
+            acc = acc * _POLY + wh[k : k + m]
         return _mix64(acc)
 
     def signatures(self, texts: Sequence[str]) -> np.ndarray:
@@ -129,8 +131,14 @@ def band_hash(sig: np.ndarray, band: int, rows: int) -> np.ndarray:
     return acc
 
 
-def cluster(sig: np.ndarray, bands: int, rows: int, threshold: float,
-            group: np.ndarray | None = None, chunk_pairs: int = 1 << 20) -> np.ndarray:
+def cluster(
+    sig: np.ndarray,
+    bands: int,
+    rows: int,
+    threshold: float,
+    group: np.ndarray | None = None,
+    chunk_pairs: int = 1 << 20,
+) -> np.ndarray:
     """Cluster label per document (documents alone get their own label).
 
     Candidate pairs share a band; a pair is joined when the signatures agree on at least
@@ -161,8 +169,8 @@ def cluster(sig: np.ndarray, bands: int, rows: int, threshold: float,
         pairs = np.unique(np.stack([np.concatenate(src), np.concatenate(dst)], 1), axis=0)
         ok = np.zeros(len(pairs), bool)
         for s in range(0, len(pairs), chunk_pairs):
-            p = pairs[s:s + chunk_pairs]
-            ok[s:s + chunk_pairs] = (sig[p[:, 0]] == sig[p[:, 1]]).mean(axis=1) >= threshold
+            p = pairs[s : s + chunk_pairs]
+            ok[s : s + chunk_pairs] = (sig[p[:, 0]] == sig[p[:, 1]]).mean(axis=1) >= threshold
         a, c = pairs[ok, 0], pairs[ok, 1]
     else:
         a = c = np.zeros(0, np.int64)
@@ -177,15 +185,6 @@ def first_of_cluster(labels: np.ndarray) -> np.ndarray:
     first = np.full(labels.max() + 1 if n else 0, n, np.int64)
     np.minimum.at(first, labels, np.arange(n))
     return first[labels] == np.arange(n)
-
-
-def cluster_members(labels: np.ndarray) -> list[np.ndarray]:
-    """Index arrays of the clusters with more than one document, in order of first member."""
-    order = np.argsort(labels, kind="stable")
-    sl = labels[order]
-    cuts = np.flatnonzero(np.diff(sl)) + 1
-    groups = [g for g in np.split(order, cuts) if len(g) > 1]
-    return sorted(groups, key=lambda g: int(g[0]))
 
 
 @register("minhash_dedup")
@@ -206,11 +205,15 @@ class MinHashDedup(GlobalStep):
         self._hasher = MinHasher(self.bands * self.rows, self.ngram, self.seed)
 
     def collect(self, docs: list[Document]) -> dict[str, np.ndarray]:
-        out = {"sig": self._hasher.signatures([d.text for d in docs]),
-               "id": np.array([d.id for d in docs], dtype=str)}
+        out = {
+            "sig": self._hasher.signatures([d.text for d in docs]),
+            "id": np.array([d.id for d in docs], dtype=str),
+        }
         if self.per_language:
-            out["group"] = np.array([xxhash.xxh3_64_intdigest(str(d.metadata.get("lang", "")).encode())
-                                     for d in docs], dtype=np.uint64)
+            out["group"] = np.array(
+                [xxhash.xxh3_64_intdigest(str(d.metadata.get("lang", "")).encode()) for d in docs],
+                dtype=np.uint64,
+            )
         return out
 
     def reduce(self, units: list[str], load: Loader, state_dir: Path) -> dict[str, Any]:
@@ -229,27 +232,16 @@ class MinHashDedup(GlobalStep):
         keep = first_of_cluster(labels)
         save_masks(state_dir, units, sizes, keep)
         members = cluster_members(labels)
-        write_clusters(state_dir / "clusters.jsonl", members, units, sizes, load)
-        return {"documents": len(keep), "duplicates": int(len(keep) - keep.sum()),
-                "clusters": len(members)}
+        clusters = state_dir / "clusters.jsonl"
+        write_clusters(clusters, members, units, sizes, load)
+        return {
+            "documents": len(keep),
+            "duplicates": int(len(keep) - keep.sum()),
+            "clusters": len(members),
+            "clusters_file": str(clusters),
+        }
 
     def apply(self, docs: list[Document], ctx: ChunkContext, state_dir: Path) -> Iterator[Document]:
-        return keep_mask_apply(self, docs, ctx, state_dir / f"{ctx.unit}.keep.npy", "near_duplicate")
-
-
-def write_clusters(path: Path, members: list[np.ndarray], units: list[str], sizes: list[int],
-                   load: Loader) -> None:
-    """Write each cluster as a JSON list of document ids, loading ids only of member units."""
-    from l3_core.io import atomic_write
-
-    bounds = np.cumsum([0, *sizes])
-    ids: dict[int, np.ndarray] = {}
-    with atomic_write(path, encoding="utf-8") as f:
-        for g in members:
-            names = []
-            for gi in g:
-                u = int(np.searchsorted(bounds, gi, side="right") - 1)
-                if u not in ids:
-                    ids[u] = load(units[u])["id"]
-                names.append(str(ids[u][gi - bounds[u]]))
-            f.write(json.dumps(names, ensure_ascii=False) + "\n")
+        return keep_mask_apply(
+            self, docs, ctx, state_dir / f"{ctx.unit}.keep.npy", "near_duplicate"
+        )

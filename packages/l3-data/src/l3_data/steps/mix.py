@@ -23,7 +23,7 @@ import xxhash
 from l3_data.document import Document
 from l3_data.errors import PipelineConfigError
 from l3_data.steps.base import ChunkContext, GlobalStep, register
-from l3_data.steps.globals_util import Loader
+from l3_data.steps.global_arrays import Loader
 
 PAPER_MIX = {"general": 0.50, "math": 0.25, "code": 0.17, "multilingual": 0.08}
 
@@ -42,8 +42,9 @@ class Mix(GlobalStep):
 
     def setup(self) -> None:
         if any(v < 0 for v in self.targets.values()) or not sum(self.targets.values()):
-            raise PipelineConfigError(f"mix.targets = {self.targets}: need non-negative "
-                                      "proportions with a positive sum")
+            raise PipelineConfigError(
+                f"mix.targets = {self.targets}: need non-negative proportions with a positive sum"
+            )
 
     def domain(self, doc: Document) -> str:
         d = doc.metadata.get(self.key)
@@ -69,14 +70,18 @@ class Mix(GlobalStep):
             total = 0
         else:
             share = {n: self.targets[n] / weight for n in present}
-            total = self.total or math.floor(min(present[n] * self.max_upsample / share[n]
-                                                 for n in present if share[n] > 0))
+            total = self.total or math.floor(
+                min(present[n] * self.max_upsample / share[n] for n in present if share[n] > 0)
+            )
             rates = {n: (share[n] * total / present[n] if n in present else 0.0) for n in names}
         state_dir.mkdir(parents=True, exist_ok=True)
         (state_dir / "rates.json").write_text(json.dumps(rates), encoding="utf-8")
-        return {"input_per_domain": {**present, "other": int(counts[-1])},
-                "rates": {n: round(r, 4) for n, r in rates.items()}, "target_total": total,
-                "missing_domains": [n for n in names if n not in present and self.targets[n] > 0]}
+        return {
+            "input_per_domain": {**present, "other": int(counts[-1])},
+            "rates": {n: round(r, 4) for n, r in rates.items()},
+            "target_total": total,
+            "missing_domains": [n for n in names if n not in present and self.targets[n] > 0],
+        }
 
     def apply(self, docs: list[Document], ctx: ChunkContext, state_dir: Path) -> Iterator[Document]:
         rates = json.loads((state_dir / "rates.json").read_text(encoding="utf-8"))

@@ -9,53 +9,25 @@ when a whole input cannot be read (missing file, unknown format).
 from __future__ import annotations
 
 import glob
-import gzip
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from l3_core.jsonl import BadRow, iter_lines, parse_row
 from l3_data.document import BadRecord, Document
 from l3_data.errors import InputFormatError
 
 Record = Document | BadRecord
 
-
-def open_binary(path: Path) -> IO[bytes]:
-    """Open a possibly compressed file for reading bytes, by its extension."""
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb")
-    if path.suffix == ".zst":
-        import zstandard
-
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(path.open("rb")))
-    return path.open("rb")
-
-
-def open_write_binary(path: Path, raw: IO[bytes]) -> IO[bytes]:
-    """A binary writer over ``raw`` compressing by ``path``'s extension; closing it leaves
-    ``raw`` open (for :func:`l3_core.io.atomic_write` to sync and rename)."""
-    if path.suffix == ".gz":
-        # mtime=0: identical content gives identical bytes, so reruns are comparable.
-        return gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=3)
-    if path.suffix == ".zst":
-        import zstandard
-
-        return zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False)
-    return _Unclosable(raw)
-
-
-class _Unclosable(io.RawIOBase):
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b) -> int:  # type: ignore[override]
-        return self._raw.write(b)
+# The start of l3_core.jsonl's reason for each kind of unreadable row -> the short code
+# counted in the report (``read/rejected:<code>``).
+_BAD_ROW_CODES = {
+    "not UTF-8": "invalid_utf8",
+    "invalid JSON": "malformed_json",
+    "expected a JSON object": "not_an_object",
+}
 
 
 @dataclass(kw_only=True)
@@ -70,14 +42,15 @@ class InputSpec:
     max_chars: int = 1_000_000
     extensions: list[str] = field(default_factory=lambda: [".txt", ".md", ".rst", ".py"])
 
-    def tasks(self, base: Path = Path(".")) -> list[Path]:
+    def tasks(self) -> list[Path]:
         """The input files (or folders, for ``text``) in a stable order; one task each."""
         if self.format not in READERS:
-            raise InputFormatError(f"input.format = {self.format!r}: expected one of {sorted(READERS)}")
+            raise InputFormatError(
+                f"input.format = {self.format!r}: expected one of {sorted(READERS)}"
+            )
         found: list[Path] = []
         for pattern in self.paths:
-            full = pattern if Path(pattern).is_absolute() else str(base / pattern)
-            matches = sorted(glob.glob(full, recursive=True))
+            matches = sorted(glob.glob(pattern, recursive=True))
             if not matches:
                 raise InputFormatError(f"input.paths: {pattern!r} matches no file")
             found.extend(Path(m) for m in matches)
@@ -96,16 +69,31 @@ def _row_to_record(spec: InputSpec, row: Any, path: Path, line: int, source: str
         return BadRecord(where, line, "not_an_object", f"row is a {type(row).__name__}", str(row))
     text = row.get(spec.text_key)
     if text is None:
-        return BadRecord(where, line, "missing_text", f"no {spec.text_key!r} field",
-                         json.dumps(row, ensure_ascii=False)[:1000])
+        return BadRecord(
+            where,
+            line,
+            "missing_text",
+            f"no {spec.text_key!r} field",
+            json.dumps(row, ensure_ascii=False)[:1000],
+        )
     if not isinstance(text, str):
-        return BadRecord(where, line, "text_not_string",
-                         f"{spec.text_key!r} is a {type(text).__name__}", str(text)[:1000])
+        return BadRecord(
+            where,
+            line,
+            "text_not_string",
+            f"{spec.text_key!r} is a {type(text).__name__}",
+            str(text)[:1000],
+        )
     if not text.strip():
         return BadRecord(where, line, "empty", "text is empty or whitespace", text)
     if len(text) > spec.max_chars:
-        return BadRecord(where, line, "too_large",
-                         f"{len(text)} characters > max_chars {spec.max_chars}", text[:1000])
+        return BadRecord(
+            where,
+            line,
+            "too_large",
+            f"{len(text)} characters > max_chars {spec.max_chars}",
+            text[:1000],
+        )
     doc_id = row.get(spec.id_key)
     doc_id = f"{path.name}:{line}" if doc_id is None else str(doc_id)
     meta = {k: v for k, v in row.items() if k not in (spec.text_key, spec.id_key, "source")}
@@ -122,27 +110,29 @@ def _source_name(spec: InputSpec, path: Path) -> str:
 
 
 def read_jsonl(spec: InputSpec, path: Path, skip: int = 0) -> Iterator[tuple[int, Record]]:
+    """Rows of a plain, gzip or zstd JSONL file (by content); record ``i`` is line ``i + 1``.
+
+    Lines before ``skip`` are not parsed (a resumed task skips them cheaply); a truncated or
+    corrupt compressed file raises :class:`l3_core.errors.InputError` rather than ending early.
+    """
     if not path.is_file():
         raise InputFormatError(f"{path}: input file not found")
     source = _source_name(spec, path)
-    with open_binary(path) as f:
-        for i, raw in enumerate(f):
-            if i < skip or not raw.strip():
-                continue
-            line = i + 1
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                yield i, BadRecord(str(path), line, "invalid_utf8", str(e),
-                                   raw.decode("utf-8", "replace"))
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as e:
-                yield i, BadRecord(str(path), line, "malformed_json", e.msg + f" at column {e.colno}",
-                                   text)
-                continue
-            yield i, _row_to_record(spec, row, path, line, source)
+    for line, raw in iter_lines(path):
+        if line <= skip or not raw.strip():
+            continue
+        row = parse_row(raw, str(path), line)
+        if isinstance(row, BadRow):
+            yield line - 1, _bad_row(row, raw)
+        else:
+            yield line - 1, _row_to_record(spec, row, path, line, source)
+
+
+def _bad_row(bad: BadRow, raw: bytes) -> BadRecord:
+    code = next(
+        (c for prefix, c in _BAD_ROW_CODES.items() if bad.reason.startswith(prefix)), "unreadable"
+    )
+    return BadRecord(bad.path, bad.line, code, bad.reason, raw.decode("utf-8", "replace"))
 
 
 def read_parquet(spec: InputSpec, path: Path, skip: int = 0) -> Iterator[tuple[int, Record]]:
@@ -155,7 +145,9 @@ def read_parquet(spec: InputSpec, path: Path, skip: int = 0) -> Iterator[tuple[i
     except Exception as e:  # pyarrow raises several types for a file that is not Parquet
         raise InputFormatError(f"{path}: not a Parquet file: {e}") from None
     if spec.text_key not in pf.schema_arrow.names:
-        raise InputFormatError(f"{path}: no column {spec.text_key!r} (columns: {pf.schema_arrow.names})")
+        raise InputFormatError(
+            f"{path}: no column {spec.text_key!r} (columns: {pf.schema_arrow.names})"
+        )
     source = _source_name(spec, path)
     i = 0
     for batch in pf.iter_batches(batch_size=4096):
@@ -182,10 +174,19 @@ def read_text_folder(spec: InputSpec, path: Path, skip: int = 0) -> Iterator[tup
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            yield i, BadRecord(str(p), 1, "invalid_utf8", str(e), raw[:1000].decode("utf-8", "replace"))
+            yield (
+                i,
+                BadRecord(str(p), 1, "invalid_utf8", str(e), raw[:1000].decode("utf-8", "replace")),
+            )
             continue
-        yield i, _row_to_record(spec, {spec.text_key: text, spec.id_key: f"{path.name}/{rel}"},
-                                p, 1, source)
+        yield (
+            i,
+            _row_to_record(
+                spec, {spec.text_key: text, spec.id_key: f"{path.name}/{rel}"}, p, 1, source
+            ),
+        )
 
 
 READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "text": read_text_folder}
+# input.format -> the extra its reader needs ("" for the base install).
+FORMAT_EXTRAS = {"jsonl": "", "parquet": "parquet", "text": ""}

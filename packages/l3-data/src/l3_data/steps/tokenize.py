@@ -4,10 +4,10 @@ document boundaries and sources, and ``manifest.json`` written when the run fini
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from l3_core.errors import ShardError
 from l3_core.shards import write_manifest, write_shard
@@ -30,6 +30,10 @@ def load_tokenizer(spec: str) -> Tokenizer:
 @register("tokenize")
 @dataclass(kw_only=True)
 class Tokenize(Step):
+    extra = "tokenize"
+    path_fields = ("output", "tokenizer")
+    builtin_values: ClassVar[Mapping[str, tuple[str, ...]]] = {"tokenizer": ("llama3",)}
+
     output: str
     tokenizer: str = "llama3"
     bos: bool = True
@@ -59,8 +63,13 @@ class Tokenize(Step):
         if batch:
             flush()
         if encoded:
-            write_shard(self.output, ctx.unit, encoded, vocab_size=self._tok.n_words,
-                        tokenizer=self._tok.fingerprint())
+            write_shard(
+                self.output,
+                ctx.unit,
+                encoded,
+                vocab_size=self._tok.n_words,
+                tokenizer=self._tok.fingerprint(),
+            )
 
     def finalize(self, workdir: Path) -> dict[str, Any]:
         try:
@@ -68,5 +77,9 @@ class Tokenize(Step):
         except ShardError as e:
             log.warning("no token shards written: %s", e)
             return {"shards": 0, "tokens": 0, "documents": 0}
-        return {"shards": len(manifest["shards"]), "tokens": manifest["n_tokens"],
-                "documents": manifest["n_docs"], "tokens_per_source": manifest["tokens_per_source"]}
+        return {
+            "shards": len(manifest["shards"]),
+            "tokens": manifest["n_tokens"],
+            "documents": manifest["n_docs"],
+            "tokens_per_source": manifest["tokens_per_source"],
+        }

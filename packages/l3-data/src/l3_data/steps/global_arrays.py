@@ -1,11 +1,14 @@
-"""Plumbing shared by the global steps: concatenating per-chunk arrays, saving per-chunk masks."""
+"""Arrays of global steps: concatenating per-chunk arrays, per-chunk keep masks, first occurrences."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from l3_core.io import atomic_write
 
 Loader = Callable[[str], dict[str, np.ndarray]]
 
@@ -24,7 +27,7 @@ def save_masks(state_dir: Path, units: list[str], sizes: list[int], keep: np.nda
     state_dir.mkdir(parents=True, exist_ok=True)
     start = 0
     for unit, n in zip(units, sizes):
-        np.save(state_dir / f"{unit}.keep.npy", keep[start:start + n])
+        np.save(state_dir / f"{unit}.keep.npy", keep[start : start + n])
         start += n
 
 
@@ -44,3 +47,29 @@ def keep_first(keys: np.ndarray) -> np.ndarray:
     keep = np.zeros(n, bool)
     keep[order[new]] = True
     return keep
+
+
+def cluster_members(labels: np.ndarray) -> list[np.ndarray]:
+    """Index arrays of the clusters with more than one document, in order of first member."""
+    order = np.argsort(labels, kind="stable")
+    sl = labels[order]
+    cuts = np.flatnonzero(np.diff(sl)) + 1
+    groups = [g for g in np.split(order, cuts) if len(g) > 1]
+    return sorted(groups, key=lambda g: int(g[0]))
+
+
+def write_clusters(
+    path: Path, members: list[np.ndarray], units: list[str], sizes: list[int], load: Loader
+) -> None:
+    """Write each cluster as a JSON list of document ids, loading ids only of member units."""
+    bounds = np.cumsum([0, *sizes])
+    ids: dict[int, np.ndarray] = {}
+    with atomic_write(path, encoding="utf-8") as f:
+        for g in members:
+            names = []
+            for gi in g:
+                u = int(np.searchsorted(bounds, gi, side="right") - 1)
+                if u not in ids:
+                    ids[u] = load(units[u])["id"]
+                names.append(str(ids[u][gi - bounds[u]]))
+            f.write(json.dumps(names, ensure_ascii=False) + "\n")
