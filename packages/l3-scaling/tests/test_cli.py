@@ -18,8 +18,7 @@ LAW = LossLaw(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
 @pytest.fixture
 def runs_csv(tmp_path):
     r = isoflop_runs(LAW, np.logspace(18, 21, 4), decades=2, sizes_per_budget=9)
-    return write_csv(tmp_path / "runs.csv", ["C", "N", "D", "loss"],
-                     zip(r.C, r.N, r.D, r.loss))
+    return write_csv(tmp_path / "runs.csv", ["C", "N", "D", "loss"], zip(r.C, r.N, r.D, r.loss))
 
 
 def test_fit_loss_json_holds_parameters_and_bootstrap_intervals(tmp_path, capsys):
@@ -27,8 +26,22 @@ def test_fit_loss_json_holds_parameters_and_bootstrap_intervals(tmp_path, capsys
     loss = LAW.loss(N, D) * np.exp(0.005 * np.random.default_rng(0).standard_normal(N.shape))
     csv = write_csv(tmp_path / "p.csv", ["N", "D", "loss"], zip(N.ravel(), D.ravel(), loss.ravel()))
     png = tmp_path / "fit.png"
-    assert main(["fit-loss", str(csv), "--json", "--bootstrap", "100", "--drop-highest", "0",
-                 "--plot", str(png)]) == 0
+    assert (
+        main(
+            [
+                "fit-loss",
+                str(csv),
+                "--json",
+                "--bootstrap",
+                "100",
+                "--drop-highest",
+                "0",
+                "--plot",
+                str(png),
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     for k in ("E", "A", "B", "alpha", "beta"):
         lo, hi = out["intervals"][k]
@@ -40,8 +53,10 @@ def test_fit_loss_json_holds_parameters_and_bootstrap_intervals(tmp_path, capsys
 
 def test_isoflops_json_gives_budgets_laws_and_target(runs_csv, tmp_path, capsys):
     png = tmp_path / "iso.png"
-    assert main(["isoflops", str(runs_csv), "--json", "--target-flops", "1e23",
-                 "--plot", str(png)]) == 0
+    assert (
+        main(["isoflops", str(runs_csv), "--json", "--target-flops", "1e23", "--plot", str(png)])
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert len(out["budgets"]) == 4
     assert out["alpha"] == pytest.approx(LAW.tokens_exponent, abs=1e-3)
@@ -69,11 +84,29 @@ def test_downstream_cli_forecasts_with_interval(tmp_path, capsys):
     nll = 30 * C**-0.08
     s1 = write_csv(tmp_path / "nll.csv", ["C", "nll"], zip(C, nll))
     fam = np.linspace(0.5, 1.8, 8)
-    s2 = write_csv(tmp_path / "fam.csv", ["nll", "accuracy"],
-                   zip(fam, 0.25 + 0.75 / (1 + np.exp(6 * (fam - 1)))))
+    s2 = write_csv(
+        tmp_path / "fam.csv",
+        ["nll", "accuracy"],
+        zip(fam, 0.25 + 0.75 / (1 + np.exp(6 * (fam - 1)))),
+    )
     png = tmp_path / "d.png"
-    assert main(["downstream", str(s1), str(s2), "--target-flops", "1e24", "--json",
-                 "--bootstrap", "100", "--plot", str(png)]) == 0
+    assert (
+        main(
+            [
+                "downstream",
+                str(s1),
+                str(s2),
+                "--target-flops",
+                "1e24",
+                "--json",
+                "--bootstrap",
+                "100",
+                "--plot",
+                str(png),
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["accuracy_interval"][0] <= out["accuracy"] <= out["accuracy_interval"][1]
     assert png.read_bytes().startswith(PNG)

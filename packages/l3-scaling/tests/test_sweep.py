@@ -22,8 +22,13 @@ from l3_scaling.sweep import (
 
 
 def _cfg(tmp_path, **kw) -> SweepConfig:
-    base = dict(budgets=[5e11, 1e12], out_dir=tmp_path / "sw", tokens_per_param=1.0,
-                decades=1.2, model={"vocab_size": 8192})
+    base = dict(
+        budgets=[5e11, 1e12],
+        out_dir=tmp_path / "sw",
+        tokens_per_param=1.0,
+        decades=1.2,
+        model={"vocab_size": 8192},
+    )
     base.update(kw)
     return SweepConfig(**base)
 
@@ -36,9 +41,14 @@ def test_plan_spends_each_budget_up_to_one_step_of_rounding(tmp_path):
         assert len(runs) == cfg.sizes_per_budget
         assert len({r.params for r in runs}) == len(runs)
         for r in runs:
-            args = ModelArgs.from_preset("llama3-tiny", vocab_size=8192, dim=r.dim,
-                                         n_layers=r.n_layers, n_heads=r.n_heads,
-                                         n_kv_heads=r.n_kv_heads)
+            args = ModelArgs.from_preset(
+                "llama3-tiny",
+                vocab_size=8192,
+                dim=r.dim,
+                n_layers=r.n_layers,
+                n_heads=r.n_heads,
+                n_kv_heads=r.n_kv_heads,
+            )
             step_flops = args.flops_per_token(cfg.seq_len) * cfg.global_batch_size * cfg.seq_len
             assert r.flops == pytest.approx(args.flops_per_token(cfg.seq_len) * r.tokens)
             assert abs(r.flops - budget) <= step_flops / 2 + 1e-6
@@ -60,9 +70,14 @@ def test_written_configs_hold_the_agreed_trainer_keys_and_the_listing(tmp_path):
     data = read_toml(run.config_path)
     assert data == trainer_config(run, cfg)
     assert data["run_dir"] == str(run.run_dir)
-    assert data["model"] == {"preset": "llama3-tiny", "vocab_size": 8192, "dim": run.dim,
-                             "n_layers": run.n_layers, "n_heads": run.n_heads,
-                             "n_kv_heads": run.n_kv_heads}
+    assert data["model"] == {
+        "preset": "llama3-tiny",
+        "vocab_size": 8192,
+        "dim": run.dim,
+        "n_layers": run.n_layers,
+        "n_heads": run.n_heads,
+        "n_kv_heads": run.n_kv_heads,
+    }
     assert data["train"]["max_steps"] == run.steps and data["train"]["eval_every"] == run.steps
     assert data["train"]["precision"] == "fp32" and data["logging"] == {"plot": False}
     assert data["data"] == {"path": "builtin:stdlib", "seq_len": cfg.seq_len}
@@ -71,8 +86,7 @@ def test_written_configs_hold_the_agreed_trainer_keys_and_the_listing(tmp_path):
 
 
 def test_slurm_script_is_an_array_over_every_config(tmp_path):
-    cfg = _cfg(tmp_path, slurm_directives=["--partition=gpu", "--gres=gpu:1"],
-               slurm_max_parallel=4)
+    cfg = _cfg(tmp_path, slurm_directives=["--partition=gpu", "--gres=gpu:1"], slurm_max_parallel=4)
     plan = plan_sweep(cfg)
     script = write_sweep(plan, cfg)["slurm"].read_text()
     assert f"#SBATCH --array=0-{len(plan) - 1}%4" in script
@@ -144,15 +158,18 @@ def test_runner_resumes_and_reports_failed_runs_by_name(tmp_path):
     assert (plan[0].run_dir.parent / "calls.txt").read_text().split() == calls
     # a failing run is named, the others are kept
     bad = plan[1]
-    cfg_fail = _cfg(tmp_path / "f", budgets=[1e12],
-                    command=[sys.executable, str(stub), str(bad.dim)])
+    cfg_fail = _cfg(
+        tmp_path / "f", budgets=[1e12], command=[sys.executable, str(stub), str(bad.dim)]
+    )
     plan_f = plan_sweep(cfg_fail)
     write_sweep(plan_f, cfg_fail)
     failing = [r.name for r in plan_f if r.dim == bad.dim]
     with pytest.raises(SweepError, match=failing[0]) as e:
         run_sweep(plan_f, cfg_fail)
     assert "boom" in str(e.value)
-    assert len(read_runs(plan_f[0].run_dir.parent.parent / "runs.csv")) == len(plan_f) - len(failing)
+    assert len(read_runs(plan_f[0].run_dir.parent.parent / "runs.csv")) == len(plan_f) - len(
+        failing
+    )
 
 
 def test_load_sweep_rejects_unknown_keys_and_bad_budgets(tmp_path):
