@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 
 import pytest
 
 from l3_core import ModelArgs
-from l3_core.config import read_toml
+from l3_core.config import load_config, read_toml
+from l3_core.errors import ConfigError
+from l3_core.exit_codes import ExitCode
 from l3_scaling.data import read_runs
-from l3_scaling.errors import SweepError
+from l3_scaling.errors import ParameterError, SweepError, TableError
 from l3_scaling.sweep import (
     SweepConfig,
     collect,
@@ -16,8 +19,17 @@ from l3_scaling.sweep import (
     load_sweep,
     plan_sweep,
     run_sweep,
+    slurm_script,
     trainer_config,
     write_sweep,
+)
+
+# l3-core's RunConfig lives in l3_core.train.config, which imports torch, until its torch-free
+# l3_core.run_config lands; the tests that write run configs need it.
+needs_run_config = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None,
+    reason="l3_core.train.config (the trainer's RunConfig) imports torch until l3-core's "
+    "torch-free run_config module lands",
 )
 
 
@@ -62,33 +74,46 @@ def test_budget_too_small_for_three_sizes_names_the_budget(tmp_path):
         plan_sweep(_cfg(tmp_path, budgets=[1e9]))
 
 
-def test_written_configs_hold_the_agreed_trainer_keys_and_the_listing(tmp_path):
-    cfg = _cfg(tmp_path, trainer={"logging": {"plot": False}, "train": {"precision": "fp32"}})
+@needs_run_config
+def test_written_configs_load_back_as_the_trainers_run_config(tmp_path):
+    from l3_core.train.config import RunConfig
+
+    cfg = _cfg(tmp_path, trainer={"logging": {"plot": False}, "train": {"precision": "bf16"}})
     plan = plan_sweep(cfg)
     written = write_sweep(plan, cfg)
     run = plan[0]
-    data = read_toml(run.config_path)
-    assert data == trainer_config(run, cfg)
-    assert data["run_dir"] == str(run.run_dir)
-    assert data["model"] == {
-        "preset": "llama3-tiny",
-        "vocab_size": 8192,
-        "dim": run.dim,
-        "n_layers": run.n_layers,
-        "n_heads": run.n_heads,
-        "n_kv_heads": run.n_kv_heads,
-    }
-    assert data["train"]["max_steps"] == run.steps and data["train"]["eval_every"] == run.steps
-    assert data["train"]["precision"] == "fp32" and data["logging"] == {"plot": False}
-    assert data["data"] == {"path": "builtin:stdlib", "seq_len": cfg.seq_len}
+    rc = load_config(RunConfig, run.config_path)
+    assert rc == trainer_config(run, cfg)  # the TOML round trip loses nothing
+    assert rc.run_dir == str(run.run_dir)
+    args = rc.model.args()
+    assert (args.dim, args.n_layers, args.n_heads, args.kv_heads, args.vocab_size) == (
+        run.dim,
+        run.n_layers,
+        run.n_heads,
+        run.n_kv_heads,
+        8192,
+    )
+    assert rc.train.max_steps == run.steps == rc.train.eval_every
+    assert rc.train.precision == "bf16" and rc.logging.plot is False  # the trainer table
+    assert (rc.data.path, rc.data.seq_len) == ("builtin:stdlib", cfg.seq_len)
+    assert "load" not in read_toml(run.config_path)["model"]  # None is left out, not "None"
     listing = written["listing"].read_text().splitlines()
     assert listing == [str(r.config_path.resolve()) for r in plan]
+
+
+@needs_run_config
+def test_a_typo_in_the_trainer_table_fails_when_the_sweep_is_written(tmp_path):
+    cfg = _cfg(tmp_path, trainer={"train": {"max_stepz": 3}})
+    plan = plan_sweep(cfg)
+    with pytest.raises(SweepError, match=r"unknown config key train\.max_stepz"):
+        write_sweep(plan, cfg)
+    assert not plan[0].config_path.exists()
 
 
 def test_slurm_script_is_an_array_over_every_config(tmp_path):
     cfg = _cfg(tmp_path, slurm_directives=["--partition=gpu", "--gres=gpu:1"], slurm_max_parallel=4)
     plan = plan_sweep(cfg)
-    script = write_sweep(plan, cfg)["slurm"].read_text()
+    script = slurm_script(plan, cfg, tmp_path / "configs.txt")
     assert f"#SBATCH --array=0-{len(plan) - 1}%4" in script
     assert "#SBATCH --partition=gpu" in script and "#SBATCH --gres=gpu:1" in script
     assert 'exec l3-core train --config "$CONFIG"' in script
@@ -101,17 +126,25 @@ def _metrics(path, records, trailing=""):
 
 
 def test_final_val_loss_needs_the_last_step_with_a_val_loss(tmp_path):
-    p = tmp_path / "m.jsonl"
-    assert final_val_loss(p, 10) is None  # not started
+    p = tmp_path / "metrics.jsonl"
+    assert final_val_loss(tmp_path, 10) is None  # not started
     _metrics(p, [{"step": 5, "loss": 3.0, "val_loss": 3.1}])
-    assert final_val_loss(p, 10) is None  # unfinished
+    assert final_val_loss(tmp_path, 10) is None  # unfinished
     _metrics(p, [{"step": 9, "loss": 3.0}, {"step": 10, "loss": 2.9, "val_loss": 2.95}])
-    assert final_val_loss(p, 10) == 2.95
+    assert final_val_loss(tmp_path, 10) == 2.95
     _metrics(p, [{"step": 10, "loss": 2.9, "val_loss": 2.95}], trailing='{"step": 11, "lo')
-    assert final_val_loss(p, 10) is None  # an interrupted write: not finished
+    assert final_val_loss(tmp_path, 10) is None  # an interrupted write: not finished
+
+
+def test_a_bad_metrics_line_is_an_input_error_naming_file_and_line(tmp_path):
+    p = tmp_path / "metrics.jsonl"
     p.write_text('{"step": 1}\nnot json\n{"step": 10, "val_loss": 2.0}\n')
-    with pytest.raises(SweepError, match=r"m\.jsonl:2: not a JSON object"):
-        final_val_loss(p, 10)
+    with pytest.raises(TableError, match=r"metrics\.jsonl:2: invalid JSON") as e:
+        final_val_loss(tmp_path, 10)
+    assert e.value.exit_code == ExitCode.INPUT
+    p.write_text('{"step": 10, "val_loss": NaN}\n')
+    with pytest.raises(TableError, match=r"final val_loss=nan at step 10"):
+        final_val_loss(tmp_path, 10)
 
 
 def test_collect_writes_a_runs_table_of_finished_runs(tmp_path):
@@ -143,6 +176,7 @@ with open(run.parent / 'calls.txt', 'a') as f:
 """
 
 
+@needs_run_config
 def test_runner_resumes_and_reports_failed_runs_by_name(tmp_path):
     stub = tmp_path / "stub.py"
     stub.write_text(STUB)
@@ -175,10 +209,30 @@ def test_runner_resumes_and_reports_failed_runs_by_name(tmp_path):
 def test_load_sweep_rejects_unknown_keys_and_bad_budgets(tmp_path):
     p = tmp_path / "s.toml"
     p.write_text("budgets = [1e12]\nbudgetz = 3\n")
-    with pytest.raises(Exception, match="budgetz"):
+    with pytest.raises(ConfigError, match="budgetz"):
         load_sweep(p)
     p.write_text("budgets = [-1.0]\n")
-    with pytest.raises(SweepError, match="positive"):
+    with pytest.raises(
+        ParameterError, match=r"s\.toml: budgets = \[-1\.0\]: expected .*positive"
+    ) as e:
         load_sweep(p)
+    assert e.value.exit_code == ExitCode.CONFIG
     p.write_text("budgets = [1e12]\n")
     assert load_sweep(p, ["sizes_per_budget=7"]).sizes_per_budget == 7
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("micro_batch_size=3", "micro_batch_size = 3: expected a divisor of global_batch_size = 8"),
+        ("warmup_fraction=1.5", r"warmup_fraction = 1\.5: expected in \[0, 1\)"),
+        ("sizes_per_budget=2", "sizes_per_budget = 2: expected >= 3"),
+        ("decades=-1.0", r"decades = -1\.0: expected > 0"),
+        ("command=[]", r"command = \[\]: expected a non-empty argument list"),
+    ],
+)
+def test_load_sweep_names_each_out_of_range_key_and_value(tmp_path, override, message):
+    p = tmp_path / "s.toml"
+    p.write_text("budgets = [1e12]\n")
+    with pytest.raises(ParameterError, match=message):
+        load_sweep(p, [override])

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from l3_scaling.errors import TableError, FitError
+from l3_scaling.errors import FitError, TableError
 from l3_scaling.fits.isoflops import (
     BudgetWarning,
     fit_budget,
