@@ -1,4 +1,5 @@
-"""Run configs: TOML + --set, unknown keys and inconsistent sizes rejected with the value named."""
+"""Run configs: TOML + --set, unknown keys and inconsistent sizes rejected with the value named,
+and written back as TOML that reads back equal."""
 
 from __future__ import annotations
 
@@ -6,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from l3_core.config import read_toml, to_dict
 from l3_core.errors import ConfigError
-from l3_core.train.config import load_run_config
+from l3_core.run_config import (
+    LongContextStage,
+    ParallelSizes,
+    RunConfig,
+    load_run_config,
+    write_run_config,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -64,3 +72,37 @@ def test_paper_layouts_are_valid_for_their_world_size(name, world):
     cfg = load_run_config(EXAMPLES / name)
     sizes = cfg.validate(world)
     assert sizes.tp * sizes.cp * sizes.pp * sizes.dp == world
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.toml")))
+def test_every_example_round_trips_through_write_run_config(name, tmp_path):
+    cfg = load_run_config(EXAMPLES / name)
+    path = write_run_config(tmp_path / "out" / "run.toml", cfg)
+    assert load_run_config(path) == cfg
+
+
+def test_a_config_with_every_kind_of_value_reads_back_identical(tmp_path):
+    cfg = load_run_config(None, [
+        "model.preset=llama3-20m", "model.dim=192", "model.ffn_dim_multiplier=1.3",
+        "model.load=/ckpt/a b", "data.weights={code = 0.25, prose = 0.75}",
+        "data.val_path=/val", "optimizer.lr=1e-300", "optimizer.eps=inf",
+        "schedule.batch_ramp=[[0, 4], [100, 8]]", "schedule.anneal_weights={code = 1.5}",
+        "long_context.stages=[{seq_len = 4096, steps = 10}, {seq_len = 8192, steps = 5}]",
+        "parallel.tp=2", "parallel.sequence_parallel=false", "logging.plot=false"])
+    assert cfg.long_context.stages == [LongContextStage(4096, 10), LongContextStage(8192, 5)]
+    assert cfg.parallel == ParallelSizes(tp=2, sequence_parallel=False)
+    path = write_run_config(tmp_path / "run.toml", cfg)
+    back = load_run_config(path)
+    assert back == cfg
+    assert back.optimizer.lr == 1e-300 and back.optimizer.eps == float("inf")
+
+
+def test_written_toml_leaves_out_unset_options_and_holds_everything_else(tmp_path):
+    cfg = RunConfig(run_dir=str(tmp_path / "run"))
+    data = read_toml(write_run_config(tmp_path / "run.toml", cfg))
+    assert "dim" not in data["model"] and "load" not in data["model"]  # None: the preset's value
+    expected = to_dict(cfg)
+    expected["model"] = {k: v for k, v in expected["model"].items() if v is not None}
+    expected["data"] = {k: v for k, v in expected["data"].items() if v is not None}
+    assert data == expected
+    assert cfg.to_toml() == (tmp_path / "run.toml").read_text(encoding="utf-8")

@@ -1,8 +1,11 @@
-"""The run configuration: one TOML file, layered tables, ``--set a.b=c`` overrides.
+"""The trainer's run configuration: one TOML file, layered tables, ``--set a.b=c`` overrides.
 
-Unknown keys are rejected by :func:`l3_core.config.load_config`; :meth:`RunConfig.validate`
-checks the values that only make sense together (parallel sizes against the model and the
-sequence length, ramps against the batch sizes) and names the value and what it must be.
+This is a contract of the torch-free base: other packages (l3-scaling's sweeps) build a
+:class:`RunConfig` and write it with :func:`write_run_config`; the trainer reads it back with
+:func:`load_run_config`. Unknown keys are rejected by :func:`l3_core.config.load_config`;
+:meth:`RunConfig.validate` checks the values that only make sense together (parallel sizes
+against the model and the sequence length, ramps against the batch sizes) and names the value
+and what it must be.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from pathlib import Path
 from typing import Literal
 
 from l3_core.args import ModelArgs
-from l3_core.config import load_config
+from l3_core.config import dump_toml, load_config
 from l3_core.errors import ConfigError
-from l3_core.parallel.groups import ParallelSizes
+from l3_core.io import atomic_write
 
 
 @dataclass
@@ -143,6 +146,50 @@ class LoggingConfig:
     plot: bool = True
 
 
+@dataclass(frozen=True)
+class ParallelSizes:
+    """Parallel sizes; ``dp = 0`` means "whatever the world size leaves"."""
+
+    tp: int = 1
+    cp: int = 1
+    pp: int = 1
+    vpp: int = 1
+    dp: int = 0
+    fsdp: int = 1
+    sequence_parallel: bool = True
+    # Uneven pipelines (paper, 405B: one layer fewer on the first and last stages, which hold
+    # the embedding and the loss); 0 = an even split.
+    first_stage_layers: int = 0
+    last_stage_layers: int = 0
+
+    def resolve(self, world_size: int) -> ParallelSizes:
+        """Fill in ``dp`` and check that the sizes tile ``world_size``."""
+        for name in ("tp", "cp", "pp", "vpp", "fsdp"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"parallel.{name} = {getattr(self, name)}: must be >= 1")
+        model = self.tp * self.cp * self.pp
+        if world_size % model:
+            raise ConfigError(
+                f"parallel.tp * cp * pp = {self.tp}*{self.cp}*{self.pp} = {model} must divide "
+                f"the world size {world_size}")
+        dp = self.dp or world_size // model
+        if model * dp != world_size:
+            raise ConfigError(
+                f"parallel.dp = {self.dp}: tp*cp*pp*dp = {model * dp} must equal the world size "
+                f"{world_size} (set parallel.dp = {world_size // model} or 0)")
+        if self.fsdp > 1 and self.fsdp != dp:
+            raise ConfigError(
+                f"parallel.fsdp = {self.fsdp}: fully sharded data parallelism shards over the "
+                f"whole data-parallel group, so it must be 1 or equal dp = {dp}")
+        if self.fsdp > 1 and (self.tp > 1 or self.pp > 1 or self.cp > 1):
+            raise ConfigError(
+                f"parallel.fsdp = {self.fsdp} is supported with tp = cp = pp = 1 here "
+                f"(got tp={self.tp}, cp={self.cp}, pp={self.pp})")
+        if self.vpp > 1 and self.pp == 1:
+            raise ConfigError(f"parallel.vpp = {self.vpp} needs parallel.pp > 1")
+        return dataclasses.replace(self, dp=dp, sequence_parallel=self.sequence_parallel and self.tp > 1)
+
+
 @dataclass
 class RunConfig:
     run_dir: str = "runs/default"
@@ -155,6 +202,10 @@ class RunConfig:
     parallel: ParallelSizes = field(default_factory=ParallelSizes)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    def to_toml(self) -> str:
+        """This config as TOML that :func:`load_run_config` reads back equal."""
+        return dump_toml(self)
 
     @property
     def anneal_steps(self) -> int:
@@ -247,3 +298,12 @@ def load_run_config(path: str | Path | None, overrides: list[str] | tuple[str, .
         steps = [s for s, _ in ramp]
         _check(steps == sorted(steps), f"schedule.{name}: steps {steps} must increase")
     return cfg
+
+
+def write_run_config(path: str | Path, cfg: RunConfig) -> Path:
+    """Write ``cfg`` as a run TOML (atomically) for ``l3-core train --config``; return the path."""
+    path = Path(path)
+    text = cfg.to_toml()
+    with atomic_write(path, encoding="utf-8") as f:
+        f.write(text)
+    return path
