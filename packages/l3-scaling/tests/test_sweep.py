@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 
@@ -10,6 +9,8 @@ from l3_core import ModelArgs
 from l3_core.config import load_config, read_toml
 from l3_core.errors import ConfigError
 from l3_core.exit_codes import ExitCode
+from l3_core.metrics_schema import MetricsRecord
+from l3_core.run_config import RunConfig
 from l3_scaling.data import read_runs
 from l3_scaling.errors import ParameterError, SweepError, TableError
 from l3_scaling.sweep import (
@@ -22,14 +23,6 @@ from l3_scaling.sweep import (
     slurm_script,
     trainer_config,
     write_sweep,
-)
-
-# l3-core's RunConfig lives in l3_core.train.config, which imports torch, until its torch-free
-# l3_core.run_config lands; the tests that write run configs need it.
-needs_run_config = pytest.mark.skipif(
-    importlib.util.find_spec("torch") is None,
-    reason="l3_core.train.config (the trainer's RunConfig) imports torch until l3-core's "
-    "torch-free run_config module lands",
 )
 
 
@@ -74,10 +67,7 @@ def test_budget_too_small_for_three_sizes_names_the_budget(tmp_path):
         plan_sweep(_cfg(tmp_path, budgets=[1e9]))
 
 
-@needs_run_config
 def test_written_configs_load_back_as_the_trainers_run_config(tmp_path):
-    from l3_core.train.config import RunConfig
-
     cfg = _cfg(tmp_path, trainer={"logging": {"plot": False}, "train": {"precision": "bf16"}})
     plan = plan_sweep(cfg)
     written = write_sweep(plan, cfg)
@@ -101,7 +91,6 @@ def test_written_configs_load_back_as_the_trainers_run_config(tmp_path):
     assert listing == [str(r.config_path.resolve()) for r in plan]
 
 
-@needs_run_config
 def test_a_typo_in_the_trainer_table_fails_when_the_sweep_is_written(tmp_path):
     cfg = _cfg(tmp_path, trainer={"train": {"max_stepz": 3}})
     plan = plan_sweep(cfg)
@@ -119,6 +108,23 @@ def test_slurm_script_is_an_array_over_every_config(tmp_path):
     assert 'exec l3-core train --config "$CONFIG"' in script
 
 
+def _record(step, val_loss=None, loss=3.0):
+    """A trainer metrics line as l3-core's schema defines it."""
+    return MetricsRecord(
+        step=step,
+        loss=loss,
+        lr=1e-3,
+        grad_norm=1.0,
+        tokens_per_s=1e4,
+        mfu=0.1,
+        seq_len=128,
+        batch_size=8,
+        tokens=step * 1024,
+        step_time_s=0.1,
+        val_loss=val_loss,
+    ).to_json()
+
+
 def _metrics(path, records, trailing=""):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in records) + trailing)
@@ -128,21 +134,25 @@ def _metrics(path, records, trailing=""):
 def test_final_val_loss_needs_the_last_step_with_a_val_loss(tmp_path):
     p = tmp_path / "metrics.jsonl"
     assert final_val_loss(tmp_path, 10) is None  # not started
-    _metrics(p, [{"step": 5, "loss": 3.0, "val_loss": 3.1}])
+    _metrics(p, [_record(5, val_loss=3.1)])
     assert final_val_loss(tmp_path, 10) is None  # unfinished
-    _metrics(p, [{"step": 9, "loss": 3.0}, {"step": 10, "loss": 2.9, "val_loss": 2.95}])
+    _metrics(p, [_record(9), _record(10, val_loss=2.95)])
     assert final_val_loss(tmp_path, 10) == 2.95
-    _metrics(p, [{"step": 10, "loss": 2.9, "val_loss": 2.95}], trailing='{"step": 11, "lo')
-    assert final_val_loss(tmp_path, 10) is None  # an interrupted write: not finished
+    final = json.dumps(_record(10, val_loss=2.95))
+    _metrics(p, [_record(9)], trailing=final[: len(final) // 2])
+    assert final_val_loss(tmp_path, 10) is None  # the final record was cut by a kill
 
 
 def test_a_bad_metrics_line_is_an_input_error_naming_file_and_line(tmp_path):
     p = tmp_path / "metrics.jsonl"
-    p.write_text('{"step": 1}\nnot json\n{"step": 10, "val_loss": 2.0}\n')
+    _metrics(p, [_record(1)], trailing="not json\n" + json.dumps(_record(10, 2.0)) + "\n")
     with pytest.raises(TableError, match=r"metrics\.jsonl:2: invalid JSON") as e:
         final_val_loss(tmp_path, 10)
     assert e.value.exit_code == ExitCode.INPUT
-    p.write_text('{"step": 10, "val_loss": NaN}\n')
+    _metrics(p, [{**_record(10, 2.0), "val_los": 2.0}])  # checked against l3-core's schema
+    with pytest.raises(TableError, match=r"metrics\.jsonl:1: unknown metrics key val_los"):
+        final_val_loss(tmp_path, 10)
+    _metrics(p, [_record(10, val_loss=float("nan"))])
     with pytest.raises(TableError, match=r"final val_loss=nan at step 10"):
         final_val_loss(tmp_path, 10)
 
@@ -151,7 +161,7 @@ def test_collect_writes_a_runs_table_of_finished_runs(tmp_path):
     cfg = _cfg(tmp_path)
     plan = plan_sweep(cfg)
     for i, r in enumerate(plan[:-1]):
-        _metrics(r.run_dir / "metrics.jsonl", [{"step": r.steps, "val_loss": 5.0 + i}])
+        _metrics(r.run_dir / "metrics.jsonl", [_record(r.steps, val_loss=5.0 + i)])
     runs = read_runs(collect(plan, cfg), required=("C", "N", "D", "loss"))
     assert len(runs) == len(plan) - 1
     assert runs.loss.tolist() == [5.0 + i for i in range(len(plan) - 1)]
@@ -165,18 +175,21 @@ def test_collect_writes_a_runs_table_of_finished_runs(tmp_path):
 STUB = """
 import json, sys, pathlib
 from l3_core.config import read_toml
+from l3_core.metrics_schema import MetricsRecord
 cfg = read_toml(sys.argv[sys.argv.index('--config') + 1])
 run = pathlib.Path(cfg['run_dir'])
 if cfg['model']['dim'] == int(sys.argv[1]):
     sys.exit('boom')
 with open(run / 'metrics.jsonl', 'a') as f:
-    f.write(json.dumps({'step': cfg['train']['max_steps'], 'val_loss': 1.0 + cfg['model']['dim'] / 100}) + '\\n')
+    record = MetricsRecord(step=cfg['train']['max_steps'], loss=3.0, lr=1e-3, grad_norm=1.0,
+                           tokens_per_s=1.0, mfu=0.1, seq_len=128, batch_size=8, tokens=1,
+                           step_time_s=0.1, val_loss=1.0 + cfg['model']['dim'] / 100)
+    f.write(json.dumps(record.to_json()) + '\\n')
 with open(run.parent / 'calls.txt', 'a') as f:
     f.write(run.name + '\\n')
 """
 
 
-@needs_run_config
 def test_runner_resumes_and_reports_failed_runs_by_name(tmp_path):
     stub = tmp_path / "stub.py"
     stub.write_text(STUB)

@@ -6,15 +6,12 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from l3_core.io import atomic_write
 from l3_scaling.sweep.config import SweepConfig
 from l3_scaling.sweep.plan import PlannedRun
-from l3_scaling.trainer_contract import build_run_config, write_run_config
-
-if TYPE_CHECKING:
-    from l3_core.train.config import RunConfig
+from l3_scaling.trainer_contract import RunConfig, build_run_config, write_run_config
 
 
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
