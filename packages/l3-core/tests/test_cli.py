@@ -12,8 +12,21 @@ def test_convert_info_and_generate_on_a_tiny_checkpoint(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "l3"), str(tmp_path / "hf"), "--format", "hf"]) == 0
     assert main(["info", str(tmp_path / "hf")]) == 0
     assert '"format": "hf"' in capsys.readouterr().out
-    assert main(["generate", str(tmp_path / "hf"), "--prompt", "Hello", "--max-new-tokens", "4",
-                 "--tokenizer", str(llama3_tokenizer_path())]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(tmp_path / "hf"),
+                "--prompt",
+                "Hello",
+                "--max-new-tokens",
+                "4",
+                "--tokenizer",
+                str(llama3_tokenizer_path()),
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.startswith("Hello")
 
 

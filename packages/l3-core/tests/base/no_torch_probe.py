@@ -71,11 +71,25 @@ def main(out_path: str, blocked_json: str, modules_json: str, example: str, work
         spm = train_sentencepiece(corpus, work / "small.model", vocab_size=400)
         text = "def load_config(cls, path):\n    return  {'a': 1}  # ok"
         ids = spm.encode(text, bos=True, eos=False)
-        result["small_bpe"] = {"n_words": spm.n_words, "bos": ids[0] == spm.bos_id,
-                               "round_trip": spm.decode(ids[1:]) == text}
+        result["small_bpe"] = {
+            "n_words": spm.n_words,
+            "bos": ids[0] == spm.bos_id,
+            "round_trip": spm.decode(ids[1:]) == text,
+        }
 
-    record = MetricsRecord(step=1, loss=2.5, lr=1e-3, grad_norm=0.5, tokens_per_s=10.0, mfu=0.1,
-                           seq_len=8, batch_size=2, tokens=16, step_time_s=1.6, val_loss=2.6)
+    record = MetricsRecord(
+        step=1,
+        loss=2.5,
+        lr=1e-3,
+        grad_norm=0.5,
+        tokens_per_s=10.0,
+        mfu=0.1,
+        seq_len=8,
+        batch_size=2,
+        tokens=16,
+        step_time_s=1.6,
+        val_loss=2.6,
+    )
     (work / "metrics.jsonl").write_text(json.dumps(record.to_json()) + "\n")
     result["metrics_round_trip"] = read_metrics(work) == [record]
 

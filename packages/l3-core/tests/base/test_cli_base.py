@@ -46,10 +46,13 @@ def test_an_unknown_command_is_a_usage_error(capsys):
     assert "invalid choice: 'nonsense'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--set", "train.max_stepz=3"], r"unknown config key train\.max_stepz"),
-    (["--set", "model.preset=llama9"], "unknown model preset 'llama9'"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--set", "train.max_stepz=3"], r"unknown config key train\.max_stepz"),
+        (["--set", "model.preset=llama9"], "unknown model preset 'llama9'"),
+    ],
+)
 def test_train_refuses_a_bad_config_before_touching_the_trainer(tmp_path, capsys, extra, message):
     path = tmp_path / "run.toml"
     path.write_text('run_dir = "x"\n')
@@ -62,4 +65,5 @@ def test_train_refuses_a_bad_config_before_touching_the_trainer(tmp_path, capsys
 def test_train_with_a_missing_config_names_the_file(tmp_path, capsys):
     assert main(["train", "--config", str(tmp_path / "none.toml")]) == ExitCode.CONFIG
     assert capsys.readouterr().err == (
-        f"l3-core train: error: {tmp_path / 'none.toml'}: config file not found\n")
+        f"l3-core train: error: {tmp_path / 'none.toml'}: config file not found\n"
+    )

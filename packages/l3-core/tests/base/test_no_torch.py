@@ -60,8 +60,11 @@ def _module_name(path: Path) -> str:
 
 
 def test_every_module_outside_the_torch_packages_is_listed_as_base():
-    found = {_module_name(p) for p in SRC.rglob("*.py")
-             if p.relative_to(SRC).parts[0] not in TORCH_PACKAGES}
+    found = {
+        _module_name(p)
+        for p in SRC.rglob("*.py")
+        if p.relative_to(SRC).parts[0] not in TORCH_PACKAGES
+    }
     assert found == set(BASE_MODULES) - set(BASE_IN_TORCH_PACKAGES)
 
 
@@ -72,9 +75,20 @@ def probe(tmp_path_factory) -> dict:
     # The child sees exactly this interpreter's import path, with the extras blocked in it.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     proc = subprocess.run(
-        [sys.executable, str(HERE / "no_torch_probe.py"), str(out), json.dumps(BLOCKED),
-         json.dumps(BASE_MODULES), str(EXAMPLE), str(work)],
-        env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(HERE / "no_torch_probe.py"),
+            str(out),
+            json.dumps(BLOCKED),
+            json.dumps(BASE_MODULES),
+            str(EXAMPLE),
+            str(work),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(out.read_text())
 
@@ -82,8 +96,13 @@ def probe(tmp_path_factory) -> dict:
 def test_the_base_modules_import_and_pull_in_no_extra(probe):
     assert set(BASE_MODULES) <= set(probe["imported"])
     assert probe["blocked_loaded"] == []
-    torch_side = [m for m in probe["imported"] if m not in BASE_IN_TORCH_PACKAGES
-                  and m.split(".")[1:2] and m.split(".")[1] in TORCH_PACKAGES]
+    torch_side = [
+        m
+        for m in probe["imported"]
+        if m not in BASE_IN_TORCH_PACKAGES
+        and m.split(".")[1:2]
+        and m.split(".")[1] in TORCH_PACKAGES
+    ]
     assert torch_side == []
 
 
