@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +68,11 @@ def test_train_with_a_missing_config_names_the_file(tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"l3-core train: error: {tmp_path / 'none.toml'}: config file not found\n"
     )
+
+
+def test_the_readme_exit_code_table_is_the_one_the_cli_uses():
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    rows = re.findall(r"^\| (\d+) \| (\w+)", readme.read_text(encoding="utf-8"), re.MULTILINE)
+    assert [(int(code), name) for code, name in rows] == [
+        (int(c), c.name.lower()) for c in ExitCode
+    ]
