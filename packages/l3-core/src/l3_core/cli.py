@@ -27,15 +27,25 @@ def _model_extra(module: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        raise DependencyError(f"this command needs the model extra: pip install 'l3-core[model]' ({e})") from None
+        raise DependencyError(
+            f"this command needs the model extra: pip install 'l3-core[model]' ({e})"
+        ) from None
 
 
 def _preset_row(name: str) -> dict[str, object]:
     a = ModelArgs.from_preset(name)
-    return {"preset": name, "params": a.num_params(), "dim": a.dim, "layers": a.n_layers,
-            "heads": a.n_heads, "kv_heads": a.kv_heads, "ffn": a.ffn_hidden_dim,
-            "vocab": a.vocab_size, "rope_scaling": a.rope_scaling is not None,
-            "tied": a.tie_embeddings}
+    return {
+        "preset": name,
+        "params": a.num_params(),
+        "dim": a.dim,
+        "layers": a.n_layers,
+        "heads": a.n_heads,
+        "kv_heads": a.kv_heads,
+        "ffn": a.ffn_hidden_dim,
+        "vocab": a.vocab_size,
+        "rope_scaling": a.rope_scaling is not None,
+        "tied": a.tie_embeddings,
+    }
 
 
 def _configure_presets(p: argparse.ArgumentParser) -> None:
@@ -47,10 +57,14 @@ def _presets(opts: argparse.Namespace) -> int:
     if opts.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'preset':<16}{'params':>10}{'dim':>7}{'layers':>7}{'heads':>6}{'kv':>4}{'ffn':>7}{'vocab':>8}")
+    print(
+        f"{'preset':<16}{'params':>10}{'dim':>7}{'layers':>7}{'heads':>6}{'kv':>4}{'ffn':>7}{'vocab':>8}"
+    )
     for r in rows:
-        print(f"{r['preset']:<16}{r['params'] / 1e9:>9.3f}B{r['dim']:>7}{r['layers']:>7}{r['heads']:>6}"
-              f"{r['kv_heads']:>4}{r['ffn']:>7}{r['vocab']:>8}")
+        print(
+            f"{r['preset']:<16}{r['params'] / 1e9:>9.3f}B{r['dim']:>7}{r['layers']:>7}{r['heads']:>6}"
+            f"{r['kv_heads']:>4}{r['ffn']:>7}{r['vocab']:>8}"
+        )
     return 0
 
 
@@ -61,10 +75,18 @@ def _configure_info(p: argparse.ArgumentParser) -> None:
 def _info(opts: argparse.Namespace) -> int:
     checkpoint = _model_extra("l3_core.checkpoint")
     model = checkpoint.load_checkpoint(opts.checkpoint)
-    print(json.dumps({"format": checkpoint.detect_format(opts.checkpoint),
-                      "params": model.num_params(),
-                      "dtype": str(model.tok_embeddings.weight.dtype), "args": asdict(model.args)},
-                     indent=2, default=str))
+    print(
+        json.dumps(
+            {
+                "format": checkpoint.detect_format(opts.checkpoint),
+                "params": model.num_params(),
+                "dtype": str(model.tok_embeddings.weight.dtype),
+                "args": asdict(model.args),
+            },
+            indent=2,
+            default=str,
+        )
+    )
     return 0
 
 
@@ -90,7 +112,9 @@ def _configure_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--top-p", type=float, default=0.9)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--chat", action="store_true", help="wrap the prompt in the Llama 3.1 chat format")
+    p.add_argument(
+        "--chat", action="store_true", help="wrap the prompt in the Llama 3.1 chat format"
+    )
 
 
 def _generate(opts: argparse.Namespace) -> int:
@@ -106,8 +130,15 @@ def _generate(opts: argparse.Namespace) -> int:
         ids = ChatFormat(tok).encode_dialog_prompt([Message("user", opts.prompt)])
     else:
         ids = tok.encode(opts.prompt, bos=True, eos=False)
-    out = model_pkg.generate(model, [ids], opts.max_new_tokens, temperature=opts.temperature,
-                             top_p=opts.top_p, stop_tokens=tok.stop_tokens, seed=opts.seed)[0]
+    out = model_pkg.generate(
+        model,
+        [ids],
+        opts.max_new_tokens,
+        temperature=opts.temperature,
+        top_p=opts.top_p,
+        stop_tokens=tok.stop_tokens,
+        seed=opts.seed,
+    )[0]
     print(opts.prompt + tok.decode([t for t in out if t not in tok.stop_tokens]))
     return 0
 
@@ -117,8 +148,9 @@ DESCRIPTION = "Llama 3 model presets, checkpoints, text generation and training.
 COMMANDS: list[Command] = [
     Command("presets", "list model presets and their sizes", _configure_presets, _presets),
     Command("info", "describe a checkpoint (HF or l3 format)", _configure_info, _info),
-    Command("convert", "convert a checkpoint between HF and l3 formats", _configure_convert,
-            _convert),
+    Command(
+        "convert", "convert a checkpoint between HF and l3 formats", _configure_convert, _convert
+    ),
     Command("generate", "generate text from a checkpoint", _configure_generate, _generate),
     TRAIN,
 ]

@@ -62,7 +62,9 @@ class MetricsRecord:
         missing = [name for name in _REQUIRED if row.get(name) is None]
         if missing:
             raise InputError(f"{where}: missing metrics key {', '.join(missing)}")
-        values = {k: _number(v, _KINDS[k], f"{where}: {k}") for k, v in row.items() if v is not None}
+        values = {
+            k: _number(v, _KINDS[k], f"{where}: {k}") for k, v in row.items() if v is not None
+        }
         if values["step"] < 0:
             raise InputError(f"{where}: step = {values['step']} must be >= 0")
         return cls(**values)
@@ -86,7 +88,9 @@ def _number(value: Any, kind: type, where: str) -> int | float:
 def _kinds() -> dict[str, type]:
     hints = typing.get_type_hints(MetricsRecord)
     return {
-        f.name: next(t for t in (int, float) if t in (hints[f.name], *typing.get_args(hints[f.name])))
+        f.name: next(
+            t for t in (int, float) if t in (hints[f.name], *typing.get_args(hints[f.name]))
+        )
         for f in dataclasses.fields(MetricsRecord)
     }
 

@@ -46,8 +46,11 @@ class ModelConfig:
     load: str | None = None
 
     def args(self) -> ModelArgs:
-        overrides = {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelArgs)
-                     if hasattr(self, f.name) and getattr(self, f.name) is not None}
+        overrides = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(ModelArgs)
+            if hasattr(self, f.name) and getattr(self, f.name) is not None
+        }
         return ModelArgs.from_preset(self.preset, **overrides)
 
 
@@ -171,23 +174,29 @@ class ParallelSizes:
         if world_size % model:
             raise ConfigError(
                 f"parallel.tp * cp * pp = {self.tp}*{self.cp}*{self.pp} = {model} must divide "
-                f"the world size {world_size}")
+                f"the world size {world_size}"
+            )
         dp = self.dp or world_size // model
         if model * dp != world_size:
             raise ConfigError(
                 f"parallel.dp = {self.dp}: tp*cp*pp*dp = {model * dp} must equal the world size "
-                f"{world_size} (set parallel.dp = {world_size // model} or 0)")
+                f"{world_size} (set parallel.dp = {world_size // model} or 0)"
+            )
         if self.fsdp > 1 and self.fsdp != dp:
             raise ConfigError(
                 f"parallel.fsdp = {self.fsdp}: fully sharded data parallelism shards over the "
-                f"whole data-parallel group, so it must be 1 or equal dp = {dp}")
+                f"whole data-parallel group, so it must be 1 or equal dp = {dp}"
+            )
         if self.fsdp > 1 and (self.tp > 1 or self.pp > 1 or self.cp > 1):
             raise ConfigError(
                 f"parallel.fsdp = {self.fsdp} is supported with tp = cp = pp = 1 here "
-                f"(got tp={self.tp}, cp={self.cp}, pp={self.pp})")
+                f"(got tp={self.tp}, cp={self.cp}, pp={self.pp})"
+            )
         if self.vpp > 1 and self.pp == 1:
             raise ConfigError(f"parallel.vpp = {self.vpp} needs parallel.pp > 1")
-        return dataclasses.replace(self, dp=dp, sequence_parallel=self.sequence_parallel and self.tp > 1)
+        return dataclasses.replace(
+            self, dp=dp, sequence_parallel=self.sequence_parallel and self.tp > 1
+        )
 
 
 @dataclass
@@ -221,49 +230,77 @@ class RunConfig:
         p = self.parallel.resolve(world_size)
         args = self.model.args()
         t = self.train
-        _check(args.n_heads % p.tp == 0, f"parallel.tp = {p.tp} must divide model n_heads = {args.n_heads}")
-        _check(args.kv_heads % p.tp == 0,
-               f"parallel.tp = {p.tp} must divide model n_kv_heads = {args.kv_heads}")
-        _check(args.vocab_size % p.tp == 0,
-               f"parallel.tp = {p.tp} must divide model vocab_size = {args.vocab_size}")
-        _check(args.ffn_hidden_dim % p.tp == 0,
-               f"parallel.tp = {p.tp} must divide the FFN width {args.ffn_hidden_dim}")
+        _check(
+            args.n_heads % p.tp == 0,
+            f"parallel.tp = {p.tp} must divide model n_heads = {args.n_heads}",
+        )
+        _check(
+            args.kv_heads % p.tp == 0,
+            f"parallel.tp = {p.tp} must divide model n_kv_heads = {args.kv_heads}",
+        )
+        _check(
+            args.vocab_size % p.tp == 0,
+            f"parallel.tp = {p.tp} must divide model vocab_size = {args.vocab_size}",
+        )
+        _check(
+            args.ffn_hidden_dim % p.tp == 0,
+            f"parallel.tp = {p.tp} must divide the FFN width {args.ffn_hidden_dim}",
+        )
         uneven = [n for n in (p.first_stage_layers, p.last_stage_layers) if n]
         if uneven:
             middle_layers = args.n_layers - sum(uneven)
             middle_stages = p.pp - len(uneven)
-            _check(p.pp > len(uneven) - 1 and middle_layers >= 0 and
-                   (middle_layers % middle_stages == 0 if middle_stages else middle_layers == 0),
-                   f"parallel.first_stage_layers/last_stage_layers = {p.first_stage_layers}/"
-                   f"{p.last_stage_layers}: the other {middle_layers} of n_layers = "
-                   f"{args.n_layers} must split evenly over the other {middle_stages} stages")
-            _check(all(n % p.vpp == 0 for n in uneven) and
-                   (not middle_stages or (middle_layers // middle_stages) % p.vpp == 0),
-                   f"parallel.vpp = {p.vpp} must divide the layers of every pipeline stage")
+            _check(
+                p.pp > len(uneven) - 1
+                and middle_layers >= 0
+                and (middle_layers % middle_stages == 0 if middle_stages else middle_layers == 0),
+                f"parallel.first_stage_layers/last_stage_layers = {p.first_stage_layers}/"
+                f"{p.last_stage_layers}: the other {middle_layers} of n_layers = "
+                f"{args.n_layers} must split evenly over the other {middle_stages} stages",
+            )
+            _check(
+                all(n % p.vpp == 0 for n in uneven)
+                and (not middle_stages or (middle_layers // middle_stages) % p.vpp == 0),
+                f"parallel.vpp = {p.vpp} must divide the layers of every pipeline stage",
+            )
         else:
             stages = p.pp * p.vpp
-            _check(args.n_layers % stages == 0,
-                   f"parallel.pp * vpp = {stages} must divide model n_layers = {args.n_layers}")
+            _check(
+                args.n_layers % stages == 0,
+                f"parallel.pp * vpp = {stages} must divide model n_layers = {args.n_layers}",
+            )
         for name, seq in self._seq_lens():
-            _check(seq % (2 * p.cp * p.tp) == 0 if p.cp > 1 else seq % p.tp == 0,
-                   f"{name} = {seq} must be divisible by "
-                   f"{'2 * cp * tp = ' + str(2 * p.cp * p.tp) if p.cp > 1 else 'tp = ' + str(p.tp)}")
-            _check(seq <= args.max_seq_len or name.startswith("long_context"),
-                   f"{name} = {seq} exceeds model max_seq_len = {args.max_seq_len}")
+            _check(
+                seq % (2 * p.cp * p.tp) == 0 if p.cp > 1 else seq % p.tp == 0,
+                f"{name} = {seq} must be divisible by "
+                f"{'2 * cp * tp = ' + str(2 * p.cp * p.tp) if p.cp > 1 else 'tp = ' + str(p.tp)}",
+            )
+            _check(
+                seq <= args.max_seq_len or name.startswith("long_context"),
+                f"{name} = {seq} exceeds model max_seq_len = {args.max_seq_len}",
+            )
         for name, gbs in self._batch_sizes():
             per = t.micro_batch_size * p.dp
-            _check(gbs % per == 0,
-                   f"{name} = {gbs} must be a multiple of micro_batch_size * dp = {per}")
+            _check(
+                gbs % per == 0,
+                f"{name} = {gbs} must be a multiple of micro_batch_size * dp = {per}",
+            )
             if p.vpp > 1:
-                _check((gbs // per) % p.pp == 0,
-                       f"{name} = {gbs}: the interleaved schedule needs the number of "
-                       f"micro-batches ({gbs // per}) to be a multiple of pp = {p.pp}")
+                _check(
+                    (gbs // per) % p.pp == 0,
+                    f"{name} = {gbs}: the interleaved schedule needs the number of "
+                    f"micro-batches ({gbs // per}) to be a multiple of pp = {p.pp}",
+                )
         _check(t.max_steps >= 0, f"train.max_steps = {t.max_steps} must be >= 0")
-        _check(self.schedule.anneal_steps <= t.max_steps,
-               f"schedule.anneal_steps = {self.schedule.anneal_steps} must be <= train.max_steps "
-               f"= {t.max_steps} (or use schedule.anneal_fraction)")
-        _check(0.0 <= self.schedule.anneal_fraction <= 1.0,
-               f"schedule.anneal_fraction = {self.schedule.anneal_fraction} must be in [0, 1]")
+        _check(
+            self.schedule.anneal_steps <= t.max_steps,
+            f"schedule.anneal_steps = {self.schedule.anneal_steps} must be <= train.max_steps "
+            f"= {t.max_steps} (or use schedule.anneal_fraction)",
+        )
+        _check(
+            0.0 <= self.schedule.anneal_fraction <= 1.0,
+            f"schedule.anneal_fraction = {self.schedule.anneal_fraction} must be in [0, 1]",
+        )
         for w in (self.data.weights, self.schedule.anneal_weights):
             for k, v in w.items():
                 _check(v >= 0, f"data weight for source {k!r} = {v} must be >= 0")
@@ -287,7 +324,9 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def load_run_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+def load_run_config(
+    path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()
+) -> RunConfig:
     """Read a run TOML with ``--set`` overrides (unknown keys are errors)."""
     cfg = load_config(RunConfig, path, overrides)
     cfg.model.args()  # unknown preset / bad shape fails here, at start-up

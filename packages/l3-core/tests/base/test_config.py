@@ -30,7 +30,9 @@ def test_toml_and_overrides_build_nested_dataclasses(tmp_path):
 def test_unknown_key_names_its_path_and_the_valid_keys(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text("[opt]\nrl = 1\n")
-    with pytest.raises(ConfigError, match=r"run.toml: unknown config key opt.rl; valid keys here: betas, lr"):
+    with pytest.raises(
+        ConfigError, match=r"run.toml: unknown config key opt.rl; valid keys here: betas, lr"
+    ):
         load_config(Run, path)
 
 
@@ -66,7 +68,9 @@ class Shifty:
 
 
 def test_a_none_that_would_not_read_back_is_refused_with_its_key():
-    with pytest.raises(ConfigError, match=r"width = None cannot be written as TOML .* read back as 3"):
+    with pytest.raises(
+        ConfigError, match=r"width = None cannot be written as TOML .* read back as 3"
+    ):
         dump_toml(Shifty(width=None))
     with pytest.raises(ConfigError, match="Shifty: cannot be written as TOML"):
         dump_toml(Shifty(table={"a": None}))

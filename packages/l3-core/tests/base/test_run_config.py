@@ -21,9 +21,19 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_set_overrides_reach_every_table(tmp_path):
-    cfg = load_run_config(EXAMPLES / "tiny-cpu.toml", [
-        "parallel.tp=2", "parallel.pp=2", "parallel.cp=2", "parallel.dp=1",
-        "train.max_steps=3", "train.seed=7", f"run_dir={tmp_path}", "model.n_layers=4"])
+    cfg = load_run_config(
+        EXAMPLES / "tiny-cpu.toml",
+        [
+            "parallel.tp=2",
+            "parallel.pp=2",
+            "parallel.cp=2",
+            "parallel.dp=1",
+            "train.max_steps=3",
+            "train.seed=7",
+            f"run_dir={tmp_path}",
+            "model.n_layers=4",
+        ],
+    )
     assert (cfg.parallel.tp, cfg.parallel.pp, cfg.parallel.cp, cfg.parallel.dp) == (2, 2, 2, 1)
     assert (cfg.train.max_steps, cfg.train.seed, cfg.run_dir) == (3, 7, str(tmp_path))
     assert cfg.model.args().n_layers == 4
@@ -40,20 +50,47 @@ def test_unknown_preset_is_refused():
         load_run_config(None, ["model.preset=llama9"])
 
 
-@pytest.mark.parametrize(("overrides", "world", "message"), [
-    (["parallel.tp=2"], 3, r"tp \* cp \* pp = 2\*1\*1 = 2 must divide the world size 3"),
-    (["parallel.dp=3"], 2, r"parallel.dp = 3: tp\*cp\*pp\*dp = 3 must equal the world size 2"),
-    (["parallel.tp=8"], 8, "parallel.tp = 8 must divide model n_heads = 4"),
-    (["parallel.tp=4"], 4, "parallel.tp = 4 must divide model n_kv_heads = 2"),
-    (["parallel.pp=4", "model.n_layers=2"], 4, r"parallel.pp \* vpp = 4 must divide model n_layers = 2"),
-    (["parallel.cp=2", "data.seq_len=126"], 2, r"data.seq_len = 126 must be divisible by 2 \* cp \* tp = 4"),
-    (["parallel.pp=2", "parallel.vpp=2", "model.n_layers=4", "train.global_batch_size=6",
-      "train.micro_batch_size=2"], 2, r"micro-batches \(3\) to be a multiple of pp = 2"),
-    (["train.global_batch_size=6", "train.micro_batch_size=4"], 1,
-     "train.global_batch_size = 6 must be a multiple of micro_batch_size \\* dp = 4"),
-    (["parallel.fsdp=2", "parallel.tp=2"], 4, "parallel.fsdp = 2 is supported with tp = cp = pp = 1"),
-    (["data.seq_len=1024"], 1, "data.seq_len = 1024 exceeds model max_seq_len = 512"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "world", "message"),
+    [
+        (["parallel.tp=2"], 3, r"tp \* cp \* pp = 2\*1\*1 = 2 must divide the world size 3"),
+        (["parallel.dp=3"], 2, r"parallel.dp = 3: tp\*cp\*pp\*dp = 3 must equal the world size 2"),
+        (["parallel.tp=8"], 8, "parallel.tp = 8 must divide model n_heads = 4"),
+        (["parallel.tp=4"], 4, "parallel.tp = 4 must divide model n_kv_heads = 2"),
+        (
+            ["parallel.pp=4", "model.n_layers=2"],
+            4,
+            r"parallel.pp \* vpp = 4 must divide model n_layers = 2",
+        ),
+        (
+            ["parallel.cp=2", "data.seq_len=126"],
+            2,
+            r"data.seq_len = 126 must be divisible by 2 \* cp \* tp = 4",
+        ),
+        (
+            [
+                "parallel.pp=2",
+                "parallel.vpp=2",
+                "model.n_layers=4",
+                "train.global_batch_size=6",
+                "train.micro_batch_size=2",
+            ],
+            2,
+            r"micro-batches \(3\) to be a multiple of pp = 2",
+        ),
+        (
+            ["train.global_batch_size=6", "train.micro_batch_size=4"],
+            1,
+            "train.global_batch_size = 6 must be a multiple of micro_batch_size \\* dp = 4",
+        ),
+        (
+            ["parallel.fsdp=2", "parallel.tp=2"],
+            4,
+            "parallel.fsdp = 2 is supported with tp = cp = pp = 1",
+        ),
+        (["data.seq_len=1024"], 1, "data.seq_len = 1024 exceeds model max_seq_len = 512"),
+    ],
+)
 def test_inconsistent_sizes_fail_at_start_up(overrides, world, message):
     cfg = load_run_config(EXAMPLES / "tiny-cpu.toml", overrides)
     with pytest.raises(ConfigError, match=message):
@@ -65,9 +102,15 @@ def test_ramps_must_increase():
         load_run_config(None, ["schedule.seq_ramp=[[10, 64], [5, 128]]"])
 
 
-@pytest.mark.parametrize(("name", "world"), [("llama3-8b.toml", 64), ("llama3-70b.toml", 512),
-                                             ("llama3.1-405b.toml", 8192),
-                                             ("llama3.1-405b-long-context.toml", 16384)])
+@pytest.mark.parametrize(
+    ("name", "world"),
+    [
+        ("llama3-8b.toml", 64),
+        ("llama3-70b.toml", 512),
+        ("llama3.1-405b.toml", 8192),
+        ("llama3.1-405b-long-context.toml", 16384),
+    ],
+)
 def test_paper_layouts_are_valid_for_their_world_size(name, world):
     cfg = load_run_config(EXAMPLES / name)
     sizes = cfg.validate(world)
@@ -82,13 +125,25 @@ def test_every_example_round_trips_through_write_run_config(name, tmp_path):
 
 
 def test_a_config_with_every_kind_of_value_reads_back_identical(tmp_path):
-    cfg = load_run_config(None, [
-        "model.preset=llama3-20m", "model.dim=192", "model.ffn_dim_multiplier=1.3",
-        "model.load=/ckpt/a b", "data.weights={code = 0.25, prose = 0.75}",
-        "data.val_path=/val", "optimizer.lr=1e-300", "optimizer.eps=inf",
-        "schedule.batch_ramp=[[0, 4], [100, 8]]", "schedule.anneal_weights={code = 1.5}",
-        "long_context.stages=[{seq_len = 4096, steps = 10}, {seq_len = 8192, steps = 5}]",
-        "parallel.tp=2", "parallel.sequence_parallel=false", "logging.plot=false"])
+    cfg = load_run_config(
+        None,
+        [
+            "model.preset=llama3-20m",
+            "model.dim=192",
+            "model.ffn_dim_multiplier=1.3",
+            "model.load=/ckpt/a b",
+            "data.weights={code = 0.25, prose = 0.75}",
+            "data.val_path=/val",
+            "optimizer.lr=1e-300",
+            "optimizer.eps=inf",
+            "schedule.batch_ramp=[[0, 4], [100, 8]]",
+            "schedule.anneal_weights={code = 1.5}",
+            "long_context.stages=[{seq_len = 4096, steps = 10}, {seq_len = 8192, steps = 5}]",
+            "parallel.tp=2",
+            "parallel.sequence_parallel=false",
+            "logging.plot=false",
+        ],
+    )
     assert cfg.long_context.stages == [LongContextStage(4096, 10), LongContextStage(8192, 5)]
     assert cfg.parallel == ParallelSizes(tp=2, sequence_parallel=False)
     path = write_run_config(tmp_path / "run.toml", cfg)

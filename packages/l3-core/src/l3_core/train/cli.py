@@ -35,8 +35,10 @@ def run(ns: argparse.Namespace) -> int:
         _end_process_group()
     if rank == 0 and records:
         last = records[-1]
-        print(f"done: step {last['step']} loss {last['loss']:.4f} "
-              f"val_loss {last.get('val_loss', float('nan')):.4f} -> {cfg.run_dir}/metrics.jsonl")
+        print(
+            f"done: step {last['step']} loss {last['loss']:.4f} "
+            f"val_loss {last.get('val_loss', float('nan')):.4f} -> {cfg.run_dir}/metrics.jsonl"
+        )
     return 0
 
 
@@ -46,7 +48,9 @@ def _trainer():
     try:
         import l3_core.train.loop  # noqa: F401  (torch, Megatron-core)
     except ImportError as e:
-        raise DependencyError(f"training needs the train extra: pip install 'l3-core[train]' ({e})") from None
+        raise DependencyError(
+            f"training needs the train extra: pip install 'l3-core[train]' ({e})"
+        ) from None
     from l3_core.train import train
 
     return train
@@ -55,8 +59,12 @@ def _trainer():
 def _log_per_rank(rank: int) -> None:
     # Every rank logs with its rank; only rank 0 below warnings, at the level -v/-q chose.
     level = logging.getLogger().level if rank == 0 else logging.WARNING
-    logging.basicConfig(level=level, format=f"[rank {rank}] %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr, force=True)
+    logging.basicConfig(
+        level=level,
+        format=f"[rank {rank}] %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
     for noisy in ("megatron", "torch.distributed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -35,8 +35,15 @@ def truncate_metrics(run_dir: Path, last_step: int) -> None:
 class MetricsLogger:
     """Writes metrics on the logging rank; a no-op elsewhere."""
 
-    def __init__(self, run_dir: Path, total_steps: int, start_step: int, enabled: bool,
-                 tensorboard: bool = True, progress: bool = True) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        total_steps: int,
+        start_step: int,
+        enabled: bool,
+        tensorboard: bool = True,
+        progress: bool = True,
+    ) -> None:
         self.run_dir = run_dir
         self.enabled = enabled
         self._tb = None
@@ -70,8 +77,9 @@ class MetricsLogger:
                 if k != "step" and math.isfinite(v):
                     self._tb.add_scalar(k, v, step)
         if self._bar is not None:
-            shown = {k: f"{row[k]:.4g}" for k in ("loss", "val_loss", "lr", "tokens_per_s")
-                     if k in row}
+            shown = {
+                k: f"{row[k]:.4g}" for k in ("loss", "val_loss", "lr", "tokens_per_s") if k in row
+            }
             self._bar.set_postfix(shown, refresh=False)
             self._bar.n = step
             self._bar.refresh()
