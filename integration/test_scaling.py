@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("megatron.core", reason="the sweep trains with l3-core[train]")
 
 from l3_core.config import load_config
-from l3_core.train.config import RunConfig
+from l3_core.run_config import RunConfig
 from l3_scaling.data import read_runs
 from l3_scaling.sweep import SweepConfig, plan_sweep, run_sweep, write_sweep
 

@@ -27,8 +27,8 @@ import torch
 from l3_core.config import from_dict
 from l3_core.model import Transformer
 from l3_core.parallel.groups import shutdown
+from l3_core.run_config import RunConfig
 from l3_core.train import schedule
-from l3_core.train.config import RunConfig
 from l3_core.train.loop import Trainer
 from l3_core.train.peak import device_peak_flops
 from l3_core.train.testing import make_shards

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from l3_scaling.data import read_columns, read_runs
-from l3_scaling.errors import DataError
+from l3_scaling.errors import TableError
 
 
 def test_epoch_headers_are_accepted_as_aliases(tmp_path):
@@ -18,25 +18,27 @@ def test_epoch_headers_are_accepted_as_aliases(tmp_path):
 def test_missing_column_names_file_and_expected_columns(tmp_path):
     p = tmp_path / "x.csv"
     p.write_text("N,loss\n1,2\n")
-    with pytest.raises(DataError, match=r"x\.csv: missing column\(s\) D"):
+    with pytest.raises(TableError, match=r"x\.csv: missing column\(s\) D"):
         read_runs(p)
 
 
-@pytest.mark.parametrize("value,what", [("", "expected a number"), ("-3", "> 0"),
-                                        ("nan", "> 0"), ("abc", "expected a number")])
+@pytest.mark.parametrize(
+    "value,what",
+    [("", "expected a number"), ("-3", "> 0"), ("nan", "> 0"), ("abc", "expected a number")],
+)
 def test_bad_value_names_file_line_column_and_value(tmp_path, value, what):
     p = tmp_path / "r.csv"
     p.write_text(f"C,N,D,loss\n1e18,1e7,1e10,3.0\n1e18,1e7,{value},3.0\n")
-    with pytest.raises(DataError, match=rf"r\.csv:3: column 'D' has '{value}'.*{what}"):
+    with pytest.raises(TableError, match=rf"r\.csv:3: column 'D' has '{value}'.*{what}"):
         read_runs(p, required=("C", "N", "D", "loss"))
 
 
 def test_missing_file_and_empty_table_are_errors(tmp_path):
-    with pytest.raises(DataError, match="file not found"):
+    with pytest.raises(TableError, match="file not found"):
         read_runs(tmp_path / "none.csv")
     p = tmp_path / "empty.csv"
     p.write_text("N,D,loss\n")
-    with pytest.raises(DataError, match="no data rows"):
+    with pytest.raises(TableError, match="no data rows"):
         read_runs(p)
 
 

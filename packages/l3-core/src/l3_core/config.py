@@ -1,7 +1,8 @@
-"""Configs are dataclasses loaded from TOML, with ``--set a.b=c`` overrides.
+"""Configs are dataclasses loaded from TOML, with ``--set a.b=c`` overrides, and written back.
 
 Unknown keys are rejected with the full dotted path and the keys that exist, and values are
 checked against the field's type, so a typo in a config fails at start-up, not mid-run.
+:func:`dump_toml` writes a config as TOML that :func:`load_config` reads back equal.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+
+import tomli_w
 
 from l3_core.errors import ConfigError
 
@@ -72,7 +75,9 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         path = ", ".join(f"{where}.{k}" if where else k for k in unknown)
-        raise ConfigError(f"unknown config key {path}; valid keys here: {', '.join(sorted(fields))}")
+        raise ConfigError(
+            f"unknown config key {path}; valid keys here: {', '.join(sorted(fields))}"
+        )
     kwargs = {}
     for name, value in data.items():
         kwargs[name] = _coerce(hints[name], value, f"{where}.{name}" if where else name)
@@ -92,17 +97,55 @@ def load_config(cls: type[T], path: str | Path | None, overrides: Iterable[str] 
         raise ConfigError(f"{where}: {e}" if where else str(e)) from None
 
 
-def to_dict(obj: Any) -> Any:
-    """Turn a (nested) config dataclass into plain TOML/JSON-able data."""
+def to_dict(obj: Any, omit_none: bool = False, where: str = "") -> Any:
+    """Turn a (nested) config dataclass into plain TOML/JSON-able data.
+
+    With ``omit_none`` a field holding ``None`` is left out (TOML has no null), which reads back
+    as the field's default; a ``None`` whose field defaults to something else is refused, since
+    it would not read back as written.
+    """
     if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        out = {}
+        for f in dataclasses.fields(obj):
+            key = f"{where}.{f.name}" if where else f.name
+            value = getattr(obj, f.name)
+            if value is None and omit_none:
+                default = _default(f)
+                if default is not None:
+                    raise ConfigError(
+                        f"{key} = None cannot be written as TOML (it has no null) and would "
+                        f"read back as {'a missing key' if default is _REQUIRED else repr(default)}"
+                    )
+                continue
+            out[f.name] = to_dict(value, omit_none, key)
+        return out
     if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
+        return [to_dict(v, omit_none, f"{where}[{i}]") for i, v in enumerate(obj)]
     if isinstance(obj, dict):
-        return {k: to_dict(v) for k, v in obj.items()}
+        return {k: to_dict(v, omit_none, f"{where}.{k}") for k, v in obj.items()}
     if isinstance(obj, Path):
         return str(obj)
     return obj
+
+
+def dump_toml(obj: Any) -> str:
+    """A config dataclass as TOML text that :func:`load_config` reads back into an equal one."""
+    data = to_dict(obj, omit_none=True)
+    try:
+        return tomli_w.dumps(data)
+    except TypeError as e:  # a None or an object inside a list or a free-form table
+        raise ConfigError(f"{type(obj).__name__}: cannot be written as TOML: {e}") from None
+
+
+_REQUIRED = object()
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return _REQUIRED
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:
@@ -119,7 +162,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
                 return _coerce(arg, value, where)
             except ConfigError as e:
                 errors.append(str(e))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {tp}")
+        raise ConfigError(
+            errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {tp}"
+        )
     if origin is typing.Literal:
         if value not in typing.get_args(tp):
             raise ConfigError(f"{where}: {value!r} is not one of {list(typing.get_args(tp))}")
@@ -143,7 +188,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         return float(value)
     if tp is Path and isinstance(value, str):
         return Path(value)
-    if (isinstance(tp, type) and not isinstance(value, tp)) or (tp is int and isinstance(value, bool)):
+    if (isinstance(tp, type) and not isinstance(value, tp)) or (
+        tp is int and isinstance(value, bool)
+    ):
         raise ConfigError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
     return value
-

@@ -1,24 +1,63 @@
-"""metrics.jsonl is cut back on resume, survives a half-written line, and plots to PNG."""
+"""metrics.jsonl is written to the schema, cut back on resume, survives a half-written line, and
+plots to PNG."""
 
 from __future__ import annotations
 
 import json
 
-from l3_core.train.metrics import plot_loss_curve, read_metrics, truncate_metrics
+import pytest
+
+from l3_core.errors import InputError
+from l3_core.metrics_schema import read_metrics
+from l3_core.train.metrics import MetricsLogger, plot_loss_curve, truncate_metrics
+
+
+def _row(step: int, **extra) -> dict:
+    return {
+        "step": step,
+        "loss": 1.0 / step,
+        "lr": 1e-3,
+        "grad_norm": 0.5,
+        "tokens_per_s": 100.0,
+        "mfu": 0.1,
+        "seq_len": 16,
+        "batch_size": 2,
+        "tokens": 32 * step,
+        "step_time_s": 0.3,
+        **extra,
+    }
 
 
 def test_truncate_drops_steps_after_the_checkpoint(tmp_path):
     path = tmp_path / "metrics.jsonl"
-    path.write_text("".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n" for s in range(1, 6))
-                    + '{"step": 6, "lo')  # a kill mid-line
-    assert [r["step"] for r in read_metrics(path)] == [1, 2, 3, 4, 5]
+    path.write_text(
+        "".join(json.dumps(_row(s)) + "\n" for s in range(1, 6)) + '{"step": 6, "lo'
+    )  # a kill mid-line
+    assert [r.step for r in read_metrics(path)] == [1, 2, 3, 4, 5]
     truncate_metrics(tmp_path, 3)
-    assert [r["step"] for r in read_metrics(path)] == [1, 2, 3]
+    assert [r.step for r in read_metrics(path)] == [1, 2, 3]
+    assert path.read_text().endswith("}\n")  # the cut line is gone too
+
+
+def test_the_logger_writes_schema_records_and_refuses_unknown_figures(tmp_path):
+    log = MetricsLogger(
+        tmp_path, total_steps=2, start_step=0, enabled=True, tensorboard=False, progress=False
+    )
+    log.log(_row(1))
+    log.log(_row(2, val_loss=0.75))
+    with pytest.raises(InputError, match=r"metrics of step 3: unknown metrics key los"):
+        log.log({**_row(3), "los": 1.0})
+    log.close()
+    records = read_metrics(tmp_path)
+    assert [r.to_json() for r in records] == [_row(1), _row(2, val_loss=0.75)]
 
 
 def test_loss_curve_is_a_png(tmp_path):
     (tmp_path / "metrics.jsonl").write_text(
-        "".join(json.dumps({"step": s, "loss": 5 - s * 0.1, **({"val_loss": 5.0} if s % 5 == 0 else {})}) + "\n"
-                for s in range(1, 21)))
+        "".join(
+            json.dumps(_row(s, **({"val_loss": 5.0} if s % 5 == 0 else {}))) + "\n"
+            for s in range(1, 21)
+        )
+    )
     out = plot_loss_curve(tmp_path)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("megatron.core", reason="needs the train extra (megatron-core)")
 
-from l3_core.train.metrics import read_metrics
+from l3_core.metrics_schema import read_metrics
 from l3_core.train.testing import make_shards
 
 STEPS = 8
@@ -73,15 +73,15 @@ def test_killed_run_resumes_with_identical_losses(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = read_metrics(tmp_path / "cut" / "metrics.jsonl")
-    assert killed_at[-1]["step"] < STEPS, "the kill came too late to test anything"
+    assert killed_at[-1].step < STEPS, "the kill came too late to test anything"
 
     subprocess.run(_command(cut_cfg), check=True, env=_env(), capture_output=True)
     ref = read_metrics(tmp_path / "ref" / "metrics.jsonl")
     cut = read_metrics(tmp_path / "cut" / "metrics.jsonl")
-    assert [r["step"] for r in cut] == list(range(1, STEPS + 1))  # no step lost or repeated
+    assert [r.step for r in cut] == list(range(1, STEPS + 1))  # no step lost or repeated
     for key in ("loss", "grad_norm", "lr"):
-        assert [r[key] for r in cut] == [r[key] for r in ref], key
-    assert cut[-1]["val_loss"] == ref[-1]["val_loss"]
+        assert [getattr(r, key) for r in cut] == [getattr(r, key) for r in ref], key
+    assert cut[-1].val_loss == ref[-1].val_loss
     kept = sorted(p.name for p in (tmp_path / "cut" / "checkpoints").glob("step_*"))
     assert kept == ["step_00000006", "step_00000008"]  # keep_last = 2
     state = json.loads((tmp_path / "cut" / "checkpoints" / "step_00000008" / "trainer.json").read_text())

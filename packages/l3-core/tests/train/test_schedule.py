@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from l3_core.run_config import load_run_config
 from l3_core.train import schedule
-from l3_core.train.config import load_run_config
 
 
 def _cfg(*overrides):

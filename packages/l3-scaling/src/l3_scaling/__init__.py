@@ -7,8 +7,10 @@ bootstrap intervals, two-stage downstream prediction, and a sweep planner/runner
 
 from __future__ import annotations
 
+from l3_core.versions import package_version
+from l3_scaling.checks import FewPointsWarning
 from l3_scaling.data import Runs, read_columns, read_runs
-from l3_scaling.errors import DataError, FitError, ScalingError, SweepError
+from l3_scaling.errors import FitError, ParameterError, ScalingError, SweepError, TableError
 from l3_scaling.fits.downstream import DownstreamForecast, fit_downstream
 from l3_scaling.fits.isoflops import BudgetFit, IsoFlopFit, PowerLaw, fit_budget, fit_isoflops
 from l3_scaling.fits.parametric import (
@@ -19,21 +21,23 @@ from l3_scaling.fits.parametric import (
 )
 from l3_scaling.flops import run_flops, scaling_params, tokens_for_budget
 
-__version__ = "0.1.0"
+__version__ = package_version("l3-scaling")
 
 __all__ = [
     "BudgetFit",
     "ConvergenceWarning",
-    "DataError",
     "DownstreamForecast",
+    "FewPointsWarning",
     "FitError",
     "IsoFlopFit",
     "LossLaw",
+    "ParameterError",
     "ParametricFit",
     "PowerLaw",
     "Runs",
     "ScalingError",
     "SweepError",
+    "TableError",
     "fit_budget",
     "fit_downstream",
     "fit_isoflops",

@@ -1,5 +1,9 @@
 """PNG plots: IsoFLOP parabolas and their minima, power laws with confidence bands, the
-parametric law's frontier, and the NLL-to-accuracy sigmoid."""
+parametric law's frontier, and the NLL-to-accuracy sigmoid.
+
+matplotlib is the optional extra ``l3-scaling[plot]``; without it every plot raises a
+:class:`~l3_core.errors.DependencyError` saying what to install.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from l3_core.errors import DependencyError
 from l3_core.io import atomic_write
 
 if TYPE_CHECKING:
@@ -20,8 +25,12 @@ if TYPE_CHECKING:
 
 
 def _figure(ncols: int) -> Figure:
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError as e:
+        raise DependencyError(
+            "plots need matplotlib, which is not installed: pip install 'l3-scaling[plot]'"
+        ) from e
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
@@ -45,9 +54,9 @@ def _save(fig: Figure, path: str | Path) -> Path:
 def plot_isoflops(fit: IsoFlopFit, runs: Runs, path: str | Path) -> Path:
     """Left: loss vs tokens per budget with the fitted parabolas and minima. Right: D*(C) and
     N*(C) with their power laws and confidence bands."""
+    fig = _figure(2)
     from matplotlib import colormaps
 
-    fig = _figure(2)
     ax, ax2 = fig.subplots(1, 2)
     cmap = colormaps["viridis"]
     budgets = sorted(fit.budgets, key=lambda b: b.C)
@@ -59,7 +68,7 @@ def plot_isoflops(fit: IsoFlopFit, runs: Runs, path: str | Path) -> Path:
         x = np.linspace(lo, hi, 200)
         inside = (x >= np.log10(b.window[0])) & (x <= np.log10(b.window[1]))
         y = np.polyval(b.coeffs, x)
-        ax.plot(10**x[inside], y[inside], color=color, lw=1.5, label=f"C={b.C:.2g}")
+        ax.plot(10 ** x[inside], y[inside], color=color, lw=1.5, label=f"C={b.C:.2g}")
         ax.plot(10**x, y, color=color, lw=0.6, ls=":")
         ax.plot(b.D_opt, b.loss_opt, "x", color="red", ms=8, mew=2)
     ax.set_xscale("log")
@@ -76,12 +85,17 @@ def plot_isoflops(fit: IsoFlopFit, runs: Runs, path: str | Path) -> Path:
         (fit.params_law, [b.N_opt for b in budgets], "params N*", "C1"),
     ):
         ax2.scatter(Cs, ys, color=color, zorder=3)
-        ax2.plot(grid, law(grid), color=color,
-                 label=f"{name} = {law.A:.3g} C^{law.alpha:.3f}")
+        ax2.plot(grid, law(grid), color=color, label=f"{name} = {law.A:.3g} C^{law.alpha:.3f}")
         if law.n > 2:
             lo, hi = law.band(grid, fit.level)
-            ax2.fill_between(grid, lo, hi, color=color, alpha=0.2,
-                             label=f"{int(fit.level * 100)}% confidence band")
+            ax2.fill_between(
+                grid,
+                lo,
+                hi,
+                color=color,
+                alpha=0.2,
+                label=f"{int(fit.level * 100)}% confidence band",
+            )
     ax2.set_xscale("log")
     ax2.set_yscale("log")
     _no_minor_labels(ax2)
@@ -92,8 +106,9 @@ def plot_isoflops(fit: IsoFlopFit, runs: Runs, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def plot_parametric(fit: ParametricFit, N: np.ndarray, D: np.ndarray, loss: np.ndarray,
-                    path: str | Path) -> Path:
+def plot_parametric(
+    fit: ParametricFit, N: np.ndarray, D: np.ndarray, loss: np.ndarray, path: str | Path
+) -> Path:
     """Left: observed vs predicted loss. Right: loss vs compute with the law's compute-optimal
     frontier (and its bootstrap band)."""
     fig = _figure(2)
@@ -103,15 +118,16 @@ def plot_parametric(fit: ParametricFit, N: np.ndarray, D: np.ndarray, loss: np.n
     excluded[list(fit.excluded_rows)] = True
     ax.scatter(pred[~excluded], loss[~excluded], s=10, label="fitted points")
     if excluded.any():
-        ax.scatter(pred[excluded], loss[excluded], s=14, marker="x", color="red",
-                   label="excluded")
+        ax.scatter(pred[excluded], loss[excluded], s=14, marker="x", color="red", label="excluded")
     lim = [min(pred.min(), loss.min()), max(pred.max(), loss.max())]
     ax.plot(lim, lim, "k--", lw=0.8)
     ax.set_xlabel("predicted loss")
     ax.set_ylabel("observed loss")
     law = fit.law
-    ax.set_title(f"L = {law.E:.3g} + {law.A:.3g}/N^{law.alpha:.3f} + {law.B:.3g}/D^{law.beta:.3f}",
-                 fontsize=9)
+    ax.set_title(
+        f"L = {law.E:.3g} + {law.A:.3g}/N^{law.alpha:.3f} + {law.B:.3g}/D^{law.beta:.3f}",
+        fontsize=9,
+    )
     ax.legend(fontsize=7)
 
     C = 6.0 * N * D
@@ -143,12 +159,20 @@ def plot_downstream(forecast: DownstreamForecast, path: str | Path) -> Path:
     ax, ax2 = fig.subplots(1, 2)
     s1, s2 = forecast.nll_law, forecast.sigmoid
     ax.scatter(s1.C, s1.nll, label="models")
-    grid = np.logspace(np.log10(min(s1.C.min(), forecast.C)) - 0.2,
-                       np.log10(max(s1.C.max(), forecast.C)) + 0.2, 100)
+    grid = np.logspace(
+        np.log10(min(s1.C.min(), forecast.C)) - 0.2,
+        np.log10(max(s1.C.max(), forecast.C)) + 0.2,
+        100,
+    )
     ax.plot(grid, s1(grid), "C0", label=f"NLL = {s1.A:.3g} C^{s1.alpha:.3f}")
-    ax.errorbar([forecast.C], [forecast.nll], yerr=[[forecast.nll - forecast.nll_interval[0]],
-                [forecast.nll_interval[1] - forecast.nll]], fmt="o", color="red",
-                label="forecast")
+    ax.errorbar(
+        [forecast.C],
+        [forecast.nll],
+        yerr=[[forecast.nll - forecast.nll_interval[0]], [forecast.nll_interval[1] - forecast.nll]],
+        fmt="o",
+        color="red",
+        label="forecast",
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("training compute C (FLOPs)")
@@ -156,13 +180,21 @@ def plot_downstream(forecast: DownstreamForecast, path: str | Path) -> Path:
     ax.legend(fontsize=7)
 
     ax2.scatter(s2.nll, s2.accuracy, color="C1", label="anchor family")
-    x = np.linspace(min(s2.nll.min(), forecast.nll) * 0.9, max(s2.nll.max(), forecast.nll) * 1.1,
-                    200)
+    x = np.linspace(
+        min(s2.nll.min(), forecast.nll) * 0.9, max(s2.nll.max(), forecast.nll) * 1.1, 200
+    )
     ax2.plot(x, s2(x), "C1", label="sigmoid fit")
-    ax2.errorbar([forecast.nll], [forecast.accuracy],
-                 yerr=[[forecast.accuracy - forecast.accuracy_interval[0]],
-                       [forecast.accuracy_interval[1] - forecast.accuracy]],
-                 fmt="o", color="red", label=f"forecast at C={forecast.C:.2g}")
+    ax2.errorbar(
+        [forecast.nll],
+        [forecast.accuracy],
+        yerr=[
+            [forecast.accuracy - forecast.accuracy_interval[0]],
+            [forecast.accuracy_interval[1] - forecast.accuracy],
+        ],
+        fmt="o",
+        color="red",
+        label=f"forecast at C={forecast.C:.2g}",
+    )
     ax2.set_xlabel("normalised NLL")
     ax2.set_ylabel("accuracy")
     ax2.legend(fontsize=7)

@@ -21,8 +21,7 @@ def _truth_acc(nll):
 def test_noise_free_stages_compose_to_the_true_forecast():
     C = np.logspace(18, 22, 8)
     fam_nll = np.linspace(0.5, 1.8, 10)
-    f = fit_downstream((C, _truth_nll(C)), (fam_nll, _truth_acc(fam_nll)), 1e24,
-                       n_bootstrap=200)
+    f = fit_downstream((C, _truth_nll(C)), (fam_nll, _truth_acc(fam_nll)), 1e24, n_bootstrap=200)
     assert f.nll_law.alpha == pytest.approx(ALPHA1, rel=1e-6)
     assert f.sigmoid.k == pytest.approx(K, rel=1e-4)
     assert f.nll == pytest.approx(float(_truth_nll(1e24)), rel=1e-6)

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from l3_scaling.errors import DataError, FitError
+from l3_scaling.errors import FitError, TableError
 from l3_scaling.fits.isoflops import (
     BudgetWarning,
     fit_budget,
@@ -35,12 +35,14 @@ def test_windowed_parabolas_recover_tokens_exponent_on_a_fixed_size_ladder(law, 
     assert windowed.tokens_law.alpha == pytest.approx(law.tokens_exponent, abs=0.02)
     assert abs(windowed.tokens_law.alpha - law.tokens_exponent) < 1e-3
     assert abs(glob.tokens_law.alpha - law.tokens_exponent) > abs(
-        windowed.tokens_law.alpha - law.tokens_exponent)
+        windowed.tokens_law.alpha - law.tokens_exponent
+    )
 
 
 def test_noisy_runs_give_an_alpha_interval_that_covers_the_truth():
-    runs = isoflop_runs(HOFFMANN, np.logspace(18, 22, 9), decades=2.5, sizes_per_budget=15,
-                        noise=0.003, seed=2)
+    runs = isoflop_runs(
+        HOFFMANN, np.logspace(18, 22, 9), decades=2.5, sizes_per_budget=15, noise=0.003, seed=2
+    )
     fit = fit_isoflops(runs)
     lo, hi = fit.tokens_law.alpha_interval(0.95)
     assert lo <= HOFFMANN.tokens_exponent <= hi
@@ -70,14 +72,18 @@ def _parabola_runs(A: float, alpha: float, budgets, width=1.0, points=9):
 
 def test_extrapolation_reproduces_the_llama3_figure3_tokens(scaling_facts):
     facts = scaling_facts["llama3_paper_section_3_2_1"]
-    A, alpha = facts["figure3_label_values_unverified"]["A"], facts["figure3_label_values_unverified"]["alpha"]
+    A, alpha = (
+        facts["figure3_label_values_unverified"]["A"],
+        facts["figure3_label_values_unverified"]["alpha"],
+    )
     runs = _parabola_runs(A, alpha, np.logspace(18.8, 22, 6))
     fit = fit_isoflops(runs)
     assert fit.tokens_law.alpha == pytest.approx(alpha, rel=1e-9)
     assert pytest.approx(A, rel=1e-6) == fit.tokens_law.A
     target = fit.extrapolate(facts["extrapolation"]["C_flops"])
-    assert target["D_opt"] == pytest.approx(facts["sanity_check_by_us"]["tokens_with_0_299_0_537"],
-                                            rel=1e-6)
+    assert target["D_opt"] == pytest.approx(
+        facts["sanity_check_by_us"]["tokens_with_0_299_0_537"], rel=1e-6
+    )
 
 
 @pytest.mark.filterwarnings("ignore:only 2 budgets")
@@ -89,7 +95,9 @@ def test_budget_without_interior_minimum_names_it_and_asks_to_widen():
         idx = np.flatnonzero(c == runs.C)
         keep += list(idx[:4]) if c == 1e20 else list(idx)
     sub = runs_from_arrays(runs.C[keep], runs.N[keep], runs.D[keep], runs.loss[keep])
-    with pytest.raises(FitError, match=r"budget C=1e\+20: no interior minimum.*widened toward more tokens"):
+    with pytest.raises(
+        FitError, match=r"budget C=1e\+20: no interior minimum.*widened toward more tokens"
+    ):
         fit_isoflops(sub)
     with pytest.warns(BudgetWarning, match=r"skipping budget C=1e\+20"):
         fit = fit_isoflops(sub, on_bad_budget="skip")
@@ -105,8 +113,11 @@ def test_fewer_than_three_points_per_budget_is_an_error_naming_the_budget():
 
 def test_monotonic_budget_says_which_way_to_widen():
     x = np.array([9.0, 9.5, 10.0])
-    with pytest.raises(FitError, match=r"no interior minimum: the lowest loss is at the largest "
-                                       r"token count.*widened toward more tokens"):
+    with pytest.raises(
+        FitError,
+        match=r"no interior minimum: the lowest loss is at the largest "
+        r"token count.*widened toward more tokens",
+    ):
         fit_budget(1e20, 1e20 / (6 * 10**x), 10**x, np.array([3.0, 2.9, 2.5]))
 
 
@@ -137,5 +148,5 @@ def test_two_budgets_fit_but_warn_that_there_is_no_interval():
 
 
 def test_non_positive_values_are_rejected_naming_the_row():
-    with pytest.raises(DataError, match="row 1"):
+    with pytest.raises(TableError, match="row 1"):
         runs_from_arrays([1e18, 1e18], [1e7, -2e7], [1e10, 5e9], [3.0, 2.9])

@@ -7,65 +7,19 @@ on a CPU-only machine it uses gloo and applies :mod:`l3_core.parallel.cpu_compat
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import logging
 import os
 import socket
-from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
-from l3_core.errors import ConfigError
+from l3_core.run_config import ParallelSizes
 
 log = logging.getLogger(__name__)
 
 ORDER = "tp-cp-ep-pp-dp"  # Megatron's spelling of [TP, CP, PP, DP] (no experts: ep = 1)
-
-
-@dataclass(frozen=True)
-class ParallelSizes:
-    """Parallel sizes; ``dp = 0`` means "whatever the world size leaves"."""
-
-    tp: int = 1
-    cp: int = 1
-    pp: int = 1
-    vpp: int = 1
-    dp: int = 0
-    fsdp: int = 1
-    sequence_parallel: bool = True
-    # Uneven pipelines (paper, 405B: one layer fewer on the first and last stages, which hold
-    # the embedding and the loss); 0 = an even split.
-    first_stage_layers: int = 0
-    last_stage_layers: int = 0
-
-    def resolve(self, world_size: int) -> ParallelSizes:
-        """Fill in ``dp`` and check that the sizes tile ``world_size``."""
-        for name in ("tp", "cp", "pp", "vpp", "fsdp"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"parallel.{name} = {getattr(self, name)}: must be >= 1")
-        model = self.tp * self.cp * self.pp
-        if world_size % model:
-            raise ConfigError(
-                f"parallel.tp * cp * pp = {self.tp}*{self.cp}*{self.pp} = {model} must divide "
-                f"the world size {world_size}")
-        dp = self.dp or world_size // model
-        if model * dp != world_size:
-            raise ConfigError(
-                f"parallel.dp = {self.dp}: tp*cp*pp*dp = {model * dp} must equal the world size "
-                f"{world_size} (set parallel.dp = {world_size // model} or 0)")
-        if self.fsdp > 1 and self.fsdp != dp:
-            raise ConfigError(
-                f"parallel.fsdp = {self.fsdp}: fully sharded data parallelism shards over the "
-                f"whole data-parallel group, so it must be 1 or equal dp = {dp}")
-        if self.fsdp > 1 and (self.tp > 1 or self.pp > 1 or self.cp > 1):
-            raise ConfigError(
-                f"parallel.fsdp = {self.fsdp} is supported with tp = cp = pp = 1 here "
-                f"(got tp={self.tp}, cp={self.cp}, pp={self.pp})")
-        if self.vpp > 1 and self.pp == 1:
-            raise ConfigError(f"parallel.vpp = {self.vpp} needs parallel.pp > 1")
-        return dataclasses.replace(self, dp=dp, sequence_parallel=self.sequence_parallel and self.tp > 1)
 
 
 def _free_port() -> int:

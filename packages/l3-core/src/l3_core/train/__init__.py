@@ -6,7 +6,7 @@ as one process, under ``torchrun`` or under Slurm. See ``docs/training.md``.
 
 from __future__ import annotations
 
-from l3_core.train.config import RunConfig, load_run_config
+from l3_core.run_config import RunConfig, load_run_config
 
 __all__ = ["RunConfig", "load_run_config", "main", "train"]
 

@@ -28,10 +28,10 @@ from l3_core.io import write_json
 from l3_core.parallel.attention import cp_chunk_indices
 from l3_core.parallel.groups import ParallelSizes, init_distributed
 from l3_core.parallel.model import ModelOptions, build_model_chunks, transformer_config
+from l3_core.run_config import RunConfig
 from l3_core.shards import ShardDataset
 from l3_core.train import checkpoint as ckpt
 from l3_core.train import schedule
-from l3_core.train.config import RunConfig
 from l3_core.train.data import Batch, PackedStream, resolve_data_path
 from l3_core.train.metrics import MetricsLogger, plot_loss_curve, truncate_metrics
 from l3_core.train.peak import device_peak_flops

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from l3_core.train.config import RunConfig
+from l3_core.run_config import RunConfig
 
 
 def learning_rate(step: int, cfg: RunConfig) -> float:

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from l3_core.config import from_dict, to_dict
+from l3_core.run_config import RunConfig
 from l3_core.shards import write_manifest, write_shard
-from l3_core.train.config import RunConfig
 
 VOCAB = 512
 

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
+from l3_scaling import checks
 from l3_scaling.data import read_columns
-from l3_scaling.errors import DataError, FitError
+from l3_scaling.errors import FitError, ParameterError, TableError
 from l3_scaling.fits.isoflops import PowerLaw
 
 
@@ -70,20 +71,24 @@ def fit_nll_law(C: np.ndarray, nll: np.ndarray) -> NllLaw:
     return NllLaw(C, nll, PowerLaw.fit(C, nll))
 
 
-def fit_sigmoid(nll: np.ndarray, accuracy: np.ndarray, chance: float = 0.25,
-                top: float = 1.0) -> AccuracySigmoid:
+def fit_sigmoid(
+    nll: np.ndarray, accuracy: np.ndarray, chance: float = 0.25, top: float = 1.0
+) -> AccuracySigmoid:
     nll, accuracy = np.asarray(nll, float), np.asarray(accuracy, float)
     if len(nll) < 3:
         raise FitError(f"stage 2 needs at least 3 (nll, accuracy) points, got {len(nll)}")
     if np.any((accuracy < 0) | (accuracy > 1)):
-        raise DataError("accuracies must lie in [0, 1]")
+        raise TableError("accuracies must lie in [0, 1]")
     span = float(np.ptp(nll)) or 1.0
     p0 = (4.0 / span, float(np.median(nll)))
     with warnings.catch_warnings():
         warnings.simplefilter("error", OptimizeWarning)
         try:
             (k, x0), _ = curve_fit(
-                lambda x, k, x0: _sigmoid(x, k, x0, chance, top), nll, accuracy, p0=p0,
+                lambda x, k, x0: _sigmoid(x, k, x0, chance, top),
+                nll,
+                accuracy,
+                p0=p0,
                 maxfev=10_000,
             )
         except (RuntimeError, OptimizeWarning) as e:
@@ -113,8 +118,12 @@ class DownstreamForecast:
             "accuracy": self.accuracy,
             "accuracy_interval": list(self.accuracy_interval),
             "stage1": {"A": self.nll_law.A, "alpha": self.nll_law.alpha},
-            "stage2": {"k": self.sigmoid.k, "x0": self.sigmoid.x0, "chance": self.sigmoid.chance,
-                       "top": self.sigmoid.top},
+            "stage2": {
+                "k": self.sigmoid.k,
+                "x0": self.sigmoid.x0,
+                "chance": self.sigmoid.chance,
+                "top": self.sigmoid.top,
+            },
             "n_bootstrap": self.n_bootstrap,
             "n_failed_resamples": self.n_failed,
         }
@@ -132,8 +141,18 @@ def fit_downstream(
     seed: int = 0,
 ) -> DownstreamForecast:
     """Fit both stages on ``(C, nll)`` and ``(nll, accuracy)`` points; forecast at ``target_flops``."""
+    target_flops = checks.positive(target_flops, "target_flops")
+    checks.level(level)
+    if checks.non_negative_int(n_bootstrap, "n_bootstrap") == 0:
+        raise ParameterError(
+            "n_bootstrap", n_bootstrap, "an integer >= 1 (the interval is a bootstrap)"
+        )
     C, nll = (np.asarray(v, float) for v in nll_points)
     fam_nll, fam_acc = (np.asarray(v, float) for v in family_points)
+    checks.distinct_rows({"C": C, "nll": nll}, source="stage 1 points")
+    checks.distinct_rows({"nll": fam_nll, "accuracy": fam_acc}, source="stage 2 points")
+    checks.varying(nll, "nll", "stage 1 points")
+    checks.varying(fam_acc, "accuracy", "stage 2 points")
     stage1 = fit_nll_law(C, nll)
     stage2 = fit_sigmoid(fam_nll, fam_acc, chance, top)
     nll_hat = float(stage1(target_flops))

@@ -25,8 +25,9 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats
 
+from l3_scaling import checks
 from l3_scaling.data import Runs
-from l3_scaling.errors import DataError, FitError
+from l3_scaling.errors import FitError, ParameterError, TableError
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,8 @@ class IsoFlopFit:
     level: float = 0.95
 
     def extrapolate(self, C: float) -> dict[str, Any]:
+        """D* and N* at budget ``C`` with their confidence bands."""
+        C = checks.positive(C, "target_flops")
         d_lo, d_hi = self.tokens_law.band(C, self.level)
         n_lo, n_hi = self.params_law.band(C, self.level)
         return {
@@ -202,6 +205,7 @@ def fit_budget(
         raise FitError(f"{tag}: fewer than 3 distinct token counts; a parabola needs 3")
     lo, hi = float(x.min()), float(x.max())
     need = max(3, min(min_points, n))
+
     def window(centre: float) -> np.ndarray:
         if window_decades is None:
             return np.ones(n, bool)
@@ -217,7 +221,9 @@ def fit_budget(
         c2, c1, c0 = np.polyfit(x[sel], loss[sel], 2)
         i_min = int(np.argmin(loss))
         if c2 <= 0 and x[i_min] in (lo, hi):
-            side = "more tokens (smaller models)" if x[i_min] == hi else "fewer tokens (larger models)"
+            side = (
+                "more tokens (smaller models)" if x[i_min] == hi else "fewer tokens (larger models)"
+            )
             raise FitError(
                 f"{tag}: no interior minimum: the lowest loss is at the "
                 f"{'largest' if x[i_min] == hi else 'smallest'} token count (line {lines[i_min]}) "
@@ -250,7 +256,7 @@ def fit_budget(
         if key == history[-1]:
             break
         if key in history:
-            cycle = history[history.index(key):]
+            cycle = history[history.index(key) :]
             sel = np.any([np.frombuffer(k, bool) for k in cycle], axis=0)
             c2, c1, c0 = parabola(sel)
             break
@@ -301,7 +307,19 @@ def fit_isoflops(
     of raising; the power laws need at least two good budgets either way.
     """
     if runs.C is None:
-        raise DataError(f"{runs.source}: the isoFLOP method needs a C (FLOPs) column")
+        raise TableError(f"{runs.source}: the isoFLOP method needs a C (FLOPs) column")
+    if window_decades is not None:
+        checks.positive(window_decades, "window_decades")
+    if isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 3:
+        raise ParameterError("min_points", min_points, "an integer >= 3 (a parabola needs 3)")
+    checks.positive(budget_rtol, "budget_rtol")
+    checks.level(level)
+    if on_bad_budget not in ("raise", "skip"):
+        raise ParameterError("on_bad_budget", on_bad_budget, "'raise' or 'skip'")
+    checks.distinct_rows(
+        {"C": runs.C, "N": runs.N, "D": runs.D, "loss": runs.loss}, runs.lines, runs.source
+    )
+    checks.varying(runs.loss, "loss", runs.source)
     labels = group_budgets(runs.C, budget_rtol)
     fits: list[BudgetFit] = []
     skipped: list[tuple[float, str]] = []
@@ -309,8 +327,11 @@ def fit_isoflops(
         idx = np.flatnonzero(labels == g)
         # A budget is named by its geometric mean, i.e. the planned value up to rounding.
         group_c = runs.C[idx]
-        C = float(group_c[0]) if np.all(group_c == group_c[0]) else float(
-            np.exp(np.log(group_c).mean()))
+        C = (
+            float(group_c[0])
+            if np.all(group_c == group_c[0])
+            else float(np.exp(np.log(group_c).mean()))
+        )
         try:
             fits.append(
                 fit_budget(
@@ -343,8 +364,9 @@ def fit_isoflops(
     Cs = np.array([f.C for f in fits])
     tokens = PowerLaw.fit(Cs, np.array([f.D_opt for f in fits]))
     params = PowerLaw.fit(Cs, np.array([f.N_opt for f in fits]))
-    log.info("isoFLOP tokens law: D* = %.4g C^%.4f over %d budgets", tokens.A, tokens.alpha,
-             len(fits))
+    log.info(
+        "isoFLOP tokens law: D* = %.4g C^%.4f over %d budgets", tokens.A, tokens.alpha, len(fits)
+    )
     return IsoFlopFit(fits, tokens, params, skipped, level)
 
 
@@ -356,6 +378,14 @@ def runs_from_arrays(
     for name, a in zip(("C", "N", "D", "loss"), arrays):
         bad = np.flatnonzero(~np.isfinite(a) | (a <= 0))
         if bad.size:
-            raise DataError(f"{name} must be finite and positive; row {int(bad[0])} has {a[bad[0]]}")
-    return Runs(N=arrays[1], D=arrays[2], loss=arrays[3], C=arrays[0],
-                lines=np.arange(len(arrays[0])), source="")
+            raise TableError(
+                f"{name} must be finite and positive; row {int(bad[0])} has {a[bad[0]]}"
+            )
+    return Runs(
+        N=arrays[1],
+        D=arrays[2],
+        loss=arrays[3],
+        C=arrays[0],
+        lines=np.arange(len(arrays[0])),
+        source="",
+    )

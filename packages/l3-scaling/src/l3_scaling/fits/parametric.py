@@ -31,7 +31,8 @@ import numpy as np
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
-from l3_scaling.errors import DataError, FitError
+from l3_scaling import checks
+from l3_scaling.errors import FitError, TableError
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,17 @@ class ParametricFit:
     excluded_rows: tuple[int, ...]
     bootstrap: Bootstrap | None = None
 
+    def at_budget(self, C: float) -> dict[str, float]:
+        """The compute-optimal N and D at budget ``C`` (C = 6ND) and the law's loss there."""
+        C = checks.positive(C, "target_flops")
+        n_opt, d_opt = self.law.optimal_allocation(C)
+        return {
+            "C": C,
+            "N_opt": float(n_opt),
+            "D_opt": float(d_opt),
+            "loss": float(self.law.loss(n_opt, d_opt)),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = self.law.to_dict()
         out["tokens_exponent"] = self.law.tokens_exponent
@@ -159,7 +171,9 @@ class HuberLogObjective:
         theta[:, 1] += theta[:, 4] * self.c_d
         return theta
 
-    def residuals(self, q: np.ndarray, jacobian: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    def residuals(
+        self, q: np.ndarray, jacobian: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Residuals (k, n) and, if asked, their Jacobian (k, n, 5)."""
         a, b, e, alpha, beta = (q[:, i : i + 1] for i in range(5))
         t1 = a - alpha * self.x_n
@@ -196,16 +210,14 @@ class HuberLogObjective:
 def _check_points(N: Any, D: Any, loss: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     arrays = [np.asarray(x, dtype=float).ravel() for x in (N, D, loss)]
     if len({len(a) for a in arrays}) != 1:
-        raise DataError(f"N, D and loss differ in length: {[len(a) for a in arrays]}")
+        raise TableError(f"N, D and loss differ in length: {[len(a) for a in arrays]}")
     for name, a in zip(("N", "D", "loss"), arrays):
         bad = np.flatnonzero(~np.isfinite(a) | (a <= 0))
         if bad.size:
-            raise DataError(
+            raise TableError(
                 f"{name} must be finite and positive; row {int(bad[0])} has {name}={a[bad[0]]!r}"
                 f" ({bad.size} bad row(s))"
             )
-    if len(arrays[0]) < 6:
-        raise FitError(f"the 5-parameter law needs at least 6 points, got {len(arrays[0])}")
     return arrays[0], arrays[1], arrays[2]
 
 
@@ -283,14 +295,32 @@ def fit_parametric(
     n_bootstrap: int = 0,
     level: float = 0.95,
     seed: int = 0,
+    allow_few_points: bool = False,
+    lines: Sequence[int] | None = None,
+    source: str = "",
 ) -> ParametricFit:
     """Fit L(N, D) = E + A/N^alpha + B/D^beta to points (N params, D tokens, final loss).
 
     ``drop_highest=5`` reproduces Epoch's exclusion of the five highest losses. ``n_bootstrap``
     resamples the (kept) points with replacement and refits all resamples together, starting
-    from the full-data optimum.
+    from the full-data optimum. Fewer than ``checks.POINTS_PER_PARAMETER`` kept points per
+    parameter are refused unless ``allow_few_points`` (then a :class:`FewPointsWarning`);
+    duplicated rows and constant losses are refused. ``lines`` and ``source`` (the table's
+    line numbers and file) only make messages name rows the way the table does.
     """
     N, D, loss = _check_points(N, D, loss)
+    drop_highest = checks.non_negative_int(drop_highest, "drop_highest")
+    n_bootstrap = checks.non_negative_int(n_bootstrap, "n_bootstrap")
+    checks.level(level)
+    checks.positive(delta, "delta")
+    if n_starts is not None and checks.non_negative_int(n_starts, "n_starts") == 0:
+        n_starts = None
+    checks.distinct_rows({"N": N, "D": D, "loss": loss}, lines, source)
+    checks.varying(loss, "loss", source)
+    what = source or "the points"
+    if drop_highest:
+        what += f" less the {drop_highest} highest losses"
+    checks.enough_points(len(loss) - drop_highest, len(PARAM_NAMES), what, allow_few_points)
     # Every BLAS call here is on 5-vectors or 5x5 matrices: OpenBLAS worker threads only spin
     # (measured 20x slower on a busy 2-core machine), so one thread it is.
     with threadpool_limits(limits=1, user_api="blas"):
@@ -309,11 +339,10 @@ def _fit(
     seed: int,
 ) -> ParametricFit:
     order = np.argsort(loss, kind="stable")
-    excluded = tuple(sorted(int(i) for i in order[len(order) - drop_highest :])) if drop_highest else ()
+    excluded = (
+        tuple(sorted(int(i) for i in order[len(order) - drop_highest :])) if drop_highest else ()
+    )
     keep = np.setdiff1d(np.arange(len(loss)), excluded)
-    if len(keep) < 6:
-        raise FitError(f"{len(loss)} points less the {drop_highest} highest losses leave "
-                       f"{len(keep)}; the 5-parameter law needs at least 6")
     obj = HuberLogObjective(N[keep], D[keep], loss[keep], delta)
 
     grid = obj.centre(epoch_grid())
@@ -325,8 +354,10 @@ def _fit(
         if fval < best_f:
             best_q, best_f, best_ok = q, fval, ok
     if best_q is None:
-        raise FitError("the parametric fit reached no finite objective from any start; check "
-                       "that the losses, N and D are on the scales the law expects")
+        raise FitError(
+            "the parametric fit reached no finite objective from any start; check "
+            "that the losses, N and D are on the scales the law expects"
+        )
     # The L-BFGS-B end point is polished by the same solver the bootstrap uses, so that the
     # full-data fit and the resamples stop on the same criterion.
     q_ref, f_ref, conv = batched_levenberg_marquardt(obj, best_q[None])
@@ -349,8 +380,9 @@ def _fit(
 
 def _law(theta: np.ndarray) -> LossLaw:
     a, b, e, alpha, beta = (float(x) for x in theta)
-    return LossLaw(E=float(np.exp(e)), A=float(np.exp(a)), B=float(np.exp(b)), alpha=alpha,
-                   beta=beta)
+    return LossLaw(
+        E=float(np.exp(e)), A=float(np.exp(a)), B=float(np.exp(b)), alpha=alpha, beta=beta
+    )
 
 
 def _bootstrap(

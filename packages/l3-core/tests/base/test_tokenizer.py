@@ -43,12 +43,49 @@ def test_encode_and_decode_reproduce_llama_models_test_vectors(tok):
 def test_chat_format_reproduces_llama_models_test_vectors(tok):
     chat = ChatFormat(tok)
     assert chat.encode_message(Message("user", "This is a test sentence.")) == [
-        128006, 882, 128007, 271, 2028, 374, 264, 1296, 11914, 13, 128009]
-    prompt = chat.encode_dialog_prompt([
-        Message("system", "This is a test sentence."), Message("user", "This is a response.")])
-    assert prompt == [128000, 128006, 9125, 128007, 271, 2028, 374, 264, 1296, 11914, 13, 128009,
-                      128006, 882, 128007, 271, 2028, 374, 264, 2077, 13, 128009,
-                      128006, 78191, 128007, 271]
+        128006,
+        882,
+        128007,
+        271,
+        2028,
+        374,
+        264,
+        1296,
+        11914,
+        13,
+        128009,
+    ]
+    prompt = chat.encode_dialog_prompt(
+        [Message("system", "This is a test sentence."), Message("user", "This is a response.")]
+    )
+    assert prompt == [
+        128000,
+        128006,
+        9125,
+        128007,
+        271,
+        2028,
+        374,
+        264,
+        1296,
+        11914,
+        13,
+        128009,
+        128006,
+        882,
+        128007,
+        271,
+        2028,
+        374,
+        264,
+        2077,
+        13,
+        128009,
+        128006,
+        78191,
+        128007,
+        271,
+    ]
 
 
 def test_tool_call_message_uses_python_tag_and_eom(tok):
@@ -75,7 +112,9 @@ def test_very_long_inputs_are_chunked_like_the_reference(tok):
     pieces = list(_split_long_runs(text, 25_000))
     assert "".join(pieces) == text and len(pieces) > 3
     assert not any(re.search(r"\S{25001}|\s{25001}", p) for p in pieces)
-    expected = [t for p in pieces for t in tok.model.encode(p, allowed_special=set(), disallowed_special=())]
+    expected = [
+        t for p in pieces for t in tok.model.encode(p, allowed_special=set(), disallowed_special=())
+    ]
     assert tok.encode(text, bos=False, eos=False) == expected
     assert tok.decode(expected) == text
 
@@ -131,6 +170,7 @@ def test_chat_format_works_over_the_small_tokenizer(spm):
     ids = ChatFormat(spm).encode_dialog_prompt([Message("user", "hi")])
     assert spm.decode(ids) == (
         "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>"
-        "<|start_header_id|>assistant<|end_header_id|>\n\n")
+        "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    )
     allowed = spm.encode("x<|eot_id|>y", bos=False, eos=False, allowed_special="all")
     assert spm.eot_id in allowed

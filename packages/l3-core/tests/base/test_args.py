@@ -4,9 +4,13 @@ from l3_core import ModelArgs, PresetError, list_presets
 
 # Published sizes (billions) and FFN dims from the reference implementation.
 PUBLISHED = {
-    "llama3-8b": (8.03, 14336), "llama3-70b": (70.6, 28672), "llama3.1-8b": (8.03, 14336),
-    "llama3.1-70b": (70.6, 28672), "llama3.1-405b": (405.9, 53248),
-    "llama3.2-1b": (1.24, 8192), "llama3.2-3b": (3.21, 8192),
+    "llama3-8b": (8.03, 14336),
+    "llama3-70b": (70.6, 28672),
+    "llama3.1-8b": (8.03, 14336),
+    "llama3.1-70b": (70.6, 28672),
+    "llama3.1-405b": (405.9, 53248),
+    "llama3.2-1b": (1.24, 8192),
+    "llama3.2-3b": (3.21, 8192),
 }
 
 

@@ -1,8 +1,11 @@
-"""The run configuration: one TOML file, layered tables, ``--set a.b=c`` overrides.
+"""The trainer's run configuration: one TOML file, layered tables, ``--set a.b=c`` overrides.
 
-Unknown keys are rejected by :func:`l3_core.config.load_config`; :meth:`RunConfig.validate`
-checks the values that only make sense together (parallel sizes against the model and the
-sequence length, ramps against the batch sizes) and names the value and what it must be.
+This is a contract of the torch-free base: other packages (l3-scaling's sweeps) build a
+:class:`RunConfig` and write it with :func:`write_run_config`; the trainer reads it back with
+:func:`load_run_config`. Unknown keys are rejected by :func:`l3_core.config.load_config`;
+:meth:`RunConfig.validate` checks the values that only make sense together (parallel sizes
+against the model and the sequence length, ramps against the batch sizes) and names the value
+and what it must be.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from pathlib import Path
 from typing import Literal
 
 from l3_core.args import ModelArgs
-from l3_core.config import load_config
+from l3_core.config import dump_toml, load_config
 from l3_core.errors import ConfigError
-from l3_core.parallel.groups import ParallelSizes
+from l3_core.io import atomic_write
 
 
 @dataclass
@@ -43,8 +46,11 @@ class ModelConfig:
     load: str | None = None
 
     def args(self) -> ModelArgs:
-        overrides = {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelArgs)
-                     if hasattr(self, f.name) and getattr(self, f.name) is not None}
+        overrides = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(ModelArgs)
+            if hasattr(self, f.name) and getattr(self, f.name) is not None
+        }
         return ModelArgs.from_preset(self.preset, **overrides)
 
 
@@ -143,6 +149,56 @@ class LoggingConfig:
     plot: bool = True
 
 
+@dataclass(frozen=True)
+class ParallelSizes:
+    """Parallel sizes; ``dp = 0`` means "whatever the world size leaves"."""
+
+    tp: int = 1
+    cp: int = 1
+    pp: int = 1
+    vpp: int = 1
+    dp: int = 0
+    fsdp: int = 1
+    sequence_parallel: bool = True
+    # Uneven pipelines (paper, 405B: one layer fewer on the first and last stages, which hold
+    # the embedding and the loss); 0 = an even split.
+    first_stage_layers: int = 0
+    last_stage_layers: int = 0
+
+    def resolve(self, world_size: int) -> ParallelSizes:
+        """Fill in ``dp`` and check that the sizes tile ``world_size``."""
+        for name in ("tp", "cp", "pp", "vpp", "fsdp"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"parallel.{name} = {getattr(self, name)}: must be >= 1")
+        model = self.tp * self.cp * self.pp
+        if world_size % model:
+            raise ConfigError(
+                f"parallel.tp * cp * pp = {self.tp}*{self.cp}*{self.pp} = {model} must divide "
+                f"the world size {world_size}"
+            )
+        dp = self.dp or world_size // model
+        if model * dp != world_size:
+            raise ConfigError(
+                f"parallel.dp = {self.dp}: tp*cp*pp*dp = {model * dp} must equal the world size "
+                f"{world_size} (set parallel.dp = {world_size // model} or 0)"
+            )
+        if self.fsdp > 1 and self.fsdp != dp:
+            raise ConfigError(
+                f"parallel.fsdp = {self.fsdp}: fully sharded data parallelism shards over the "
+                f"whole data-parallel group, so it must be 1 or equal dp = {dp}"
+            )
+        if self.fsdp > 1 and (self.tp > 1 or self.pp > 1 or self.cp > 1):
+            raise ConfigError(
+                f"parallel.fsdp = {self.fsdp} is supported with tp = cp = pp = 1 here "
+                f"(got tp={self.tp}, cp={self.cp}, pp={self.pp})"
+            )
+        if self.vpp > 1 and self.pp == 1:
+            raise ConfigError(f"parallel.vpp = {self.vpp} needs parallel.pp > 1")
+        return dataclasses.replace(
+            self, dp=dp, sequence_parallel=self.sequence_parallel and self.tp > 1
+        )
+
+
 @dataclass
 class RunConfig:
     run_dir: str = "runs/default"
@@ -155,6 +211,10 @@ class RunConfig:
     parallel: ParallelSizes = field(default_factory=ParallelSizes)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    def to_toml(self) -> str:
+        """This config as TOML that :func:`load_run_config` reads back equal."""
+        return dump_toml(self)
 
     @property
     def anneal_steps(self) -> int:
@@ -170,49 +230,77 @@ class RunConfig:
         p = self.parallel.resolve(world_size)
         args = self.model.args()
         t = self.train
-        _check(args.n_heads % p.tp == 0, f"parallel.tp = {p.tp} must divide model n_heads = {args.n_heads}")
-        _check(args.kv_heads % p.tp == 0,
-               f"parallel.tp = {p.tp} must divide model n_kv_heads = {args.kv_heads}")
-        _check(args.vocab_size % p.tp == 0,
-               f"parallel.tp = {p.tp} must divide model vocab_size = {args.vocab_size}")
-        _check(args.ffn_hidden_dim % p.tp == 0,
-               f"parallel.tp = {p.tp} must divide the FFN width {args.ffn_hidden_dim}")
+        _check(
+            args.n_heads % p.tp == 0,
+            f"parallel.tp = {p.tp} must divide model n_heads = {args.n_heads}",
+        )
+        _check(
+            args.kv_heads % p.tp == 0,
+            f"parallel.tp = {p.tp} must divide model n_kv_heads = {args.kv_heads}",
+        )
+        _check(
+            args.vocab_size % p.tp == 0,
+            f"parallel.tp = {p.tp} must divide model vocab_size = {args.vocab_size}",
+        )
+        _check(
+            args.ffn_hidden_dim % p.tp == 0,
+            f"parallel.tp = {p.tp} must divide the FFN width {args.ffn_hidden_dim}",
+        )
         uneven = [n for n in (p.first_stage_layers, p.last_stage_layers) if n]
         if uneven:
             middle_layers = args.n_layers - sum(uneven)
             middle_stages = p.pp - len(uneven)
-            _check(p.pp > len(uneven) - 1 and middle_layers >= 0 and
-                   (middle_layers % middle_stages == 0 if middle_stages else middle_layers == 0),
-                   f"parallel.first_stage_layers/last_stage_layers = {p.first_stage_layers}/"
-                   f"{p.last_stage_layers}: the other {middle_layers} of n_layers = "
-                   f"{args.n_layers} must split evenly over the other {middle_stages} stages")
-            _check(all(n % p.vpp == 0 for n in uneven) and
-                   (not middle_stages or (middle_layers // middle_stages) % p.vpp == 0),
-                   f"parallel.vpp = {p.vpp} must divide the layers of every pipeline stage")
+            _check(
+                p.pp > len(uneven) - 1
+                and middle_layers >= 0
+                and (middle_layers % middle_stages == 0 if middle_stages else middle_layers == 0),
+                f"parallel.first_stage_layers/last_stage_layers = {p.first_stage_layers}/"
+                f"{p.last_stage_layers}: the other {middle_layers} of n_layers = "
+                f"{args.n_layers} must split evenly over the other {middle_stages} stages",
+            )
+            _check(
+                all(n % p.vpp == 0 for n in uneven)
+                and (not middle_stages or (middle_layers // middle_stages) % p.vpp == 0),
+                f"parallel.vpp = {p.vpp} must divide the layers of every pipeline stage",
+            )
         else:
             stages = p.pp * p.vpp
-            _check(args.n_layers % stages == 0,
-                   f"parallel.pp * vpp = {stages} must divide model n_layers = {args.n_layers}")
+            _check(
+                args.n_layers % stages == 0,
+                f"parallel.pp * vpp = {stages} must divide model n_layers = {args.n_layers}",
+            )
         for name, seq in self._seq_lens():
-            _check(seq % (2 * p.cp * p.tp) == 0 if p.cp > 1 else seq % p.tp == 0,
-                   f"{name} = {seq} must be divisible by "
-                   f"{'2 * cp * tp = ' + str(2 * p.cp * p.tp) if p.cp > 1 else 'tp = ' + str(p.tp)}")
-            _check(seq <= args.max_seq_len or name.startswith("long_context"),
-                   f"{name} = {seq} exceeds model max_seq_len = {args.max_seq_len}")
+            _check(
+                seq % (2 * p.cp * p.tp) == 0 if p.cp > 1 else seq % p.tp == 0,
+                f"{name} = {seq} must be divisible by "
+                f"{'2 * cp * tp = ' + str(2 * p.cp * p.tp) if p.cp > 1 else 'tp = ' + str(p.tp)}",
+            )
+            _check(
+                seq <= args.max_seq_len or name.startswith("long_context"),
+                f"{name} = {seq} exceeds model max_seq_len = {args.max_seq_len}",
+            )
         for name, gbs in self._batch_sizes():
             per = t.micro_batch_size * p.dp
-            _check(gbs % per == 0,
-                   f"{name} = {gbs} must be a multiple of micro_batch_size * dp = {per}")
+            _check(
+                gbs % per == 0,
+                f"{name} = {gbs} must be a multiple of micro_batch_size * dp = {per}",
+            )
             if p.vpp > 1:
-                _check((gbs // per) % p.pp == 0,
-                       f"{name} = {gbs}: the interleaved schedule needs the number of "
-                       f"micro-batches ({gbs // per}) to be a multiple of pp = {p.pp}")
+                _check(
+                    (gbs // per) % p.pp == 0,
+                    f"{name} = {gbs}: the interleaved schedule needs the number of "
+                    f"micro-batches ({gbs // per}) to be a multiple of pp = {p.pp}",
+                )
         _check(t.max_steps >= 0, f"train.max_steps = {t.max_steps} must be >= 0")
-        _check(self.schedule.anneal_steps <= t.max_steps,
-               f"schedule.anneal_steps = {self.schedule.anneal_steps} must be <= train.max_steps "
-               f"= {t.max_steps} (or use schedule.anneal_fraction)")
-        _check(0.0 <= self.schedule.anneal_fraction <= 1.0,
-               f"schedule.anneal_fraction = {self.schedule.anneal_fraction} must be in [0, 1]")
+        _check(
+            self.schedule.anneal_steps <= t.max_steps,
+            f"schedule.anneal_steps = {self.schedule.anneal_steps} must be <= train.max_steps "
+            f"= {t.max_steps} (or use schedule.anneal_fraction)",
+        )
+        _check(
+            0.0 <= self.schedule.anneal_fraction <= 1.0,
+            f"schedule.anneal_fraction = {self.schedule.anneal_fraction} must be in [0, 1]",
+        )
         for w in (self.data.weights, self.schedule.anneal_weights):
             for k, v in w.items():
                 _check(v >= 0, f"data weight for source {k!r} = {v} must be >= 0")
@@ -236,7 +324,9 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def load_run_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+def load_run_config(
+    path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()
+) -> RunConfig:
     """Read a run TOML with ``--set`` overrides (unknown keys are errors)."""
     cfg = load_config(RunConfig, path, overrides)
     cfg.model.args()  # unknown preset / bad shape fails here, at start-up
@@ -247,3 +337,12 @@ def load_run_config(path: str | Path | None, overrides: list[str] | tuple[str, .
         steps = [s for s, _ in ramp]
         _check(steps == sorted(steps), f"schedule.{name}: steps {steps} must increase")
     return cfg
+
+
+def write_run_config(path: str | Path, cfg: RunConfig) -> Path:
+    """Write ``cfg`` as a run TOML (atomically) for ``l3-core train --config``; return the path."""
+    path = Path(path)
+    text = cfg.to_toml()
+    with atomic_write(path, encoding="utf-8") as f:
+        f.write(text)
+    return path
