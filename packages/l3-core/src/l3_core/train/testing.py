@@ -61,24 +61,27 @@ def config(corpus: Path, run_dir: Path, **sections) -> RunConfig:
     return from_dict(RunConfig, base)
 
 
-
-
 def run_configs(configs: list[dict[str, Any]], out: str) -> None:
-    """Train each config (plain dicts) in turn; rank 0 writes ``{name: records}`` to ``out``."""
+    """Train each config (plain dicts) in turn; rank 0 writes ``{name: records}`` to ``out``.
+
+    A config may name its objective (``"objective": "<registered name>"``; default ``"lm"``).
+    """
     import torch.distributed as dist
 
     warnings.filterwarnings("ignore")
     logging.getLogger("megatron").setLevel(logging.ERROR)
     from l3_core.train.loop import Trainer
+    from l3_core.train.objective import objective_named
 
     results: dict[str, Any] = {}
     for spec in configs:
         spec = dict(spec)
         name = spec.pop("name")
+        objective = spec.pop("objective", "lm")
         cfg = from_dict(RunConfig, spec)
         try:
-            records = Trainer(cfg).run()
-            results[name] = records
+            with Trainer(cfg, objective_named(objective, cfg)) as trainer:
+                results[name] = trainer.run()
         except Exception as e:  # reported per config so one failure does not hide the others
             results[name] = {"error": f"{type(e).__name__}: {e}"}
             logging.getLogger(__name__).exception("config %s failed", name)
@@ -88,5 +91,5 @@ def run_configs(configs: list[dict[str, Any]], out: str) -> None:
     dist.destroy_process_group()
 
 
-def as_dict(cfg: RunConfig, name: str) -> dict[str, Any]:
-    return {"name": name, **to_dict(cfg)}
+def as_dict(cfg: RunConfig, name: str, objective: str = "lm") -> dict[str, Any]:
+    return {"name": name, "objective": objective, **to_dict(cfg)}
