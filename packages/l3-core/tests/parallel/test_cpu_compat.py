@@ -21,16 +21,35 @@ def _patched_state() -> dict[str, object]:
     from megatron.core.pipeline_parallel import p2p_communication
     from megatron.core.tensor_parallel import random as mrandom
 
-    names = ["current_device", "device_count", "synchronize", "empty_cache", "set_device",
-             "Stream", "Event", "current_stream", "default_stream", "stream", "get_rng_state",
-             "set_rng_state", "manual_seed", "memory_allocated", "max_memory_allocated"]
+    names = [
+        "current_device",
+        "device_count",
+        "synchronize",
+        "empty_cache",
+        "set_device",
+        "Stream",
+        "Event",
+        "current_stream",
+        "default_stream",
+        "stream",
+        "get_rng_state",
+        "set_rng_state",
+        "manual_seed",
+        "memory_allocated",
+        "max_memory_allocated",
+    ]
     state: dict[str, object] = {f"cuda.{n}": getattr(torch.cuda, n) for n in names}
     state["nvtx.range_push"] = torch.cuda.nvtx.range_push
     state["nvtx.range_pop"] = torch.cuda.nvtx.range_pop
     state["dist.reduce_scatter_tensor"] = dist.reduce_scatter_tensor
-    for owner, attr in [(buffers, "dist_reduce_scatter_func"), (buffers, "dist_all_gather_func"),
-                        (buffers, "_coalescing_manager"), (p2p_communication, "_batched_p2p_ops"),
-                        (mrandom, "_get_cuda_rng_state"), (mrandom, "_set_cuda_rng_state")]:
+    for owner, attr in [
+        (buffers, "dist_reduce_scatter_func"),
+        (buffers, "dist_all_gather_func"),
+        (buffers, "_coalescing_manager"),
+        (p2p_communication, "_batched_p2p_ops"),
+        (mrandom, "_get_cuda_rng_state"),
+        (mrandom, "_set_cuda_rng_state"),
+    ]:
         state[f"{owner.__name__}.{attr}"] = getattr(owner, attr)
     return state
 
@@ -100,7 +119,9 @@ def test_nothing_is_patched_when_cuda_is_present(monkeypatch):
 
 def test_another_megatron_version_is_refused_naming_both():
     megatron_adapter.check_version(megatron_adapter.SUPPORTED_VERSION)
-    with pytest.raises(megatron_adapter.MegatronVersionError,
-                       match=r"megatron-core 0\.17\.0 is installed.*written for megatron-core 0\.16\.1"):
+    with pytest.raises(
+        megatron_adapter.MegatronVersionError,
+        match=r"megatron-core 0\.17\.0 is installed.*written for megatron-core 0\.16\.1",
+    ):
         megatron_adapter.check_version("0.17.0")
     assert issubclass(megatron_adapter.MegatronVersionError, L3Error)

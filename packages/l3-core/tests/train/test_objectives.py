@@ -52,9 +52,15 @@ def single(corpus, tmp_path_factory):
 def world2(corpus, tmp_path_factory):
     root = tmp_path_factory.mktemp("world2")
     layouts = {"dp2": {}, "tp2": {"tp": 2}}
-    cfgs = [as_dict(config(corpus, root / f"{name}-{layout}", parallel=p,
-                           train={"max_steps": STEPS}), f"{name}-{layout}", objective=name)
-            for name in (SCORE, FROZEN) for layout, p in layouts.items()]
+    cfgs = [
+        as_dict(
+            config(corpus, root / f"{name}-{layout}", parallel=p, train={"max_steps": STEPS}),
+            f"{name}-{layout}",
+            objective=name,
+        )
+        for name in (SCORE, FROZEN)
+        for layout, p in layouts.items()
+    ]
     spawn(2, run_configs, cfgs, str(root / "out.json"))
     return json.loads((root / "out.json").read_text()), root
 
@@ -96,7 +102,8 @@ def test_score_objective_trains_the_same_on_two_ranks(name, layout, world2, sing
     records = results[f"{name}-{layout}"]
     assert _losses(records) == pytest.approx(_losses(single[name]), abs=TOL)
     assert [r["grad_norm"] for r in records] == pytest.approx(
-        [r["grad_norm"] for r in single[name]], abs=TOL)
+        [r["grad_norm"] for r in single[name]], abs=TOL
+    )
     assert records[-1]["val_loss"] == pytest.approx(single[name][-1]["val_loss"], abs=TOL)
 
 
@@ -106,8 +113,9 @@ def test_frozen_trunk_keeps_its_weights_and_the_head_trains(world2, corpus):
     from l3_core.model import Transformer
 
     _, root = world2
-    saved = load_file(str(root / f"{FROZEN}-tp2" / "checkpoints" / "step_00000003" /
-                          "model.safetensors"))
+    saved = load_file(
+        str(root / f"{FROZEN}-tp2" / "checkpoints" / "step_00000003" / "model.safetensors")
+    )
     cfg = config(corpus, root / "unused")
     initial = Transformer.build(cfg.model.args(), seed=cfg.train.seed).state_dict()
     assert set(saved) == set(initial) | {"output_head.weight", "output_head.bias"}

@@ -160,8 +160,16 @@ def _no_coalescing(group=None, device=None, async_ops=False):
 _TAG_FORWARD, _TAG_BACKWARD = 1, 2
 
 
-def _tagged_batched_p2p_ops(*, tensor_send_prev, tensor_recv_prev, tensor_send_next,
-                            tensor_recv_next, group, prev_pipeline_rank, next_pipeline_rank):
+def _tagged_batched_p2p_ops(
+    *,
+    tensor_send_prev,
+    tensor_recv_prev,
+    tensor_send_next,
+    tensor_recv_next,
+    group,
+    prev_pipeline_rank,
+    next_pipeline_rank,
+):
     ops = []
     for tensor, op, peer, tag in (
         (tensor_send_prev, dist.isend, prev_pipeline_rank, _TAG_BACKWARD),
@@ -224,9 +232,13 @@ def _patches() -> list[tuple[object, str, Any]]:
         (dist, "reduce_scatter_tensor", _gloo_aware_reduce_scatter(dist.reduce_scatter_tensor)),
     ]
     return torch_side + megatron_adapter.cpu_patch_points(
-        reduce_scatter=_megatron_reduce_scatter, all_gather=_all_gather_into_tensor,
-        coalescing_manager=_no_coalescing, batched_p2p_ops=_tagged_batched_p2p_ops,
-        get_rng_state=_cpu_rng_state, set_rng_state=_set_cpu_rng_state)
+        reduce_scatter=_megatron_reduce_scatter,
+        all_gather=_all_gather_into_tensor,
+        coalescing_manager=_no_coalescing,
+        batched_p2p_ops=_tagged_batched_p2p_ops,
+        get_rng_state=_cpu_rng_state,
+        set_rng_state=_set_cpu_rng_state,
+    )
 
 
 class _Installed:

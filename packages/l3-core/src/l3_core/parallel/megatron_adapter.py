@@ -38,7 +38,8 @@ def check_version(installed: str) -> None:
         raise MegatronVersionError(
             f"megatron-core {installed} is installed, but l3-core's trainer is written for "
             f"megatron-core {SUPPORTED_VERSION} (it uses private APIs that change between "
-            f"releases): pip install 'megatron-core=={SUPPORTED_VERSION}'")
+            f"releases): pip install 'megatron-core=={SUPPORTED_VERSION}'"
+        )
 
 
 def installed_version() -> str:
@@ -52,12 +53,14 @@ check_version(installed_version())
 
 # -- the distributed optimizer's shards ------------------------------------------------------
 
+
 def param_slots(optimizer) -> Iterator[tuple[torch.nn.Parameter, torch.Tensor, slice, Any]]:
     """(model param, fp32 main shard, its slice of the flattened param, inner torch optimizer)
     for every parameter this rank's distributed-optimizer shard holds part of."""
     for opt in getattr(optimizer, "chained_optimizers", [optimizer]):
         pairs = list(zip(opt.model_float16_groups, opt.shard_fp32_from_float16_groups)) + list(
-            zip(opt.model_fp32_groups, opt.shard_fp32_groups))
+            zip(opt.model_fp32_groups, opt.shard_fp32_groups)
+        )
         for model_group, shard_group in pairs:
             for p, shard in zip(model_group, shard_group):
                 r = opt._get_model_param_range_map(p)["param"]
@@ -65,6 +68,7 @@ def param_slots(optimizer) -> Iterator[tuple[torch.nn.Parameter, torch.Tensor, s
 
 
 # -- hidden states from the last stage -------------------------------------------------------
+
 
 class HiddenOutputMixin:
     """Put before ``GPTModel`` in the bases: when ``returns_hidden_states()``, the last stage
@@ -85,10 +89,16 @@ class HiddenOutputMixin:
 
 # -- what cpu_compat replaces ----------------------------------------------------------------
 
-def cpu_patch_points(*, reduce_scatter: Callable, all_gather: Callable,
-                     coalescing_manager: Callable, batched_p2p_ops: Callable,
-                     get_rng_state: Callable, set_rng_state: Callable,
-                     ) -> list[tuple[object, str, Any]]:
+
+def cpu_patch_points(
+    *,
+    reduce_scatter: Callable,
+    all_gather: Callable,
+    coalescing_manager: Callable,
+    batched_p2p_ops: Callable,
+    get_rng_state: Callable,
+    set_rng_state: Callable,
+) -> list[tuple[object, str, Any]]:
     """(owner, attribute, replacement) for each Megatron internal cpu_compat swaps on gloo."""
     from megatron.core.distributed import param_and_grad_buffer as buffers
     from megatron.core.pipeline_parallel import p2p_communication

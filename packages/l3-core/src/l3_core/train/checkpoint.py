@@ -39,8 +39,9 @@ log = logging.getLogger(__name__)
 LATEST = "latest"
 
 
-def save(run_dir: Path, step: int, backend: CheckpointBackend, state: dict[str, Any],
-         keep_last: int) -> Path | None:
+def save(
+    run_dir: Path, step: int, backend: CheckpointBackend, state: dict[str, Any], keep_last: int
+) -> Path | None:
     """Write checkpoint ``step`` atomically (collective: every rank calls it)."""
     from safetensors.torch import save_file
 
@@ -53,13 +54,18 @@ def save(run_dir: Path, step: int, backend: CheckpointBackend, state: dict[str, 
     path = root / f"step_{step:08d}"
     with atomic_path(path) as tmp:
         tmp.mkdir()
-        save_file({k: v.contiguous() for k, v in plain.weights.items()},
-                  str(tmp / "model.safetensors"))
-        save_file({k: v.contiguous() for k, v in (plain.moments or {}).items()},
-                  str(tmp / "optimizer.safetensors"))
+        save_file(
+            {k: v.contiguous() for k, v in plain.weights.items()}, str(tmp / "model.safetensors")
+        )
+        save_file(
+            {k: v.contiguous() for k, v in (plain.moments or {}).items()},
+            str(tmp / "optimizer.safetensors"),
+        )
         native.write_params(tmp, args, "float32")
-        write_json(tmp / "trainer.json", {**state, "step": step, "adam_step": plain.adam_step,
-                                           "model_args": args_to_dict(args)})
+        write_json(
+            tmp / "trainer.json",
+            {**state, "step": step, "adam_step": plain.adam_step, "model_args": args_to_dict(args)},
+        )
     with atomic_write(root / LATEST, encoding="utf-8") as f:
         f.write(path.name + "\n")
     done = sorted(p for p in root.glob("step_*") if p.is_dir())
@@ -98,15 +104,25 @@ def read(path: Path, args: ModelArgs) -> tuple[PlainState, dict[str, Any]]:
 
 def _signature(args: ModelArgs) -> dict[str, Any]:
     """What makes two argument sets the same model (HF configs state the FFN width directly)."""
-    return {"dim": args.dim, "n_layers": args.n_layers, "n_heads": args.n_heads,
-            "n_kv_heads": args.kv_heads, "head_dim": args.head_dim, "vocab_size": args.vocab_size,
-            "ffn_hidden_dim": args.ffn_hidden_dim, "norm_eps": args.norm_eps,
-            "rope_theta": args.rope_theta, "rope_scaling": args.rope_scaling,
-            "tie_embeddings": args.tie_embeddings}
+    return {
+        "dim": args.dim,
+        "n_layers": args.n_layers,
+        "n_heads": args.n_heads,
+        "n_kv_heads": args.kv_heads,
+        "head_dim": args.head_dim,
+        "vocab_size": args.vocab_size,
+        "ffn_hidden_dim": args.ffn_hidden_dim,
+        "norm_eps": args.norm_eps,
+        "rope_theta": args.rope_theta,
+        "rope_scaling": args.rope_scaling,
+        "tie_embeddings": args.tie_embeddings,
+    }
 
 
 def check_same_model(saved: ModelArgs, args: ModelArgs, where: str) -> None:
     mine, theirs = _signature(args), _signature(saved)
-    diffs = [f"{k}: checkpoint {v!r}, config {mine[k]!r}" for k, v in theirs.items() if mine[k] != v]
+    diffs = [
+        f"{k}: checkpoint {v!r}, config {mine[k]!r}" for k, v in theirs.items() if mine[k] != v
+    ]
     if diffs:
         raise CheckpointError(f"{where} was written for another model: " + "; ".join(diffs))

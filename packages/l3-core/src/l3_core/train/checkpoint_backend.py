@@ -55,8 +55,14 @@ class CheckpointBackend(ABC):
         """Set this rank's weights (and, with moments, Adam state) from the plain tensors."""
 
 
-def _cut(mapping: ParamMapping, src: dict[str, torch.Tensor], prefix: str, args: ModelArgs,
-         tp_rank: int, tp: int) -> torch.Tensor:
+def _cut(
+    mapping: ParamMapping,
+    src: dict[str, torch.Tensor],
+    prefix: str,
+    args: ModelArgs,
+    tp_rank: int,
+    tp: int,
+) -> torch.Tensor:
     try:
         full = [src[prefix + n] for n in mapping.plain_names]
     except KeyError as e:
@@ -68,7 +74,8 @@ def _check_shape(mapping: ParamMapping, t: torch.Tensor, p: torch.Tensor) -> Non
     if tuple(t.shape) != tuple(p.shape):
         raise CheckpointError(
             f"checkpoint tensors {mapping.plain_names} give shape {tuple(t.shape)} for "
-            f"{mapping.megatron_name}, the model has {tuple(p.shape)}")
+            f"{mapping.megatron_name}, the model has {tuple(p.shape)}"
+        )
 
 
 class MegatronBackend(CheckpointBackend):
@@ -78,8 +85,10 @@ class MegatronBackend(CheckpointBackend):
         from l3_core.parallel import megatron_adapter
 
         super().__init__(chunks, optimizer, args)
-        self.slots = {id(p): (shard, sl, inner)
-                      for p, shard, sl, inner in megatron_adapter.param_slots(optimizer)}
+        self.slots = {
+            id(p): (shard, sl, inner)
+            for p, shard, sl, inner in megatron_adapter.param_slots(optimizer)
+        }
 
     def _full_local(self, key: str, dp_group, dp_rank: int) -> dict[int, torch.Tensor]:
         """id(model param) -> the whole (TP-local) tensor of ``key``, assembled across DP ranks.
@@ -93,13 +102,16 @@ class MegatronBackend(CheckpointBackend):
         flat = torch.zeros(sum(p.numel() for p in params), dtype=torch.float32, device=device)
         views, at = {}, 0
         for p in params:
-            view = flat[at:at + p.numel()]
+            view = flat[at : at + p.numel()]
             at += p.numel()
             views[id(p)] = view.view(p.shape)
             if id(p) in self.slots:
                 shard, sl, inner = self.slots[id(p)]
-                value = shard if key == "param" else inner.state.get(shard, {}).get(
-                    key, torch.zeros_like(shard))
+                value = (
+                    shard
+                    if key == "param"
+                    else inner.state.get(shard, {}).get(key, torch.zeros_like(shard))
+                )
                 view[sl] = value.detach().float().view(-1)
             elif key == "param" and not p.requires_grad and dp_rank == 0:
                 view.copy_(p.detach().float().view(-1))
@@ -131,7 +143,9 @@ class MegatronBackend(CheckpointBackend):
                         dist.all_gather(parts, t.contiguous(), group=tp_group)
                     else:
                         parts = [t]
-                    for name, full in zip(mapping.plain_names, to_full(mapping.kind, parts, self.args)):
+                    for name, full in zip(
+                        mapping.plain_names, to_full(mapping.kind, parts, self.args)
+                    ):
                         out[key][name] = full.cpu().clone()
         keep = dp_rank == 0 and ps.get_tensor_model_parallel_rank() == 0
         gathered = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
@@ -154,7 +168,11 @@ class MegatronBackend(CheckpointBackend):
         with torch.no_grad():
             for chunk in self.chunks:
                 for mapping, p in chunk_mappings(chunk, self.args):
-                    w = _cut(mapping, state.weights, "", self.args, tp_rank, tp).to(p.device).float()
+                    w = (
+                        _cut(mapping, state.weights, "", self.args, tp_rank, tp)
+                        .to(p.device)
+                        .float()
+                    )
                     _check_shape(mapping, w, p)
                     p.copy_(w.to(p.dtype))
                     if id(p) not in self.slots:
@@ -163,9 +181,17 @@ class MegatronBackend(CheckpointBackend):
                     shard.copy_(w.view(-1)[sl])
                     if state.moments is not None:
                         inner.state[shard] = {
-                            "step": torch.tensor(float(state.adam_step)),  # torch keeps it on the CPU
-                            **{k: _cut(mapping, state.moments, f"{k}/", self.args, tp_rank, tp)
-                               .to(p.device).float().view(-1)[sl].clone() for k in MOMENTS},
+                            "step": torch.tensor(
+                                float(state.adam_step)
+                            ),  # torch keeps it on the CPU
+                            **{
+                                k: _cut(mapping, state.moments, f"{k}/", self.args, tp_rank, tp)
+                                .to(p.device)
+                                .float()
+                                .view(-1)[sl]
+                                .clone()
+                                for k in MOMENTS
+                            },
                         }
 
 
@@ -186,9 +212,13 @@ class FsdpBackend(CheckpointBackend):
                     adam_step = int(state["step"])
                 for key, value in values.items():
                     full = value.full_tensor() if hasattr(value, "full_tensor") else value
-                    for name, t in zip(mapping.plain_names, to_full(mapping.kind, [full], self.args)):
+                    for name, t in zip(
+                        mapping.plain_names, to_full(mapping.kind, [full], self.args)
+                    ):
                         target = weights if key == "param" else moments
-                        target[name if key == "param" else f"{key}/{name}"] = t.float().cpu().clone()
+                        target[name if key == "param" else f"{key}/{name}"] = (
+                            t.float().cpu().clone()
+                        )
         return PlainState(weights, moments, adam_step) if dist.get_rank() == 0 else None
 
     def load(self, state: PlainState) -> None:
@@ -196,8 +226,9 @@ class FsdpBackend(CheckpointBackend):
 
         def shard_of(full: torch.Tensor, p) -> torch.Tensor:
             # every rank holds the same full tensor, so distributing it keeps each one's shard
-            return distribute_tensor(full.to(p.to_local().device), p.device_mesh,
-                                     p.placements).to_local()
+            return distribute_tensor(
+                full.to(p.to_local().device), p.device_mesh, p.placements
+            ).to_local()
 
         with torch.no_grad():
             for chunk in self.chunks:
@@ -207,12 +238,20 @@ class FsdpBackend(CheckpointBackend):
                     p.to_local().copy_(shard_of(w, p).to(p.dtype))
                     if state.moments is None or not p.requires_grad:
                         continue
-                    self.optimizer.state[p] = {"step": torch.tensor(float(state.adam_step)), **{
-                        k: DTensor.from_local(
-                            shard_of(_cut(mapping, state.moments, f"{k}/", self.args, 0, 1), p),
-                            p.device_mesh, p.placements, run_check=False, shape=p.shape,
-                            stride=p.stride())
-                        for k in MOMENTS}}
+                    self.optimizer.state[p] = {
+                        "step": torch.tensor(float(state.adam_step)),
+                        **{
+                            k: DTensor.from_local(
+                                shard_of(_cut(mapping, state.moments, f"{k}/", self.args, 0, 1), p),
+                                p.device_mesh,
+                                p.placements,
+                                run_check=False,
+                                shape=p.shape,
+                                stride=p.stride(),
+                            )
+                            for k in MOMENTS
+                        },
+                    }
 
 
 _BACKENDS: dict[str, Callable[..., CheckpointBackend]] = {
@@ -221,8 +260,9 @@ _BACKENDS: dict[str, Callable[..., CheckpointBackend]] = {
 }
 
 
-def checkpoint_backend(name: str, chunks: list[torch.nn.Module], optimizer,
-                       args: ModelArgs) -> CheckpointBackend:
+def checkpoint_backend(
+    name: str, chunks: list[torch.nn.Module], optimizer, args: ModelArgs
+) -> CheckpointBackend:
     """The backend registered as ``name`` (``"megatron"`` or ``"fsdp"``) for this job."""
     if name not in _BACKENDS:
         raise CheckpointError(f"checkpoint backend {name!r} is unknown; known: {sorted(_BACKENDS)}")

@@ -46,17 +46,22 @@ class LanguageModelObjective(Objective):
 
     def micro_batches(self, batch: Batch, layout: Layout) -> list[dict[str, torch.Tensor | None]]:
         micro: list[dict[str, torch.Tensor | None]] = list(
-            split_rows_and_columns(batch, layout, columns=_COLUMNS))
+            split_rows_and_columns(batch, layout, columns=_COLUMNS)
+        )
         if not self.data.document_mask:
             # one sequence per row: positions are the global column indices
             cols = layout.columns(batch.tokens.shape[1])
             for m in micro:
                 shape = m["tokens"].shape
-                m["positions"] = torch.from_numpy(np.broadcast_to(cols, shape).copy()).to(layout.device)
+                m["positions"] = torch.from_numpy(np.broadcast_to(cols, shape).copy()).to(
+                    layout.device
+                )
                 m["doc_ids"] = None
         return micro
 
-    def forward(self, model: torch.nn.Module, micro: dict[str, torch.Tensor | None]) -> torch.Tensor:
+    def forward(
+        self, model: torch.nn.Module, micro: dict[str, torch.Tensor | None]
+    ) -> torch.Tensor:
         return model(micro["tokens"], micro["positions"], micro["doc_ids"], labels=micro["labels"])
 
     def loss(self, micro: dict[str, torch.Tensor | None], output: torch.Tensor) -> LossParts:

@@ -84,8 +84,10 @@ class Trainer:
         self.run_dir = Path(cfg.run_dir)
         self.rank = dist.get_rank()
         self.bf16 = cfg.train.precision == "bf16" or (
-            cfg.train.precision == "auto" and torch.cuda.is_available()
-            and torch.cuda.is_bf16_supported())
+            cfg.train.precision == "auto"
+            and torch.cuda.is_available()
+            and torch.cuda.is_bf16_supported()
+        )
         torch.manual_seed(cfg.train.seed)
         self.stream = self.objective.open_data(cfg, self.args)
         self._build_model()
@@ -101,15 +103,24 @@ class Trainer:
         from megatron.core.transformer.module import Float16Module
 
         s, o = self.sizes, self.cfg.optimizer
-        opts = ModelOptions(bf16=self.bf16,
-                            activation_checkpointing=self.cfg.train.activation_checkpointing,
-                            init_std=self.cfg.model.init_std,
-                            fused_swiglu=self.cfg.train.fused_swiglu,
-                            fused_cross_entropy=self.cfg.train.fused_cross_entropy)
+        opts = ModelOptions(
+            bf16=self.bf16,
+            activation_checkpointing=self.cfg.train.activation_checkpointing,
+            init_std=self.cfg.model.init_std,
+            fused_swiglu=self.cfg.train.fused_swiglu,
+            fused_cross_entropy=self.cfg.train.fused_cross_entropy,
+        )
         self.tconfig = transformer_config(
-            self.args, tp=s.tp, pp=s.pp, vpp=s.vpp if s.vpp > 1 else None, cp=s.cp,
-            sequence_parallel=s.sequence_parallel, first_stage_layers=s.first_stage_layers,
-            last_stage_layers=s.last_stage_layers, options=opts)
+            self.args,
+            tp=s.tp,
+            pp=s.pp,
+            vpp=s.vpp if s.vpp > 1 else None,
+            cp=s.cp,
+            sequence_parallel=s.sequence_parallel,
+            first_stage_layers=s.first_stage_layers,
+            last_stage_layers=s.last_stage_layers,
+            options=opts,
+        )
         chunks = build_model_chunks(self.args, self.tconfig, self.objective.head(self.args))
         if self.cfg.model.init == "plain" or self.cfg.model.load:
             self._load_initial_weights(chunks)
@@ -121,24 +132,40 @@ class Trainer:
         if s.fsdp > 1:
             self._wrap_fsdp(chunks)
             self.checkpoints: CheckpointBackend = checkpoint_backend(
-                "fsdp", self.model, self.optimizer, self.args)
+                "fsdp", self.model, self.optimizer, self.args
+            )
             return
         ddp_config = DistributedDataParallelConfig(
-            grad_reduce_in_fp32=True, overlap_grad_reduce=False, use_distributed_optimizer=True,
-            check_for_nan_in_grad=False, bucket_size=None)
-        self.model = [DistributedDataParallel(self.tconfig, ddp_config, c,
-                                              disable_bucketing=i > 0)
-                      for i, c in enumerate(chunks)]
+            grad_reduce_in_fp32=True,
+            overlap_grad_reduce=False,
+            use_distributed_optimizer=True,
+            check_for_nan_in_grad=False,
+            bucket_size=None,
+        )
+        self.model = [
+            DistributedDataParallel(self.tconfig, ddp_config, c, disable_bucketing=i > 0)
+            for i, c in enumerate(chunks)
+        ]
         self.tconfig.no_sync_func = [m.no_sync for m in self.model]
         if len(self.model) == 1:
             self.tconfig.no_sync_func = self.tconfig.no_sync_func[0]
         self.tconfig.finalize_model_grads_func = finalize_model_grads
         self.optimizer = get_megatron_optimizer(
-            OptimizerConfig(optimizer="adam", lr=o.lr, min_lr=o.lr * o.min_lr_ratio,
-                            weight_decay=o.weight_decay, adam_beta1=o.beta1, adam_beta2=o.beta2,
-                            adam_eps=o.eps, clip_grad=o.clip_grad, bf16=self.bf16,
-                            params_dtype=torch.float32, use_distributed_optimizer=True),
-            self.model)
+            OptimizerConfig(
+                optimizer="adam",
+                lr=o.lr,
+                min_lr=o.lr * o.min_lr_ratio,
+                weight_decay=o.weight_decay,
+                adam_beta1=o.beta1,
+                adam_beta2=o.beta2,
+                adam_eps=o.eps,
+                clip_grad=o.clip_grad,
+                bf16=self.bf16,
+                params_dtype=torch.float32,
+                use_distributed_optimizer=True,
+            ),
+            self.model,
+        )
         self.checkpoints = checkpoint_backend("megatron", self.model, self.optimizer, self.args)
 
     def _wrap_fsdp(self, chunks) -> None:
@@ -151,8 +178,9 @@ class Trainer:
         self.model = [fsdp.shard_model(c, group) for c in chunks]
         self.tconfig.no_sync_func = fsdp.no_sync
         self.tconfig.finalize_model_grads_func = partial(fsdp.finalize_grads, group=group)
-        self.optimizer = fsdp.FsdpOptimizer(self.model[0], o.lr, o.weight_decay,
-                                            (o.beta1, o.beta2), o.eps, o.clip_grad)
+        self.optimizer = fsdp.FsdpOptimizer(
+            self.model[0], o.lr, o.weight_decay, (o.beta1, o.beta2), o.eps, o.clip_grad
+        )
 
     def _load_initial_weights(self, chunks) -> None:
         from l3_core.checkpoint.megatron import load_plain_into_chunks
@@ -167,9 +195,13 @@ class Trainer:
 
             plain = Transformer.build(self.args, seed=self.cfg.train.seed)
         state = plain.state_dict()
-        load_plain_into_chunks(chunks, state.__getitem__, self.args,
-                               self.ps.get_tensor_model_parallel_rank(),
-                               self.ps.get_tensor_model_parallel_world_size())
+        load_plain_into_chunks(
+            chunks,
+            state.__getitem__,
+            self.args,
+            self.ps.get_tensor_model_parallel_rank(),
+            self.ps.get_tensor_model_parallel_world_size(),
+        )
 
     def _resume_or_init(self) -> None:
         path = ckpt.latest(self.run_dir) if self.cfg.checkpoint.resume else None
@@ -182,12 +214,15 @@ class Trainer:
         if state.get("tokenizer") and state["tokenizer"] != fp:
             raise CheckpointError(
                 f"{path}: written for data with tokenizer {state['tokenizer']!r}, but "
-                f"{self.stream.where} has {fp!r}")
+                f"{self.stream.where} has {fp!r}"
+            )
         self.checkpoints.load(plain)
         self.stream.load_state_dict(state["data"])
         torch.set_rng_state(torch.tensor(state["rng"]["torch"], dtype=torch.uint8))
         np.random.set_state(tuple(state["rng"]["numpy"]))
-        random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["rng"]["python"]))
+        random.setstate(
+            tuple(tuple(x) if isinstance(x, list) else x for x in state["rng"]["python"])
+        )
         self.start_step = int(state["step"])
         self.tokens_seen = int(state.get("tokens", 0))
         if self.rank == 0:
@@ -198,9 +233,14 @@ class Trainer:
 
     def _layout(self) -> Layout:
         ps, s = self.ps, self.sizes
-        return Layout(dp=s.dp, dp_rank=ps.get_data_parallel_rank(), cp=s.cp,
-                      cp_rank=ps.get_context_parallel_rank() if s.cp > 1 else 0,
-                      micro_batch_size=self.cfg.train.micro_batch_size, device=_device())
+        return Layout(
+            dp=s.dp,
+            dp_rank=ps.get_data_parallel_rank(),
+            cp=s.cp,
+            cp_rank=ps.get_context_parallel_rank() if s.cp > 1 else 0,
+            micro_batch_size=self.cfg.train.micro_batch_size,
+            device=_device(),
+        )
 
     def forward_backward(self, batch: Any, forward_only: bool) -> StepResult:
         """Run the schedule on the global ``batch``; the loss and metric sums over all ranks."""
@@ -210,21 +250,29 @@ class Trainer:
         micro = objective.micro_batches(batch, self._layout())
         iters = [iter(micro) for _ in self.model]
         fb = get_forward_backward_func()
-        reports = fb(forward_step_func=partial(_forward_step, objective),
-                     data_iterator=iters if len(iters) > 1 else iters[0],
-                     model=self.model if len(self.model) > 1 else self.model[0],
-                     num_microbatches=len(micro), seq_length=objective.sequence_length(batch),
-                     micro_batch_size=self.cfg.train.micro_batch_size,
-                     forward_only=forward_only)
+        reports = fb(
+            forward_step_func=partial(_forward_step, objective),
+            data_iterator=iters if len(iters) > 1 else iters[0],
+            model=self.model if len(self.model) > 1 else self.model[0],
+            num_microbatches=len(micro),
+            seq_length=objective.sequence_length(batch),
+            micro_batch_size=self.cfg.train.micro_batch_size,
+            forward_only=forward_only,
+        )
         names = objective.metric_names
         total = torch.zeros(2 + len(names), dtype=torch.float64, device=_device())
         if self.ps.is_pipeline_last_stage(ignore_virtual=True):
             for report in reports:
                 total += report[_REPORT]
-            dist.all_reduce(total, group=self.ps.get_data_parallel_group(with_context_parallel=True))
+            dist.all_reduce(
+                total, group=self.ps.get_data_parallel_group(with_context_parallel=True)
+            )
         if self.sizes.pp > 1:
-            dist.broadcast(total, src=self.ps.get_pipeline_model_parallel_last_rank(),
-                           group=self.ps.get_pipeline_model_parallel_group())
+            dist.broadcast(
+                total,
+                src=self.ps.get_pipeline_model_parallel_last_rank(),
+                group=self.ps.get_pipeline_model_parallel_group(),
+            )
         values = total.tolist()
         return StepResult(values[0], values[1], dict(zip(names, values[2:])))
 
@@ -232,10 +280,13 @@ class Trainer:
         cfg = self.cfg
         in_stage = step >= cfg.train.max_steps
         lr = schedule.stage_lr(step, cfg) if in_stage else schedule.learning_rate(step, cfg)
-        phase = "anneal" if schedule.in_anneal(step, cfg) and cfg.schedule.anneal_weights else "main"
+        phase = (
+            "anneal" if schedule.in_anneal(step, cfg) and cfg.schedule.anneal_weights else "main"
+        )
         if phase != self.stream.phase:
-            self.stream.set_weights(cfg.schedule.anneal_weights if phase == "anneal"
-                                    else cfg.data.weights, phase)
+            self.stream.set_weights(
+                cfg.schedule.anneal_weights if phase == "anneal" else cfg.data.weights, phase
+            )
         gbs, seq = schedule.batch_size_at(step, cfg), schedule.seq_len_at(step, cfg)
         t0 = time.perf_counter()
         batch = self.stream.next_rows(gbs, seq)
@@ -254,12 +305,18 @@ class Trainer:
         tokens = gbs * seq
         self.tokens_seen += tokens
         tps = tokens / dt
-        return {"step": step + 1, "loss": result.mean, "lr": lr,
-                "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
-                "tokens_per_s": tps,
-                "mfu": tps * self.args.flops_per_token(seq) / (self.peak * dist.get_world_size()),
-                "seq_len": seq, "batch_size": gbs, "tokens": self.tokens_seen,
-                "step_time_s": dt}
+        return {
+            "step": step + 1,
+            "loss": result.mean,
+            "lr": lr,
+            "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
+            "tokens_per_s": tps,
+            "mfu": tps * self.args.flops_per_token(seq) / (self.peak * dist.get_world_size()),
+            "seq_len": seq,
+            "batch_size": gbs,
+            "tokens": self.tokens_seen,
+            "step_time_s": dt,
+        }
 
     @torch.no_grad()
     def evaluate(self, seq_len: int | None = None) -> float:
@@ -284,17 +341,25 @@ class Trainer:
     # -- the run -------------------------------------------------------------------------------
 
     def _state(self) -> dict[str, Any]:
-        return {"data": self.stream.state_dict(), "tokens": self.tokens_seen,
-                "tokenizer": self.stream.tokenizer,
-                "parallel": to_dict(self.sizes), "config": to_dict(self.cfg),
-                "rng": {"torch": torch.get_rng_state().tolist(),
-                        "numpy": [v.tolist() if isinstance(v, np.ndarray) else v
-                                  for v in np.random.get_state()],
-                        "python": list(random.getstate())}}
+        return {
+            "data": self.stream.state_dict(),
+            "tokens": self.tokens_seen,
+            "tokenizer": self.stream.tokenizer,
+            "parallel": to_dict(self.sizes),
+            "config": to_dict(self.cfg),
+            "rng": {
+                "torch": torch.get_rng_state().tolist(),
+                "numpy": [
+                    v.tolist() if isinstance(v, np.ndarray) else v for v in np.random.get_state()
+                ],
+                "python": list(random.getstate()),
+            },
+        }
 
     def save(self, step: int) -> None:
-        ckpt.save(self.run_dir, step, self.checkpoints, self._state(),
-                  self.cfg.checkpoint.keep_last)
+        ckpt.save(
+            self.run_dir, step, self.checkpoints, self._state(), self.cfg.checkpoint.keep_last
+        )
 
     def run(self) -> list[dict[str, Any]]:
         """Train from the start (or the resumed step) to the last step; return the records."""
@@ -302,16 +367,23 @@ class Trainer:
         total = cfg.total_steps
         if self.rank == 0:
             write_json(self.run_dir / "config.json", to_dict(cfg))
-        metrics = MetricsLogger(self.run_dir, total, self.start_step, enabled=self.rank == 0,
-                                tensorboard=cfg.logging.tensorboard,
-                                progress=cfg.logging.progress)
+        metrics = MetricsLogger(
+            self.run_dir,
+            total,
+            self.start_step,
+            enabled=self.rank == 0,
+            tensorboard=cfg.logging.tensorboard,
+            progress=cfg.logging.progress,
+        )
         records = []
         every = cfg.checkpoint.every
         try:
             for step in range(self.start_step, total):
                 rec = self.train_step(step)
                 done = step + 1
-                if (cfg.train.eval_every and done % cfg.train.eval_every == 0) or done == cfg.train.max_steps:
+                if (
+                    cfg.train.eval_every and done % cfg.train.eval_every == 0
+                ) or done == cfg.train.max_steps:
                     rec["val_loss"] = self.evaluate()
                 if self.cfg.long_context.stages and done > cfg.train.max_steps:
                     rec.update(self._stage_end_checks(done))
@@ -349,6 +421,11 @@ def _forward_step(objective: Objective, data_iterator, model):
 
 def _loss_func(objective: Objective, micro, output_tensor: torch.Tensor):
     parts = objective.loss(micro, output_tensor)
-    report = torch.stack([parts.loss_sum.detach().double(), parts.count.double(),
-                          *(parts.metrics[n].detach().double() for n in objective.metric_names)])
+    report = torch.stack(
+        [
+            parts.loss_sum.detach().double(),
+            parts.count.double(),
+            *(parts.metrics[n].detach().double() for n in objective.metric_names),
+        ]
+    )
     return parts.loss_sum, parts.count.to(torch.int), {_REPORT: report}

@@ -115,7 +115,9 @@ class Objective(ABC):
         """This rank's micro-batches of the global ``batch``, on ``layout.device``."""
 
     @abstractmethod
-    def forward(self, model: torch.nn.Module, micro: dict[str, torch.Tensor | None]) -> torch.Tensor:
+    def forward(
+        self, model: torch.nn.Module, micro: dict[str, torch.Tensor | None]
+    ) -> torch.Tensor:
         """Run one model chunk on ``micro``; the last stage's output goes to :meth:`loss`."""
 
     @abstractmethod
@@ -134,8 +136,9 @@ class Objective(ABC):
         return True
 
 
-def split_rows_and_columns(batch: Any, layout: Layout, *, columns: Iterable[str],
-                           rows: Iterable[str] = ()) -> list[dict[str, torch.Tensor]]:
+def split_rows_and_columns(
+    batch: Any, layout: Layout, *, columns: Iterable[str], rows: Iterable[str] = ()
+) -> list[dict[str, torch.Tensor]]:
     """This rank's micro-batches of ``batch``: its DP rows in ``micro_batch_size`` groups,
     with this rank's CP columns of the per-token arrays ``columns`` (``rows`` names per-row
     arrays, which are split by rows only)."""
@@ -147,10 +150,18 @@ def split_rows_and_columns(batch: Any, layout: Layout, *, columns: Iterable[str]
     out = []
     for i in range(0, n, layout.micro_batch_size):
         sl = slice(mine.start + i, mine.start + min(i + layout.micro_batch_size, n))
-        micro = {name: torch.from_numpy(getattr(batch, name)[sl][:, cols].copy()).to(layout.device)
-                 for name in columns}
-        micro.update({name: torch.from_numpy(np.asarray(getattr(batch, name)[sl]).copy())
-                      .to(layout.device) for name in rows})
+        micro = {
+            name: torch.from_numpy(getattr(batch, name)[sl][:, cols].copy()).to(layout.device)
+            for name in columns
+        }
+        micro.update(
+            {
+                name: torch.from_numpy(np.asarray(getattr(batch, name)[sl]).copy()).to(
+                    layout.device
+                )
+                for name in rows
+            }
+        )
         out.append(micro)
     return out
 
@@ -158,8 +169,11 @@ def split_rows_and_columns(batch: Any, layout: Layout, *, columns: Iterable[str]
 _REGISTRY: dict[str, Callable[[RunConfig], Objective]] = {}
 
 
-def register_objective(name: str) -> Callable[[Callable[[RunConfig], Objective]], Callable[[RunConfig], Objective]]:
+def register_objective(
+    name: str,
+) -> Callable[[Callable[[RunConfig], Objective]], Callable[[RunConfig], Objective]]:
     """Register a factory ``factory(cfg) -> Objective`` (usually the class) under ``name``."""
+
     def add(factory: Callable[[RunConfig], Objective]) -> Callable[[RunConfig], Objective]:
         if name in _REGISTRY and _REGISTRY[name] is not factory:
             raise ConfigError(f"objective {name!r} is registered twice")
