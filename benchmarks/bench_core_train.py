@@ -63,7 +63,7 @@ def main() -> None:
         ours_t, peer_t, ours_c, peer_c, diffs = [], [], [], [], []
         peak = matmul_peak(torch.float32)
         # the peer's own copy of the stream reads the very same rows
-        peer_stream = PackedStream(trainer.dataset, cfg.train.seed, cfg.data.weights,
+        peer_stream = PackedStream(trainer.stream.dataset, cfg.train.seed, cfg.data.weights,
                                    cfg.data.val_fraction, trainer.stream.val_dataset)
         for step in range(total):
 
@@ -91,6 +91,7 @@ def main() -> None:
                 peer_c.append(dc)
         # the least loaded of two measurements, on a machine shared with other jobs
         peak = max(peak, matmul_peak(torch.float32))
+        trainer.close()
         shutdown()
     tokens = opts.batch * opts.seq
     flops = args.flops_per_token(opts.seq) * tokens

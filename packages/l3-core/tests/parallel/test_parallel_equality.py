@@ -47,7 +47,8 @@ def single(corpus, tmp_path_factory):
     torch.set_num_threads(1)
     run = tmp_path_factory.mktemp("single")
     try:
-        records = Trainer(config(corpus, run, train={"max_steps": STEPS})).run()
+        with Trainer(config(corpus, run, train={"max_steps": STEPS})) as trainer:
+            records = trainer.run()
     finally:
         shutdown()
     return records
@@ -125,7 +126,8 @@ def test_checkpoint_saved_at_tp2_resumes_at_tp1(world2, single, corpus, tmp_path
     shutil.copytree(root / "tp2_ckpt" / "checkpoints", run / "checkpoints")
     (run / "checkpoints" / "latest").write_text("step_00000002\n")
     try:
-        records = Trainer(config(corpus, run, train={"max_steps": STEPS})).run()
+        with Trainer(config(corpus, run, train={"max_steps": STEPS})) as trainer:
+            records = trainer.run()
     finally:
         shutdown()
     assert [r["step"] for r in records] == [3]

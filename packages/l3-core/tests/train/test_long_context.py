@@ -41,7 +41,8 @@ def test_stage_ends_log_needle_and_short_context_figures(tmp_path):
                  long_context={"stages": [{"seq_len": 128, "steps": 1},
                                           {"seq_len": 256, "steps": 2}], "needle_trials": 4})
     try:
-        records = Trainer(cfg).run()
+        with Trainer(cfg) as trainer:
+            records = trainer.run()
     finally:
         shutdown()
     assert [r["seq_len"] for r in records] == [64, 64, 128, 256, 256]

@@ -28,7 +28,15 @@ def trainer_of():
     from l3_core.train.loop import Trainer
 
     torch.set_num_threads(1)
-    yield Trainer
+    made = []
+
+    def build(*args, **kwargs):
+        made.append(Trainer(*args, **kwargs))
+        return made[-1]
+
+    yield build
+    for trainer in made:
+        trainer.close()
     shutdown()
 
 
@@ -39,7 +47,8 @@ def test_packed_loss_equals_the_loss_of_the_documents_unpacked(tmp_path, trainer
     trainer = trainer_of(config(short_docs, tmp_path / "run"))
     batch = trainer.stream.next_rows(8, 64)
     assert (batch.doc_ids.max(axis=1) > 0).sum() >= 4, "rows should pack several documents"
-    loss_sum, count = trainer.forward_backward(batch, forward_only=True)
+    result = trainer.forward_backward(batch, forward_only=True)
+    loss_sum, count = result.loss_sum, result.count
 
     model = Transformer.build(trainer.args, seed=trainer.cfg.train.seed)
     ref_sum, ref_count = 0.0, 0.0
@@ -57,7 +66,7 @@ def test_packed_loss_equals_the_loss_of_the_documents_unpacked(tmp_path, trainer
     assert loss_sum / count == pytest.approx(ref_sum / ref_count, abs=1e-5)
 
     trainer.cfg.data.document_mask = False  # the same rows attending across documents
-    unmasked_sum, _ = trainer.forward_backward(batch, forward_only=True)
+    unmasked_sum = trainer.forward_backward(batch, forward_only=True).loss_sum
     assert abs(unmasked_sum - loss_sum) / count > 1e-4  # 10x the tolerance above
 
 
@@ -82,7 +91,8 @@ def test_checkpoint_of_another_model_is_refused(corpus, tmp_path):
     from l3_core.train.loop import Trainer
 
     try:
-        Trainer(config(corpus, tmp_path, train={"max_steps": 1})).run()
+        with Trainer(config(corpus, tmp_path, train={"max_steps": 1})) as trainer:
+            trainer.run()
     finally:
         shutdown()
     wider = config(corpus, tmp_path, model={"n_layers": 2})

@@ -25,7 +25,8 @@ def runs(tmp_path_factory):
     for name, train in [("fp32", {}), ("recompute", {"activation_checkpointing": True}),
                         ("bf16", {"precision": "bf16"})]:
         try:
-            out[name] = Trainer(config(data, root / name, train={"max_steps": 3, **train})).run()
+            with Trainer(config(data, root / name, train={"max_steps": 3, **train})) as t:
+                out[name] = t.run()
         finally:
             shutdown()
     return out, root
@@ -71,8 +72,9 @@ def test_fused_swiglu_gives_the_same_losses(runs):
 
     out, root = runs
     try:
-        fused = Trainer(config(root / "data", root / "fused",
-                               train={"max_steps": 3, "fused_swiglu": True})).run()
+        with Trainer(config(root / "data", root / "fused",
+                            train={"max_steps": 3, "fused_swiglu": True})) as t:
+            fused = t.run()
     finally:
         shutdown()
     assert [r["loss"] for r in fused] == pytest.approx([r["loss"] for r in out["fp32"]], abs=1e-6)

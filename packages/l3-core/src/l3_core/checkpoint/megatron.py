@@ -5,7 +5,9 @@ The plain model names its tensors ``layers.{i}.attention.wq.weight`` and so on; 
 indices and tensor-parallel shards: the fused QKV projection interleaves per KV group
 ``[q heads of the group | k | v]`` and is split by groups, the gated FC1 holds
 ``[gate shard | up shard]`` on each rank, vocabulary and column projections split along rows
-and row-parallel projections along columns. Norms are replicated.
+and row-parallel projections along columns. Norms are replicated, and so is a training
+objective's head (``output_head.*``, see :meth:`l3_core.train.objective.Objective.head`),
+which keeps its own name.
 
 The same functions convert anything shaped like a parameter (weights and Adam moments), so a
 checkpoint stored in the plain layout resumes under any split.
@@ -23,6 +25,9 @@ from l3_core.args import ModelArgs
 from l3_core.errors import CheckpointError
 
 _LAYER = re.compile(r"^decoder\.layers\.(\d+)\.(.+)$")
+HEAD_PREFIX = "output_head."
+#: kinds held whole by every tensor-parallel rank
+REPLICATED = frozenset({"norm", "head"})
 _LAYER_MAP = {
     "input_layernorm.weight": ("norm", ["attention_norm.weight"]),
     "self_attention.linear_qkv.weight": (
@@ -39,7 +44,7 @@ class ParamMapping:
     """How one Megatron parameter is made of plain tensors."""
 
     megatron_name: str
-    kind: str  # "vocab" | "row" | "norm" | "qkv" | "fc1"
+    kind: str  # "vocab" | "row" | "norm" | "qkv" | "fc1" | "head"
     plain_names: tuple[str, ...]
 
 
@@ -53,6 +58,8 @@ def mapping_for(megatron_name: str, global_layer: int | None, args: ModelArgs) -
         return ParamMapping(name, "vocab", (plain,))
     if name == "decoder.final_layernorm.weight":
         return ParamMapping(name, "norm", ("norm.weight",))
+    if name.startswith(HEAD_PREFIX):
+        return ParamMapping(name, "head", (name,))
     m = _LAYER.match(name)
     if m and m.group(2) in _LAYER_MAP:
         if global_layer is None:
@@ -65,7 +72,7 @@ def mapping_for(megatron_name: str, global_layer: int | None, args: ModelArgs) -
 def to_local(kind: str, full: list[torch.Tensor], args: ModelArgs, tp_rank: int,
              tp_size: int) -> torch.Tensor:
     """This TP rank's shard of a Megatron parameter, from the full plain tensors."""
-    if kind == "norm":
+    if kind in REPLICATED:
         return full[0]
     if kind == "vocab":
         return full[0].chunk(tp_size, 0)[tp_rank]
@@ -86,7 +93,7 @@ def to_local(kind: str, full: list[torch.Tensor], args: ModelArgs, tp_rank: int,
 
 def to_full(kind: str, shards: list[torch.Tensor], args: ModelArgs) -> list[torch.Tensor]:
     """The full plain tensors of a Megatron parameter from its shards in TP-rank order."""
-    if kind == "norm":
+    if kind in REPLICATED:
         return [shards[0]]
     if kind == "vocab":
         return [torch.cat(shards, 0)]
@@ -105,12 +112,16 @@ def to_full(kind: str, shards: list[torch.Tensor], args: ModelArgs) -> list[torc
     raise CheckpointError(f"unknown parameter kind {kind!r}")
 
 
-def chunk_mappings(chunk: torch.nn.Module, args: ModelArgs) -> Iterator[tuple[ParamMapping, torch.nn.Parameter]]:
-    """Every parameter of a Megatron GPTModel chunk with its plain mapping."""
+def chunk_mappings(chunk: torch.nn.Module, args: ModelArgs, heads: bool = True,
+                   ) -> Iterator[tuple[ParamMapping, torch.nn.Parameter]]:
+    """Every parameter of a Megatron GPTModel chunk with its plain mapping (``heads=False``:
+    the language model's only, without an objective's head)."""
     model = chunk
     while hasattr(model, "module"):  # DDP / Float16Module wrappers
         model = model.module
     for name, param in model.named_parameters():
+        if not heads and name.startswith(HEAD_PREFIX):
+            continue
         m = _LAYER.match(name)
         layer = None
         if m:
@@ -120,10 +131,11 @@ def chunk_mappings(chunk: torch.nn.Module, args: ModelArgs) -> Iterator[tuple[Pa
 
 def load_plain_into_chunks(chunks: list[torch.nn.Module], get: Callable[[str], torch.Tensor],
                            args: ModelArgs, tp_rank: int, tp_size: int) -> None:
-    """Copy plain tensors (``get(name)`` returns one, full) into this rank's Megatron chunks."""
+    """Copy plain tensors (``get(name)`` returns one, full) into this rank's Megatron chunks
+    (an objective's head keeps its own initial values)."""
     with torch.no_grad():
         for chunk in chunks:
-            for mapping, param in chunk_mappings(chunk, args):
+            for mapping, param in chunk_mappings(chunk, args, heads=False):
                 full = [get(n) for n in mapping.plain_names]
                 local = to_local(mapping.kind, full, args, tp_rank, tp_size)
                 if tuple(local.shape) != tuple(param.shape):
@@ -131,11 +143,3 @@ def load_plain_into_chunks(chunks: list[torch.nn.Module], get: Callable[[str], t
                         f"{mapping.megatron_name}: plain tensors {mapping.plain_names} give a shard "
                         f"of shape {tuple(local.shape)}, the model expects {tuple(param.shape)}")
                 param.copy_(local)
-
-
-def megatron_shard_state(plain: dict[str, torch.Tensor], chunk: torch.nn.Module, args: ModelArgs,
-                         tp_rank: int, tp_size: int) -> dict[str, torch.Tensor]:
-    """The state dict of a Megatron chunk (its own names) built from a full plain state dict."""
-    return {m.megatron_name: to_local(m.kind, [plain[n] for n in m.plain_names], args, tp_rank,
-                                      tp_size)
-            for m, _ in chunk_mappings(chunk, args)}

@@ -4,7 +4,7 @@ Megatron-core 0.16.1 assumes CUDA in a few dozen places outside the maths: it al
 ``device="cuda"`` / ``device=torch.cuda.current_device()``, moves tensors with ``.cuda()``,
 synchronises streams and events, saves the CUDA RNG state around recomputation, and the
 optimizers classify parameters with ``param.type() == "torch.cuda.FloatTensor"``. None of
-these change the numbers, so on a CPU-only machine :func:`apply` makes them mean "the CPU":
+these change the numbers, so on a CPU-only machine, inside :func:`scope`, they mean "the CPU":
 
 * a :class:`~torch.overrides.TorchFunctionMode` rewrites every CUDA ``device`` argument (of
   factory functions, ``Tensor.to`` and ``Tensor.cuda``) to the CPU, and reports CPU float
@@ -21,13 +21,18 @@ these change the numbers, so on a CPU-only machine :func:`apply` makes them mean
   PP = 2) a gradient could land in the activation buffer: pipeline messages get a tag per
   direction, which NCCL's batched p2p does not need.
 
-:func:`apply` does nothing when CUDA is available, so GPU runs never see this module.
+:func:`scope` is a context manager: it installs every patch on entry and removes every one on
+exit (the torch-function mode exited, ``torch.cuda`` and ``torch.distributed`` attributes and
+Megatron's internals restored). Scopes nest: only the outermost one installs and removes. It
+does nothing when CUDA is available, so GPU runs never see this module. The Megatron internals
+it replaces are named in :mod:`l3_core.parallel.megatron_adapter`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -41,8 +46,6 @@ _CUDA_TYPE_NAMES = {
     "torch.HalfTensor": "torch.cuda.HalfTensor",
     "torch.BFloat16Tensor": "torch.cuda.BFloat16Tensor",
 }
-_applied = False
-_mode: TorchFunctionMode | None = None
 
 
 def _to_cpu_device(device: Any) -> Any:
@@ -154,26 +157,19 @@ def _no_coalescing(group=None, device=None, async_ops=False):
     yield _Coalesced()
 
 
-def _patch_megatron_collectives() -> None:
-    from megatron.core.distributed import param_and_grad_buffer as buffers
-
-    def reduce_scatter(output, input, op=dist.ReduceOp.SUM, group=None, async_op=False):
-        _reduce_scatter_tensor(output, input, op=op, group=group)
-        return _DoneWork() if async_op else None
-
-    buffers.dist_reduce_scatter_func = reduce_scatter
-    buffers.dist_all_gather_func = _all_gather_into_tensor
-    buffers._coalescing_manager = _no_coalescing
-    from megatron.core.pipeline_parallel import p2p_communication
-
-    p2p_communication._batched_p2p_ops = _tagged_batched_p2p_ops
-
-
 _TAG_FORWARD, _TAG_BACKWARD = 1, 2
 
 
-def _tagged_batched_p2p_ops(*, tensor_send_prev, tensor_recv_prev, tensor_send_next,
-                            tensor_recv_next, group, prev_pipeline_rank, next_pipeline_rank):
+def _tagged_batched_p2p_ops(
+    *,
+    tensor_send_prev,
+    tensor_recv_prev,
+    tensor_send_next,
+    tensor_recv_next,
+    group,
+    prev_pipeline_rank,
+    next_pipeline_rank,
+):
     ops = []
     for tensor, op, peer, tag in (
         (tensor_send_prev, dist.isend, prev_pipeline_rank, _TAG_BACKWARD),
@@ -186,58 +182,107 @@ def _tagged_batched_p2p_ops(*, tensor_send_prev, tensor_recv_prev, tensor_send_n
     return dist.batch_isend_irecv(ops) if ops else []
 
 
-def _patch_megatron_rng() -> None:
-    from megatron.core.tensor_parallel import random as mrandom
-
-    def get_state(device: Any = "cuda", clone: bool = False, graph_safe: bool = False):
-        return torch.get_rng_state()
-
-    def set_state(new_state: torch.Tensor, device: int = -1, graph_safe: bool = False) -> None:
-        torch.set_rng_state(new_state)
-
-    mrandom._get_cuda_rng_state = get_state
-    mrandom._set_cuda_rng_state = set_state
+def _megatron_reduce_scatter(output, input, op=dist.ReduceOp.SUM, group=None, async_op=False):
+    _reduce_scatter_tensor(output, input, op=op, group=group)
+    return _DoneWork() if async_op else None
 
 
-def apply() -> bool:
-    """Make Megatron-core run on the CPU; return True if applied (False with CUDA present)."""
-    global _applied, _mode
-    if torch.cuda.is_available():
-        return False
-    if _applied:
-        return True
-    cuda = torch.cuda
-    cuda.current_device = lambda: 0
-    cuda.device_count = lambda: 1
-    cuda.synchronize = lambda *a, **k: None
-    cuda.empty_cache = lambda: None
-    cuda.set_device = lambda *a, **k: None
-    cuda.Stream = _Stream
-    cuda.Event = _Event
-    _default_stream = _Stream()
-    cuda.current_stream = lambda *a, **k: _default_stream
-    cuda.default_stream = lambda *a, **k: _default_stream
-    cuda.stream = lambda *a, **k: contextlib.nullcontext()
-    cuda.get_rng_state = lambda *a, **k: torch.get_rng_state()
-    cuda.set_rng_state = lambda state, *a, **k: torch.set_rng_state(state)
-    cuda.manual_seed = lambda seed: torch.manual_seed(seed)
-    cuda.memory_allocated = lambda *a, **k: 0
-    cuda.max_memory_allocated = lambda *a, **k: 0
-    cuda.nvtx.range_push = lambda *a, **k: None
-    cuda.nvtx.range_pop = lambda *a, **k: None
-    _original_reduce_scatter = dist.reduce_scatter_tensor
+def _cpu_rng_state(device: Any = "cuda", clone: bool = False, graph_safe: bool = False):
+    return torch.get_rng_state()
 
+
+def _set_cpu_rng_state(new_state: torch.Tensor, device: int = -1, graph_safe: bool = False) -> None:
+    torch.set_rng_state(new_state)
+
+
+def _gloo_aware_reduce_scatter(original: Callable) -> Callable:
     def reduce_scatter_tensor(output, input, op=dist.ReduceOp.SUM, group=None, async_op=False):
         if dist.get_backend(group) == "gloo":
             _reduce_scatter_tensor(output, input, op=op, group=group)
             return _DoneWork() if async_op else None
-        return _original_reduce_scatter(output, input, op=op, group=group, async_op=async_op)
+        return original(output, input, op=op, group=group, async_op=async_op)
 
-    dist.reduce_scatter_tensor = reduce_scatter_tensor
-    _patch_megatron_collectives()
-    _patch_megatron_rng()
-    _mode = _CudaAsCpu()
-    _mode.__enter__()
-    _applied = True
-    log.info("CUDA is absent: Megatron-core runs on the CPU through l3_core.parallel.cpu_compat")
-    return True
+    return reduce_scatter_tensor
+
+
+def _patches() -> list[tuple[object, str, Any]]:
+    """(owner, attribute, replacement) for everything the scope swaps."""
+    from l3_core.parallel import megatron_adapter
+
+    cuda = torch.cuda
+    stream = _Stream()
+    torch_side = [
+        (cuda, "current_device", lambda: 0),
+        (cuda, "device_count", lambda: 1),
+        (cuda, "synchronize", lambda *a, **k: None),
+        (cuda, "empty_cache", lambda: None),
+        (cuda, "set_device", lambda *a, **k: None),
+        (cuda, "Stream", _Stream),
+        (cuda, "Event", _Event),
+        (cuda, "current_stream", lambda *a, **k: stream),
+        (cuda, "default_stream", lambda *a, **k: stream),
+        (cuda, "stream", lambda *a, **k: contextlib.nullcontext()),
+        (cuda, "get_rng_state", lambda *a, **k: torch.get_rng_state()),
+        (cuda, "set_rng_state", lambda state, *a, **k: torch.set_rng_state(state)),
+        (cuda, "manual_seed", lambda seed: torch.manual_seed(seed)),
+        (cuda, "memory_allocated", lambda *a, **k: 0),
+        (cuda, "max_memory_allocated", lambda *a, **k: 0),
+        (cuda.nvtx, "range_push", lambda *a, **k: None),
+        (cuda.nvtx, "range_pop", lambda *a, **k: None),
+        (dist, "reduce_scatter_tensor", _gloo_aware_reduce_scatter(dist.reduce_scatter_tensor)),
+    ]
+    return torch_side + megatron_adapter.cpu_patch_points(
+        reduce_scatter=_megatron_reduce_scatter,
+        all_gather=_all_gather_into_tensor,
+        coalescing_manager=_no_coalescing,
+        batched_p2p_ops=_tagged_batched_p2p_ops,
+        get_rng_state=_cpu_rng_state,
+        set_rng_state=_set_cpu_rng_state,
+    )
+
+
+class _Installed:
+    """What the outermost scope put in place, so that exactly that is undone."""
+
+    def __init__(self) -> None:
+        patches = _patches()
+        self.saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+        for owner, name, new in patches:
+            setattr(owner, name, new)
+        self.mode = _CudaAsCpu()
+        self.mode.__enter__()
+
+    def remove(self) -> None:
+        self.mode.__exit__(None, None, None)
+        for owner, name, old in reversed(self.saved):
+            setattr(owner, name, old)
+
+
+_depth = 0
+_installed: _Installed | None = None
+
+
+def active() -> bool:
+    """Whether a scope has the patches installed in this process now."""
+    return _installed is not None
+
+
+@contextlib.contextmanager
+def scope() -> Iterator[bool]:
+    """Make Megatron-core run on the CPU inside the ``with`` block; yields whether it did
+    (False when CUDA is available: nothing is patched)."""
+    global _depth, _installed
+    if torch.cuda.is_available():
+        yield False
+        return
+    if _depth == 0:
+        _installed = _Installed()
+        log.debug("CUDA is absent: Megatron-core runs on the CPU (l3_core.parallel.cpu_compat)")
+    _depth += 1
+    try:
+        yield True
+    finally:
+        _depth -= 1
+        if _depth == 0 and _installed is not None:
+            _installed.remove()
+            _installed = None

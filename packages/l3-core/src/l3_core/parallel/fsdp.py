@@ -53,7 +53,7 @@ class FsdpOptimizer:
 
     def __init__(self, model: torch.nn.Module, lr: float, weight_decay: float, betas, eps: float,
                  clip_grad: float) -> None:
-        params = list(model.parameters())
+        params = [p for p in model.parameters() if p.requires_grad]
         decay = [p for p in params if p.dim() > 1]
         no_decay = [p for p in params if p.dim() <= 1]
         self.params = params
@@ -83,4 +83,5 @@ class FsdpOptimizer:
 
 
 def no_sync():
+    """Megatron's ``no_sync_func``: FSDP reduces in its own hooks, so there is nothing to hold."""
     return contextlib.nullcontext()

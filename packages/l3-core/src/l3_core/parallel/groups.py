@@ -29,10 +29,18 @@ def _free_port() -> int:
 
 
 def init_distributed(sizes: ParallelSizes, seed: int = 0, timeout_minutes: int = 30) -> ParallelSizes:
-    """Start torch.distributed (if needed) and Megatron's groups; return the resolved sizes."""
+    """Start torch.distributed (if needed) and Megatron's groups; return the resolved sizes.
+
+    On a CPU-only machine this runs inside :func:`l3_core.parallel.cpu_compat.scope`, which
+    Megatron needs for its set-up; the patches are gone again when it returns.
+    """
     from l3_core.parallel import cpu_compat
 
-    cpu_compat.apply()
+    with cpu_compat.scope():
+        return _start(sizes, seed, timeout_minutes)
+
+
+def _start(sizes: ParallelSizes, seed: int, timeout_minutes: int) -> ParallelSizes:
     if not dist.is_initialized():
         env = os.environ
         if "SLURM_PROCID" in env and "RANK" not in env:

@@ -32,9 +32,8 @@ def transformer_config(args: ModelArgs, *, tp: int = 1, pp: int = 1, vpp: int | 
     """Megatron ``TransformerConfig`` for ``args`` under the given parallel sizes.
 
     Fusions are off unless ``options`` asks for Megatron's native SwiGLU or cross-entropy
-    fusion, and weights are initialised on the CPU so that any split computes
-    the same numbers as one process (the trainer overwrites the initial weights anyway, see
-    :func:`l3_core.train.init.init_weights`).
+    fusion, and weights are initialised on the CPU so that any split computes the same
+    numbers as one process (the trainer loads the plain model's initial weights anyway).
     """
     from megatron.core.transformer.transformer_config import TransformerConfig
 
@@ -87,20 +86,40 @@ def transformer_config(args: ModelArgs, *, tp: int = 1, pp: int = 1, vpp: int | 
 
 
 def _gpt_model_class():
+    from megatron.core import tensor_parallel
     from megatron.core.models.gpt import GPTModel
 
-    class LlamaGPTModel(GPTModel):
-        """GPTModel that takes per-token positions and document ids (see parallel.attention)."""
+    from l3_core.parallel.megatron_adapter import HiddenOutputMixin
+
+    class LlamaGPTModel(HiddenOutputMixin, GPTModel):
+        """GPTModel that takes per-token positions and document ids (see parallel.attention).
+
+        With an ``output_head`` module set (an objective's head), the last stage returns
+        ``output_head(hidden states [b, s, dim])`` after the final norm instead of logits.
+        """
 
         def forward(self, input_ids, position_ids, document_ids=None, labels=None):
             self.rotary_pos_emb.positions = position_ids
             return super().forward(input_ids, None, document_ids, labels=labels)
 
+        def returns_hidden_states(self) -> bool:
+            return getattr(self, "output_head", None) is not None
+
+        def output_from_hidden_states(self, hidden: torch.Tensor) -> torch.Tensor:
+            if self.config.sequence_parallel:
+                # The head runs whole on every TP rank, so each rank's gradient of its own
+                # sequence slice is already complete: split it back, do not sum it.
+                hidden = tensor_parallel.gather_from_sequence_parallel_region(
+                    hidden, tensor_parallel_output_grad=False)
+            return self.output_head(hidden.transpose(0, 1))
+
     return LlamaGPTModel
 
 
-def build_model_chunks(args: ModelArgs, config) -> list[torch.nn.Module]:
-    """This rank's model chunks (one per virtual pipeline stage), not yet wrapped by DDP."""
+def build_model_chunks(args: ModelArgs, config, head: torch.nn.Module | None = None,
+                       ) -> list[torch.nn.Module]:
+    """This rank's model chunks (one per virtual pipeline stage), not yet wrapped by DDP;
+    ``head`` becomes the ``output_head`` of the chunk that holds the last stage."""
     from megatron.core import parallel_state as ps
 
     cls = _gpt_model_class()
@@ -122,5 +141,7 @@ def build_model_chunks(args: ModelArgs, config) -> list[torch.nn.Module]:
             vp_stage=vp_stage,
         )
         model.rotary_pos_emb = PositionRotary(args)
+        if head is not None and model.post_process:
+            model.output_head = head
         chunks.append(model)
     return chunks

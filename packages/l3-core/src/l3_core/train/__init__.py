@@ -15,7 +15,8 @@ def train(cfg: RunConfig) -> list[dict]:
     """Run a training job in this process (one rank of it); return its metric records."""
     from l3_core.train.loop import Trainer
 
-    return Trainer(cfg).run()
+    with Trainer(cfg) as trainer:
+        return trainer.run()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,8 @@ A checkpoint is a directory ``<run_dir>/checkpoints/step_00000042/`` holding
 
 Because every tensor is stored unsharded under plain names, a checkpoint written under one
 (TP, CP, PP, DP) split resumes under any other: each rank cuts its own shard on load
-(:mod:`l3_core.checkpoint.megatron`). The directory is written to a temporary name and renamed
+(:mod:`l3_core.checkpoint.megatron`; where the shards live, Megatron's distributed optimizer
+or FSDP, is the job of :mod:`l3_core.train.checkpoint_backend`). The directory is written to a temporary name and renamed
 into place, then ``latest`` is rewritten atomically; a kill at any moment leaves the previous
 checkpoint intact. Only the newest ``keep_last`` checkpoints are kept.
 
@@ -26,224 +27,45 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import torch
 import torch.distributed as dist
 
 from l3_core.args import ModelArgs, args_from_dict, args_to_dict
 from l3_core.checkpoint import native
-from l3_core.checkpoint.megatron import chunk_mappings, to_full, to_local
 from l3_core.errors import CheckpointError
 from l3_core.io import atomic_path, atomic_write, write_json
+from l3_core.train.checkpoint_backend import CheckpointBackend, PlainState
 
 log = logging.getLogger(__name__)
 LATEST = "latest"
-_MOMENTS = ("exp_avg", "exp_avg_sq")
 
 
-def _optimizers(optimizer) -> list:
-    return list(getattr(optimizer, "chained_optimizers", [optimizer]))
-
-
-def param_slots(optimizer):
-    """(model param, fp32 main shard, range in the flattened param, inner optimizer) per param."""
-    for opt in _optimizers(optimizer):
-        pairs = list(zip(opt.model_float16_groups, opt.shard_fp32_from_float16_groups)) + list(
-            zip(opt.model_fp32_groups, opt.shard_fp32_groups))
-        for model_group, shard_group in pairs:
-            for p, shard in zip(model_group, shard_group):
-                yield p, shard, opt._get_model_param_range_map(p)["param"], opt.optimizer
-
-
-def _full_local(chunks, optimizer, key: str, dp_group) -> dict[int, torch.Tensor]:
-    """id(model param) -> the whole (TP-local) tensor of ``key``, assembled across DP ranks.
-
-    Each DP rank owns a contiguous range of some parameters (possibly none of one); ranks
-    fill what they own into zeros and a sum over the DP group assembles every parameter.
-    """
-    slots = {id(p): (shard, rng, inner) for p, shard, rng, inner in param_slots(optimizer)}
-    params = [p for c in chunks for p in c.parameters()]
-    device = params[0].device if params else "cpu"  # NCCL reduces device tensors only
-    flat = torch.zeros(sum(p.numel() for p in params), dtype=torch.float32, device=device)
-    views, at = {}, 0
-    for p in params:
-        view = flat[at:at + p.numel()]
-        at += p.numel()
-        views[id(p)] = view.view(p.shape)
-        if id(p) not in slots:
-            continue
-        shard, rng, inner = slots[id(p)]
-        if key == "param":
-            value = shard
-        else:
-            value = inner.state.get(shard, {}).get(key, torch.zeros_like(shard))
-        view[rng.start:rng.end] = value.detach().float().view(-1)
-    if dist.get_world_size(dp_group) > 1:
-        dist.all_reduce(flat, group=dp_group)
-    return views
-
-
-def _is_fsdp(optimizer) -> bool:
-    from l3_core.parallel.fsdp import FsdpOptimizer
-
-    return isinstance(optimizer, FsdpOptimizer)
-
-
-def _gather_fsdp(chunks, optimizer, args: ModelArgs) -> tuple[dict, dict, int] | None:
-    weights: dict[str, torch.Tensor] = {}
-    moments: dict[str, torch.Tensor] = {}
-    adam_step = 0
-    for chunk in chunks:
-        for mapping, p in chunk_mappings(chunk, args):
-            state = optimizer.state.get(p, {})
-            values = {"param": p.detach()}
-            for k in _MOMENTS:
-                values[k] = state.get(k, torch.zeros_like(p))
-            if "step" in state:
-                adam_step = int(state["step"])
-            for key, value in values.items():
-                full = value.full_tensor() if hasattr(value, "full_tensor") else value
-                for name, t in zip(mapping.plain_names, to_full(mapping.kind, [full], args)):
-                    if key == "param":
-                        weights[name] = t.float().cpu().clone()
-                    else:
-                        moments[f"{key}/{name}"] = t.float().cpu().clone()
-    return (weights, moments, adam_step) if dist.get_rank() == 0 else None
-
-
-def _load_fsdp(chunks, optimizer, args: ModelArgs, weights, moments, adam_step: int) -> None:
-    from torch.distributed.tensor import DTensor
-    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
-
-    def shard_of(full: torch.Tensor, p) -> torch.Tensor:
-        shape, offset = compute_local_shape_and_global_offset(full.shape, p.device_mesh,
-                                                              p.placements)
-        index = tuple(slice(o, o + n) for o, n in zip(offset, shape))
-        return full[index].contiguous().to(p.to_local().device)
-
-    with torch.no_grad():
-        for chunk in chunks:
-            for mapping, p in chunk_mappings(chunk, args):
-                def full(src, prefix="", m=mapping):
-                    try:
-                        return to_local(m.kind, [src[prefix + n] for n in m.plain_names], args, 0, 1)
-                    except KeyError as e:
-                        raise CheckpointError(f"checkpoint lacks tensor {e.args[0]!r}") from None
-                w = full(weights)
-                if tuple(w.shape) != tuple(p.shape):
-                    raise CheckpointError(f"checkpoint gives {mapping.megatron_name} shape "
-                                          f"{tuple(w.shape)}, the model has {tuple(p.shape)}")
-                p.to_local().copy_(shard_of(w, p).to(p.dtype))
-                if moments is not None:
-                    optimizer.state[p] = {"step": torch.tensor(float(adam_step)), **{
-                        k: DTensor.from_local(shard_of(full(moments, f"{k}/"), p), p.device_mesh,
-                                              p.placements, run_check=False, shape=p.shape,
-                                              stride=p.stride())
-                        for k in _MOMENTS}}
-
-
-def gather_plain(chunks, optimizer, args: ModelArgs) -> tuple[dict, dict, int] | None:
-    """Unsharded fp32 weights and moments under plain names, on global rank 0 (else None)."""
-    from megatron.core import parallel_state as ps
-
-    if _is_fsdp(optimizer):
-        return _gather_fsdp(chunks, optimizer, args)
-
-    dp_group = ps.get_data_parallel_group(with_context_parallel=True)
-    tp_group = ps.get_tensor_model_parallel_group()
-    tp = ps.get_tensor_model_parallel_world_size()
-    local = {k: _full_local(chunks, optimizer, k, dp_group) for k in ("param", *_MOMENTS)}
-    adam_step = 0
-    for _, shard, _, inner in param_slots(optimizer):
-        if "step" in inner.state.get(shard, {}):
-            adam_step = int(inner.state[shard]["step"])
-            break
-    out: dict[str, dict[str, torch.Tensor]] = {k: {} for k in local}
-    for chunk in chunks:
-        for mapping, p in chunk_mappings(chunk, args):
-            for key, views in local.items():
-                t = views[id(p)]
-                if tp > 1 and mapping.kind != "norm":
-                    parts = [torch.empty_like(t) for _ in range(tp)]
-                    dist.all_gather(parts, t.contiguous(), group=tp_group)
-                else:
-                    parts = [t]
-                for name, full in zip(mapping.plain_names, to_full(mapping.kind, parts, args)):
-                    out[key][name] = full.cpu().clone()
-    keep = ps.get_data_parallel_rank(with_context_parallel=True) == 0 and \
-        ps.get_tensor_model_parallel_rank() == 0
-    gathered = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
-    dist.gather_object(out if keep else None, gathered, dst=0)
-    if dist.get_rank() != 0:
-        return None
-    merged: dict[str, dict[str, torch.Tensor]] = {k: {} for k in local}
-    for part in gathered:
-        if part is not None:
-            for k in part:
-                merged[k].update(part[k])
-    moments = {f"{k}/{n}": t for k in _MOMENTS for n, t in merged[k].items()}
-    return merged["param"], moments, adam_step
-
-
-def load_plain(chunks, optimizer, args: ModelArgs, weights: dict[str, torch.Tensor],
-               moments: dict[str, torch.Tensor] | None, adam_step: int) -> None:
-    """Set this rank's weights (model and fp32 main copies) and Adam state from plain tensors."""
-    from megatron.core import parallel_state as ps
-
-    if _is_fsdp(optimizer):
-        _load_fsdp(chunks, optimizer, args, weights, moments, adam_step)
-        return
-
-    tp_rank = ps.get_tensor_model_parallel_rank()
-    tp = ps.get_tensor_model_parallel_world_size()
-    slots = {id(p): (shard, rng, inner) for p, shard, rng, inner in param_slots(optimizer)}
-    with torch.no_grad():
-        for chunk in chunks:
-            for mapping, p in chunk_mappings(chunk, args):
-                def local(src: dict[str, torch.Tensor], prefix: str = "", m=mapping, p=p):
-                    try:
-                        full = [src[prefix + n] for n in m.plain_names]
-                    except KeyError as e:
-                        raise CheckpointError(f"checkpoint lacks tensor {e.args[0]!r}") from None
-                    t = to_local(m.kind, full, args, tp_rank, tp).to(p.device)
-                    if tuple(t.shape) != tuple(p.shape):
-                        raise CheckpointError(
-                            f"checkpoint tensors {m.plain_names} give shape {tuple(t.shape)} for "
-                            f"{m.megatron_name}, the model has {tuple(p.shape)}")
-                    return t.float()
-                w = local(weights)
-                p.copy_(w.to(p.dtype))
-                if id(p) not in slots:
-                    continue
-                shard, rng, inner = slots[id(p)]
-                shard.copy_(w.view(-1)[rng.start:rng.end])
-                if moments is not None:
-                    inner.state[shard] = {
-                        "step": torch.tensor(float(adam_step)),  # torch keeps it on the CPU
-                        **{k: local(moments, f"{k}/").view(-1)[rng.start:rng.end].clone()
-                           for k in _MOMENTS},
-                    }
-
-
-def save(run_dir: Path, step: int, chunks, optimizer, args: ModelArgs, state: dict[str, Any],
-         keep_last: int) -> Path | None:
+def save(
+    run_dir: Path, step: int, backend: CheckpointBackend, state: dict[str, Any], keep_last: int
+) -> Path | None:
     """Write checkpoint ``step`` atomically (collective: every rank calls it)."""
     from safetensors.torch import save_file
 
-    plain = gather_plain(chunks, optimizer, args)
+    plain = backend.gather()
     if plain is None:
         dist.barrier()
         return None
-    weights, moments, adam_step = plain
+    args = backend.args
     root = run_dir / "checkpoints"
     path = root / f"step_{step:08d}"
     with atomic_path(path) as tmp:
         tmp.mkdir()
-        save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp / "model.safetensors"))
-        save_file({k: v.contiguous() for k, v in moments.items()},
-                  str(tmp / "optimizer.safetensors"))
+        save_file(
+            {k: v.contiguous() for k, v in plain.weights.items()}, str(tmp / "model.safetensors")
+        )
+        save_file(
+            {k: v.contiguous() for k, v in (plain.moments or {}).items()},
+            str(tmp / "optimizer.safetensors"),
+        )
         native.write_params(tmp, args, "float32")
-        write_json(tmp / "trainer.json", {**state, "step": step, "adam_step": adam_step,
-                                           "model_args": args_to_dict(args)})
+        write_json(
+            tmp / "trainer.json",
+            {**state, "step": step, "adam_step": plain.adam_step, "model_args": args_to_dict(args)},
+        )
     with atomic_write(root / LATEST, encoding="utf-8") as f:
         f.write(path.name + "\n")
     done = sorted(p for p in root.glob("step_*") if p.is_dir())
@@ -265,8 +87,8 @@ def latest(run_dir: Path) -> Path | None:
     return path
 
 
-def read(path: Path, args: ModelArgs) -> tuple[dict, dict, dict]:
-    """(weights, moments, trainer state) of checkpoint ``path``, checked against ``args``."""
+def read(path: Path, args: ModelArgs) -> tuple[PlainState, dict[str, Any]]:
+    """(tensors, trainer state) of checkpoint ``path``, checked against ``args``."""
     from safetensors.torch import load_file
 
     try:
@@ -277,20 +99,30 @@ def read(path: Path, args: ModelArgs) -> tuple[dict, dict, dict]:
     check_same_model(saved, args, str(path))
     weights = load_file(str(path / "model.safetensors"))
     moments = load_file(str(path / "optimizer.safetensors"))
-    return weights, moments, state
+    return PlainState(weights, moments, int(state["adam_step"])), state
 
 
 def _signature(args: ModelArgs) -> dict[str, Any]:
     """What makes two argument sets the same model (HF configs state the FFN width directly)."""
-    return {"dim": args.dim, "n_layers": args.n_layers, "n_heads": args.n_heads,
-            "n_kv_heads": args.kv_heads, "head_dim": args.head_dim, "vocab_size": args.vocab_size,
-            "ffn_hidden_dim": args.ffn_hidden_dim, "norm_eps": args.norm_eps,
-            "rope_theta": args.rope_theta, "rope_scaling": args.rope_scaling,
-            "tie_embeddings": args.tie_embeddings}
+    return {
+        "dim": args.dim,
+        "n_layers": args.n_layers,
+        "n_heads": args.n_heads,
+        "n_kv_heads": args.kv_heads,
+        "head_dim": args.head_dim,
+        "vocab_size": args.vocab_size,
+        "ffn_hidden_dim": args.ffn_hidden_dim,
+        "norm_eps": args.norm_eps,
+        "rope_theta": args.rope_theta,
+        "rope_scaling": args.rope_scaling,
+        "tie_embeddings": args.tie_embeddings,
+    }
 
 
 def check_same_model(saved: ModelArgs, args: ModelArgs, where: str) -> None:
     mine, theirs = _signature(args), _signature(saved)
-    diffs = [f"{k}: checkpoint {v!r}, config {mine[k]!r}" for k, v in theirs.items() if mine[k] != v]
+    diffs = [
+        f"{k}: checkpoint {v!r}, config {mine[k]!r}" for k, v in theirs.items() if mine[k] != v
+    ]
     if diffs:
         raise CheckpointError(f"{where} was written for another model: " + "; ".join(diffs))

@@ -21,15 +21,35 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from l3_core.errors import ConfigError, ShardError
 from l3_core.shards import ShardDataset
 
+if TYPE_CHECKING:
+    from l3_core.run_config import DataConfig
+
 log = logging.getLogger(__name__)
 _VAL_SEED = 20240723  # fixed: the validation set must not change with the training seed
+
+
+def open_packed_stream(data: DataConfig, seed: int, vocab_size: int) -> PackedStream:
+    """The packed stream of the ``[data]`` table: shards checked against the tokenizer and
+    vocabulary, and the validation split (``val_path``, the built-in corpus's own, or held out)."""
+    path = resolve_data_path(data.path)
+    expect = None
+    if data.tokenizer:
+        from l3_core.tokenizer import Tokenizer
+
+        expect = Tokenizer.from_file(data.tokenizer).fingerprint()
+    dataset = ShardDataset(path, expect_tokenizer=expect, expect_vocab_size=vocab_size)
+    val_path = data.val_path or (resolve_data_path(data.path, "val")
+                                 if data.path == "builtin:stdlib" else None)
+    val = ShardDataset(val_path, expect_tokenizer=dataset.manifest["tokenizer"],
+                       expect_vocab_size=vocab_size) if val_path else None
+    return PackedStream(dataset, seed, data.weights, data.val_fraction, val)
 
 
 def resolve_data_path(path: str, split: str = "train") -> Path:
@@ -103,6 +123,15 @@ class PackedStream:
         self.cursor = {s: [0, 0] for s in self.sources}
         self.carry: list[int] | None = None  # [shard, doc, offset] of a split document
         self.set_weights(weights)
+
+    @property
+    def tokenizer(self) -> str:
+        """Fingerprint of the tokenizer the shards were written with."""
+        return str(self.dataset.manifest["tokenizer"])
+
+    @property
+    def where(self) -> str:
+        return str(self.dataset.directory)
 
     # -- mix ---------------------------------------------------------------------------------
 

@@ -54,7 +54,10 @@ def needle_rows(haystack: np.ndarray, vocab_size: int, seed: int) -> tuple[Batch
 
 
 def stage_end_checks(trainer, done: int) -> dict[str, float]:
-    """The stage-end figures when step ``done`` ends a long-context stage, else {}."""
+    """The stage-end figures when step ``done`` ends a long-context stage, else {}.
+
+    The needle figures need the language-model objective's ``hits`` metric.
+    """
     cfg = trainer.cfg
     index, stage = stage_at(done - 1, cfg)
     end = cfg.train.max_steps + sum(s.steps for s in cfg.long_context.stages[:index + 1])
@@ -68,9 +71,8 @@ def stage_end_checks(trainer, done: int) -> dict[str, float]:
     n = batch.tokens.shape[0] - batch.tokens.shape[0] % gbs
     nll_sum = count = hits = 0.0
     for b in range(0, n, gbs):
-        s, c, h = trainer.forward_backward(batch.rows(slice(b, b + gbs)), forward_only=True,
-                                           with_hits=True)
-        nll_sum, count, hits = nll_sum + s, count + c, hits + h
+        r = trainer.forward_backward(batch.rows(slice(b, b + gbs)), forward_only=True)
+        nll_sum, count, hits = nll_sum + r.loss_sum, count + r.count, hits + r.metrics["hits"]
     return {"stage": index, "stage_seq_len": stage.seq_len,
             "short_val_loss": trainer.evaluate(cfg.data.seq_len),
             "long_val_loss": trainer.evaluate(stage.seq_len),

@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from l3_core.config import from_dict, to_dict
 from l3_core.run_config import RunConfig
 from l3_core.shards import write_manifest, write_shard
+from l3_core.train.lm_objective import LanguageModelObjective
+from l3_core.train.objective import LossParts, register_objective
 
 VOCAB = 512
 
@@ -61,24 +64,27 @@ def config(corpus: Path, run_dir: Path, **sections) -> RunConfig:
     return from_dict(RunConfig, base)
 
 
-
-
 def run_configs(configs: list[dict[str, Any]], out: str) -> None:
-    """Train each config (plain dicts) in turn; rank 0 writes ``{name: records}`` to ``out``."""
+    """Train each config (plain dicts) in turn; rank 0 writes ``{name: records}`` to ``out``.
+
+    A config may name its objective (``"objective": "<registered name>"``; default ``"lm"``).
+    """
     import torch.distributed as dist
 
     warnings.filterwarnings("ignore")
     logging.getLogger("megatron").setLevel(logging.ERROR)
     from l3_core.train.loop import Trainer
+    from l3_core.train.objective import objective_named
 
     results: dict[str, Any] = {}
     for spec in configs:
         spec = dict(spec)
         name = spec.pop("name")
+        objective = spec.pop("objective", "lm")
         cfg = from_dict(RunConfig, spec)
         try:
-            records = Trainer(cfg).run()
-            results[name] = records
+            with Trainer(cfg, objective_named(objective, cfg)) as trainer:
+                results[name] = trainer.run()
         except Exception as e:  # reported per config so one failure does not hide the others
             results[name] = {"error": f"{type(e).__name__}: {e}"}
             logging.getLogger(__name__).exception("config %s failed", name)
@@ -88,5 +94,55 @@ def run_configs(configs: list[dict[str, Any]], out: str) -> None:
     dist.destroy_process_group()
 
 
-def as_dict(cfg: RunConfig, name: str) -> dict[str, Any]:
-    return {"name": name, **to_dict(cfg)}
+def as_dict(cfg: RunConfig, name: str, objective: str = "lm") -> dict[str, Any]:
+    return {"name": name, "objective": objective, **to_dict(cfg)}
+
+
+class LastTokenScore(LanguageModelObjective):
+    """A second objective on the same trainer, of the reward-model kind: a scalar head on the
+    final-norm hidden state of each document's last token in a packed row, regressed (squared
+    error) onto that token's parity. Rows, positions and masks are the language model's; the
+    model returns hidden states through :meth:`head`; ``freeze_trunk`` trains the head alone.
+    """
+
+    metric_names = ("abs_error",)
+    freeze_trunk = False
+
+    def __init__(self, cfg: RunConfig) -> None:
+        super().__init__(cfg)
+        self.seed = cfg.train.seed
+
+    def head(self, args):
+        head = torch.nn.Linear(args.dim, 1)
+        g = torch.Generator().manual_seed(self.seed)
+        with torch.no_grad():
+            head.weight.copy_(torch.randn(head.weight.shape, generator=g) * args.dim ** -0.5)
+            head.bias.zero_()
+        return head
+
+    def forward(self, model, micro):
+        return model(micro["tokens"], micro["positions"], micro["doc_ids"])
+
+    def loss(self, micro, output) -> LossParts:
+        return score_loss(output, micro["tokens"], micro["loss_mask"])
+
+    def trains(self, name: str) -> bool:
+        return not self.freeze_trunk or name.startswith("output_head.")
+
+
+def score_loss(scores, tokens, loss_mask) -> LossParts:
+    """Squared error of ``scores`` [b, s, 1] at document ends (``loss_mask == 0``) against the
+    parity of the token there."""
+    last = 1.0 - loss_mask.float()  # the next token starts another document
+    err = (scores.float().squeeze(-1) - (tokens % 2).float()) * last
+    return LossParts((err * err).sum(), last.sum(), {"abs_error": err.detach().abs().sum()})
+
+
+@register_objective("test-last-token-score")
+class _LastTokenScoreAll(LastTokenScore):
+    pass
+
+
+@register_objective("test-last-token-score-frozen-trunk")
+class _LastTokenScoreHeadOnly(LastTokenScore):
+    freeze_trunk = True
