@@ -108,7 +108,7 @@ def test_cli_reports_missing_data_in_one_line(tmp_path):
     cfg.write_text(f'run_dir = "{tmp_path / "run"}"\n[data]\npath = "{tmp_path / "nowhere"}"\n')
     proc = subprocess.run([sys.executable, "-m", "l3_core.train", "--config", str(cfg)],
                           capture_output=True, text=True)
-    assert proc.returncode == 2
+    assert proc.returncode == 4  # ExitCode.INPUT: a ShardError
     assert f"{tmp_path / 'nowhere'}/manifest.json: manifest not found" in proc.stderr
     assert "Traceback" not in proc.stderr
 
