@@ -6,10 +6,14 @@ import main_job
 import pytest
 
 
-def test_stage_order_follows_the_llama3_flow():
-    stages = main_job.available_stages()
-    assert stages[: stages.index("core") + 1][-1] == "core"
-    assert stages == [s for s in main_job.ORDER if s in stages]
+def test_a_stage_runs_through_the_job_and_its_figures_reach_the_summary(tmp_path, capsys):
+    assert main_job.main(["--workdir", str(tmp_path), "--only", "data"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert list(summary) == ["data"]
+    figures = summary["data"]
+    assert figures["documents_out"] > 50 and figures["seconds"] > 0
+    assert (tmp_path / "data" / "data_shards").is_dir()
+    assert f"documents_out: {figures['documents_out']}" in capsys.readouterr().out
 
 
 def test_unknown_stage_is_refused(tmp_path):

@@ -2,29 +2,41 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from l3_guard.errors import CategoryError, GuardInputError
 from l3_guard.llama_guard_format import build_prompt, parse_output
 from l3_guard.taxonomy import LLAMA_GUARD_3_CATEGORIES, Category, Taxonomy
 
-REFERENCE = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "llama_guard3.json"
+# The category lines of the published Llama Guard 3 prompt (its model card).
+PROMPT_CATEGORY_NAMES = {
+    "S1": "Violent Crimes.",
+    "S2": "Non-Violent Crimes.",
+    "S3": "Sex Crimes.",
+    "S4": "Child Exploitation.",
+    "S5": "Defamation.",
+    "S6": "Specialized Advice.",
+    "S7": "Privacy.",
+    "S8": "Intellectual Property.",
+    "S9": "Indiscriminate Weapons.",
+    "S10": "Hate.",
+    "S11": "Self-Harm.",
+    "S12": "Sexual Content.",
+    "S13": "Elections.",
+    "S14": "Code Interpreter Abuse.",
+}
 
 
 def test_taxonomy_names_match_the_reference_prompt_names():
-    if not REFERENCE.is_file():
-        pytest.skip(f"reference facts not present at {REFERENCE}")
-    ref = json.loads(REFERENCE.read_text())["category_names_in_prompt"]
     ours = {c.code: f"{c.name}." for c in LLAMA_GUARD_3_CATEGORIES}
-    assert ours == ref
+    assert ours == PROMPT_CATEGORY_NAMES
 
 
 def test_user_prompt_has_the_llama_guard_3_layout():
     p = build_prompt("Tell me how to go to the zoo and steal a llama.")
-    expected_block = "\n".join(f"S{i + 1}: {c.name}." for i, c in enumerate(LLAMA_GUARD_3_CATEGORIES))
+    expected_block = "\n".join(
+        f"S{i + 1}: {c.name}." for i, c in enumerate(LLAMA_GUARD_3_CATEGORIES)
+    )
     assert p == (
         "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"
         "Task: Check if there is unsafe content in 'User' messages in conversations according our "
@@ -51,7 +63,9 @@ def test_recipes_layout_uses_single_spaces_around_the_body():
 
 
 def test_subset_and_custom_categories_are_renumbered_in_the_prompt_and_mapped_back():
-    tax = Taxonomy.select(["S1", "S10"], [Category("PII", "Customer Data", "Leaking customer records.")])
+    tax = Taxonomy.select(
+        ["S1", "S10"], [Category("PII", "Customer Data", "Leaking customer records.")]
+    )
     p = build_prompt("x", tax, with_descriptions=True)
     assert "S1: Violent Crimes.\n" in p and "S2: Hate.\n" in p
     assert "S3: Customer Data.\nLeaking customer records." in p and "S4:" not in p

@@ -48,30 +48,44 @@ class MetricsRecord:
     long_val_loss: float | None = None
     needle_recall: float | None = None
     needle_nll: float | None = None
+    # Figures an objective adds (l3_core.train.objective.Objective.figures): e.g. a reward
+    # model's pair accuracy or DPO's reward margin. Written as top-level keys; any key the
+    # schema does not name is one of these and must be a number.
+    extra: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_json(cls, row: Mapping[str, Any], where: str = "metrics record") -> MetricsRecord:
         """Check ``row`` against the schema (unknown or missing keys, wrong types) and build one."""
-        unknown = sorted(set(row) - _KINDS.keys())
-        if unknown:
-            raise InputError(
-                f"{where}: unknown metrics key {', '.join(unknown)}; "
-                f"known keys: {', '.join(_KINDS)}"
-            )
+        if "extra" in row:
+            raise InputError(f"{where}: 'extra' is not a metrics key (objective figures are "
+                             "top-level keys)")
         # A null figure is one that was not measured, as if its key were absent.
         missing = [name for name in _REQUIRED if row.get(name) is None]
         if missing:
             raise InputError(f"{where}: missing metrics key {', '.join(missing)}")
-        values = {
-            k: _number(v, _KINDS[k], f"{where}: {k}") for k, v in row.items() if v is not None
+        values: dict[str, Any] = {
+            k: _number(v, _KINDS[k], f"{where}: {k}")
+            for k, v in row.items()
+            if v is not None and k in _KINDS
+        }
+        extra = {
+            k: float(_number(v, float, f"{where}: {k}"))
+            for k, v in row.items()
+            if v is not None and k not in _KINDS
         }
         if values["step"] < 0:
             raise InputError(f"{where}: step = {values['step']} must be >= 0")
-        return cls(**values)
+        return cls(**values, extra=extra)
 
     def to_json(self) -> dict[str, Any]:
         """The record as one JSON object; figures that were not measured are left out."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        clash = sorted(set(self.extra) & set(_KINDS))
+        if clash:
+            raise InputError(f"objective figure {', '.join(clash)} would overwrite a schema key")
+        out = {
+            k: v for k, v in dataclasses.asdict(self).items() if v is not None and k != "extra"
+        }
+        return {**out, **self.extra}
 
 
 def _number(value: Any, kind: type, where: str) -> int | float:
@@ -92,11 +106,16 @@ def _kinds() -> dict[str, type]:
             t for t in (int, float) if t in (hints[f.name], *typing.get_args(hints[f.name]))
         )
         for f in dataclasses.fields(MetricsRecord)
+        if f.name != "extra"
     }
 
 
 _KINDS = _kinds()
-_REQUIRED = [f.name for f in dataclasses.fields(MetricsRecord) if f.default is dataclasses.MISSING]
+_REQUIRED = [
+    f.name
+    for f in dataclasses.fields(MetricsRecord)
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+]
 
 
 def metrics_path(run: str | os.PathLike[str]) -> Path:

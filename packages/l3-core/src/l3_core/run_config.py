@@ -90,6 +90,9 @@ class TrainConfig:
     # Peak FLOP/s of one device for MFU; 0 = the device's known peak (H100/H200 bf16) or, on
     # a CPU, a measured matmul rate.
     peak_flops: float = 0.0
+    # What is optimised: a name registered with l3_core.train.objective.register_objective
+    # ("lm", the packed-stream language-model loss, unless a package registers others).
+    objective: str = "lm"
 
 
 @dataclass

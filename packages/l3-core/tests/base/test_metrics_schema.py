@@ -90,7 +90,8 @@ def test_a_bad_line_before_the_end_names_file_and_line(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"los": 1.0}, r"metrics.jsonl:2: unknown metrics key los; known keys: step, loss"),
+        ({"accuracy": "high"}, r"metrics.jsonl:2: accuracy: expected float, got 'high'"),
+        ({"extra": {"a": 1}}, r"metrics.jsonl:2: 'extra' is not a metrics key"),
         ({"loss": None}, r"metrics.jsonl:2: missing metrics key loss"),  # null = not measured
         ({"loss": "high"}, r"metrics.jsonl:2: loss: expected float, got 'high'"),
         ({"step": True}, r"metrics.jsonl:2: step: expected int, got True"),
@@ -103,6 +104,21 @@ def test_rows_that_do_not_fit_the_schema_are_refused_with_key_and_value(tmp_path
     _write(tmp_path / METRICS_FILE, [_step(1).to_json(), row])
     with pytest.raises(InputError, match=message):
         read_metrics(tmp_path)
+
+
+def test_objective_figures_round_trip_as_top_level_keys(tmp_path):
+    rec = MetricsRecord.from_json({**_step(1).to_json(), "accuracy": 0.75, "reward_margin": 2})
+    assert rec.extra == {"accuracy": 0.75, "reward_margin": 2.0}
+    assert rec.to_json()["accuracy"] == 0.75 and "extra" not in rec.to_json()
+    _write(tmp_path / METRICS_FILE, [rec.to_json()])
+    assert read_metrics(tmp_path) == [rec]
+
+
+def test_an_objective_figure_cannot_shadow_a_schema_key():
+    rec = MetricsRecord.from_json(_step(1).to_json())
+    clash = MetricsRecord(**{**rec.__dict__, "extra": {"loss": 1.0}})
+    with pytest.raises(InputError, match="objective figure loss would overwrite a schema key"):
+        clash.to_json()
 
 
 def test_missing_keys_are_all_named():

@@ -105,6 +105,10 @@ def test_score_objective_trains_the_same_on_two_ranks(name, layout, world2, sing
         [r["grad_norm"] for r in single[name]], abs=TOL
     )
     assert records[-1]["val_loss"] == pytest.approx(single[name][-1]["val_loss"], abs=TOL)
+    # The objective's own figure reaches every step's record, reduced over both ranks.
+    assert [r["mean_abs_error"] for r in records] == pytest.approx(
+        [r["mean_abs_error"] for r in single[name]], abs=TOL
+    )
 
 
 def test_frozen_trunk_keeps_its_weights_and_the_head_trains(world2, corpus):

@@ -70,20 +70,20 @@ def _parabola_runs(A: float, alpha: float, budgets, width=1.0, points=9):
     return runs_from_arrays(C, N, D, loss)
 
 
-def test_extrapolation_reproduces_the_llama3_figure3_tokens(scaling_facts):
-    facts = scaling_facts["llama3_paper_section_3_2_1"]
-    A, alpha = (
-        facts["figure3_label_values_unverified"]["A"],
-        facts["figure3_label_values_unverified"]["alpha"],
-    )
-    runs = _parabola_runs(A, alpha, np.logspace(18.8, 22, 6))
+# Llama 3 paper, section 3.2.1 / Figure 3: N*(C) = A C^alpha (training tokens) with the figure's
+# label values, budgets 6e18 to 1e22 FLOPs, extrapolated to the flagship's 3.8e25 FLOPs.
+FIGURE3_A, FIGURE3_ALPHA, FLAGSHIP_FLOPS = 0.299, 0.537, 3.8e25
+
+
+def test_extrapolation_reproduces_the_llama3_figure3_tokens():
+    runs = _parabola_runs(FIGURE3_A, FIGURE3_ALPHA, np.logspace(18.8, 22, 6))
     fit = fit_isoflops(runs)
-    assert fit.tokens_law.alpha == pytest.approx(alpha, rel=1e-9)
-    assert pytest.approx(A, rel=1e-6) == fit.tokens_law.A
-    target = fit.extrapolate(facts["extrapolation"]["C_flops"])
-    assert target["D_opt"] == pytest.approx(
-        facts["sanity_check_by_us"]["tokens_with_0_299_0_537"], rel=1e-6
-    )
+    assert fit.tokens_law.alpha == pytest.approx(FIGURE3_ALPHA, rel=1e-9)
+    assert pytest.approx(FIGURE3_A, rel=1e-6) == fit.tokens_law.A
+    target = fit.extrapolate(FLAGSHIP_FLOPS)
+    # The closed form: about 16.3T tokens (the paper's 16.55T needs its unrounded fit).
+    assert target["D_opt"] == pytest.approx(FIGURE3_A * FLAGSHIP_FLOPS**FIGURE3_ALPHA, rel=1e-6)
+    assert 16.2e12 < target["D_opt"] < 16.4e12
 
 
 @pytest.mark.filterwarnings("ignore:only 2 budgets")

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 from scipy.optimize import minimize, minimize_scalar
 
-from l3_scaling.data import read_runs
 from l3_scaling.errors import FitError, TableError
 from l3_scaling.fits.parametric import (
     PARAM_NAMES,
@@ -117,23 +114,3 @@ def test_non_positive_or_missing_values_are_rejected_naming_the_row(bad):
     loss[7] = bad
     with pytest.raises(TableError, match="row 7"):
         fit_parametric(N, D, loss)
-
-
-def test_reproduces_epoch_estimates_on_chinchilla_points(chinchilla_csv, scaling_facts):
-    runs = read_runs(chinchilla_csv)
-    assert len(runs) == scaling_facts["chinchilla_data"]["rows"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        fit = fit_parametric(runs.N, runs.D, runs.loss, drop_highest=5, n_bootstrap=1000)
-    epoch = scaling_facts["besiroglu_2024_epoch_replication"]
-    for name in PARAM_NAMES:
-        ours = getattr(fit.law, name)
-        # Within one published standard error of Epoch's estimate ...
-        assert abs(ours - epoch[name]) <= epoch["standard_errors"][name], name
-        # ... and the same optimum as their Huber/L-BFGS notebook fit.
-        assert ours == pytest.approx(epoch["huber_lbfgs_best_fit"][name], rel=2e-3), name
-        # Bootstrap spread like theirs (they used 4,000 resamples, we use 1,000).
-        assert fit.bootstrap.se(name) == pytest.approx(epoch["standard_errors"][name], rel=0.25)
-        lo, hi = fit.bootstrap.interval(name)
-        elo, ehi = epoch["bootstrap_95ci"][name]
-        assert lo == pytest.approx(elo, rel=0.15) and hi == pytest.approx(ehi, rel=0.15), name

@@ -80,7 +80,7 @@ class Trainer:
         from megatron.core import parallel_state as ps
 
         self.ps = ps
-        self.objective = objective or objective_named("lm", cfg)
+        self.objective = objective or objective_named(cfg.train.objective, cfg)
         self.run_dir = Path(cfg.run_dir)
         self.rank = dist.get_rank()
         self.bf16 = cfg.train.precision == "bf16" or (
@@ -316,6 +316,7 @@ class Trainer:
             "batch_size": gbs,
             "tokens": self.tokens_seen,
             "step_time_s": dt,
+            **self.objective.figures(result),
         }
 
     @torch.no_grad()

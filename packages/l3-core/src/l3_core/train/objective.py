@@ -130,6 +130,11 @@ class Objective(ABC):
         It is replicated over tensor-parallel ranks and must be built identically on each."""
         return None
 
+    def figures(self, result: StepResult) -> dict[str, float]:
+        """What a training step's metrics record shows of ``result`` beyond the loss (e.g. a
+        pair accuracy from metric sums); keys must not be metrics-schema keys."""
+        return {}
+
     def trains(self, name: str) -> bool:
         """Whether the parameter ``name`` (Megatron's name; heads under ``output_head.``) is
         updated; frozen ones keep their initial or loaded values."""

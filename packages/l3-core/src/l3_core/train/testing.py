@@ -20,7 +20,7 @@ from l3_core.config import from_dict, to_dict
 from l3_core.run_config import RunConfig
 from l3_core.shards import write_manifest, write_shard
 from l3_core.train.lm_objective import LanguageModelObjective
-from l3_core.train.objective import LossParts, register_objective
+from l3_core.train.objective import LossParts, StepResult, register_objective
 
 VOCAB = 512
 
@@ -125,6 +125,9 @@ class LastTokenScore(LanguageModelObjective):
 
     def loss(self, micro, output) -> LossParts:
         return score_loss(output, micro["tokens"], micro["loss_mask"])
+
+    def figures(self, result: StepResult) -> dict[str, float]:
+        return {"mean_abs_error": result.metrics["abs_error"] / max(result.count, 1)}
 
     def trains(self, name: str) -> bool:
         return not self.freeze_trunk or name.startswith("output_head.")
