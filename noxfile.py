@@ -101,6 +101,7 @@ def integration(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.install("ruff==0.14.9")
     session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
 
 
 @nox.session

@@ -7,14 +7,63 @@ import json
 import random
 from pathlib import Path
 
-COMMON = ["the", "of", "and", "to", "in", "a", "is", "that", "for", "it", "as", "was", "with", "be", "by", "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have", "an", "they", "you", "were", "her", "she", "there", "been", "one", "all", "we", "their", "has", "would", "when", "if", "so", "no", "out"]
+COMMON = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "a",
+    "is",
+    "that",
+    "for",
+    "it",
+    "as",
+    "was",
+    "with",
+    "be",
+    "by",
+    "on",
+    "not",
+    "he",
+    "this",
+    "are",
+    "or",
+    "his",
+    "from",
+    "at",
+    "which",
+    "but",
+    "have",
+    "an",
+    "they",
+    "you",
+    "were",
+    "her",
+    "she",
+    "there",
+    "been",
+    "one",
+    "all",
+    "we",
+    "their",
+    "has",
+    "would",
+    "when",
+    "if",
+    "so",
+    "no",
+    "out",
+]
 
 
 def prose(rng: random.Random, n_words: int, vocab: int = 50_000) -> str:
-    ws = [rng.choice(COMMON) if rng.random() < 0.4 else f"w{rng.randrange(vocab)}"
-          for _ in range(n_words)]
-    sentences = [" ".join(ws[i:i + 14]).capitalize() + "." for i in range(0, len(ws), 14)]
-    return "\n".join(" ".join(sentences[i:i + 5]) for i in range(0, len(sentences), 5))
+    ws = [
+        rng.choice(COMMON) if rng.random() < 0.4 else f"w{rng.randrange(vocab)}"
+        for _ in range(n_words)
+    ]
+    sentences = [" ".join(ws[i : i + 14]).capitalize() + "." for i in range(0, len(ws), 14)]
+    return "\n".join(" ".join(sentences[i : i + 5]) for i in range(0, len(sentences), 5))
 
 
 def edit(rng: random.Random, text: str, rate: float) -> str:
@@ -26,8 +75,14 @@ def edit(rng: random.Random, text: str, rate: float) -> str:
     return " ".join(ws)
 
 
-def corpus(n_docs: int, dup_fraction: float, rates: tuple[float, ...], seed: int = 0,
-           words: tuple[int, int] = (150, 450), junk_fraction: float = 0.0) -> tuple[list[dict], dict[str, tuple[str, float]]]:
+def corpus(
+    n_docs: int,
+    dup_fraction: float,
+    rates: tuple[float, ...],
+    seed: int = 0,
+    words: tuple[int, int] = (150, 450),
+    junk_fraction: float = 0.0,
+) -> tuple[list[dict], dict[str, tuple[str, float]]]:
     """Rows ``{id, text}``; ``truth`` maps each planted copy's id to (its original, edit rate)."""
     rng = random.Random(seed)
     rows: list[dict] = []
@@ -37,8 +92,10 @@ def corpus(n_docs: int, dup_fraction: float, rates: tuple[float, ...], seed: int
         rows.append({"id": f"o{i}", "text": prose(rng, rng.randint(*words))})
     for j in range(int(n_docs * junk_fraction)):  # logs and symbol soup for the filters
         if j % 2:
-            text = "\n".join(f"ERROR worker {j % 7} failed: connection reset (retry {k % 3})"
-                              for k in range(rng.randint(20, 60)))
+            text = "\n".join(
+                f"ERROR worker {j % 7} failed: connection reset (retry {k % 3})"
+                for k in range(rng.randint(20, 60))
+            )
         else:
             text = " ".join(f"#{rng.randrange(999)} ... {rng.randrange(99)}" for _ in range(80))
         rows.append({"id": f"j{j}", "text": text})

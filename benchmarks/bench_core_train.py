@@ -47,24 +47,41 @@ def main() -> None:
     torch.set_num_threads(opts.threads)
     total = opts.steps + opts.warmup
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = from_dict(RunConfig, {
-            "run_dir": tmp, "model": {"preset": opts.preset},
-            "data": {"path": "builtin:stdlib", "seq_len": opts.seq},
-            "train": {"max_steps": total, "global_batch_size": opts.batch,
-                      "micro_batch_size": opts.batch, "eval_every": 0},
-            "optimizer": {"lr": 1e-3}, "schedule": {"warmup_steps": 2},
-            "logging": {"tensorboard": False, "progress": False, "plot": False}})
+        cfg = from_dict(
+            RunConfig,
+            {
+                "run_dir": tmp,
+                "model": {"preset": opts.preset},
+                "data": {"path": "builtin:stdlib", "seq_len": opts.seq},
+                "train": {
+                    "max_steps": total,
+                    "global_batch_size": opts.batch,
+                    "micro_batch_size": opts.batch,
+                    "eval_every": 0,
+                },
+                "optimizer": {"lr": 1e-3},
+                "schedule": {"warmup_steps": 2},
+                "logging": {"tensorboard": False, "progress": False, "plot": False},
+            },
+        )
         trainer = Trainer(cfg)
         args = trainer.args
         plain = Transformer.build(args, seed=cfg.train.seed)
         opt = plain_optimizer(plain, cfg.optimizer.lr, cfg.optimizer.weight_decay)
-        print(f"preset {opts.preset}: {args.num_params() / 1e6:.1f}M parameters, batch "
-              f"{opts.batch} x {opts.seq}, fp32, {torch.get_num_threads()} threads, 1 process")
+        print(
+            f"preset {opts.preset}: {args.num_params() / 1e6:.1f}M parameters, batch "
+            f"{opts.batch} x {opts.seq}, fp32, {torch.get_num_threads()} threads, 1 process"
+        )
         ours_t, peer_t, ours_c, peer_c, diffs = [], [], [], [], []
         peak = matmul_peak(torch.float32)
         # the peer's own copy of the stream reads the very same rows
-        peer_stream = PackedStream(trainer.stream.dataset, cfg.train.seed, cfg.data.weights,
-                                   cfg.data.val_fraction, trainer.stream.val_dataset)
+        peer_stream = PackedStream(
+            trainer.stream.dataset,
+            cfg.train.seed,
+            cfg.data.weights,
+            cfg.data.val_fraction,
+            trainer.stream.val_dataset,
+        )
         for step in range(total):
 
             def run_ours(step=step):
@@ -75,8 +92,9 @@ def main() -> None:
             def run_peer(step=step):
                 t0, c0 = time.perf_counter(), time.process_time()
                 batch = peer_stream.next_rows(opts.batch, opts.seq)
-                loss, _ = plain_step(plain, opt, batch, schedule.learning_rate(step, cfg),
-                                     cfg.optimizer.clip_grad)
+                loss, _ = plain_step(
+                    plain, opt, batch, schedule.learning_rate(step, cfg), cfg.optimizer.clip_grad
+                )
                 return loss, time.perf_counter() - t0, time.process_time() - c0
 
             if step % 2:
@@ -98,11 +116,21 @@ def main() -> None:
     t_ours, t_peer = statistics.median(ours_t), statistics.median(peer_t)
     print(f"matmul peak fp32: {peak / 1e9:.0f} GFLOP/s; median of {opts.steps} steps")
     report("train step tokens/s (fp32)", tokens / t_ours, tokens / t_peer, "tok/s", "plain loop")
-    report("MFU % (fp32, of the matmul peak)", 100 * flops / t_ours / peak,
-           100 * flops / t_peer / peak, "%", "plain loop")
+    report(
+        "MFU % (fp32, of the matmul peak)",
+        100 * flops / t_ours / peak,
+        100 * flops / t_peer / peak,
+        "%",
+        "plain loop",
+    )
     # CPU seconds per step: what each does, less sensitive to other jobs than wall time
-    report("tokens per CPU-second (fp32)", tokens / statistics.median(ours_c),
-           tokens / statistics.median(peer_c), "tok/cpu-s", "plain loop")
+    report(
+        "tokens per CPU-second (fp32)",
+        tokens / statistics.median(ours_c),
+        tokens / statistics.median(peer_c),
+        "tok/cpu-s",
+        "plain loop",
+    )
     print(f"largest |loss difference| over {total} steps: {max(diffs):.2e}")
 
 

@@ -18,7 +18,9 @@ from l3_data.steps.langid import LanguageIdentifier, default_model_path
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--eval", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "eval")
+    ap.add_argument(
+        "--eval", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "eval"
+    )
     args = ap.parse_args()
     rows = [json.loads(x) for x in (args.eval / "langid_dev.jsonl").read_text().splitlines()]
     texts = [r["text"] for r in rows]
@@ -50,8 +52,10 @@ def main() -> None:
     acc_a = sum(a == r["lang"] for r, a in zip(rows, ours)) / len(rows)
     acc_b = sum(b == r["lang"] for r, b in zip(rows, peer)) / len(rows)
     print(f"overall accuracy: l3-data {acc_a:.4f}, datatrove {acc_b:.4f} ({len(rows)} sentences)")
-    print(f"throughput: l3-data {len(rows) / ours_s:.0f} docs/s, datatrove {len(rows) / peer_s:.0f} "
-          f"docs/s, ratio {peer_s / ours_s:.2f}x")
+    print(
+        f"throughput: l3-data {len(rows) / ours_s:.0f} docs/s, datatrove {len(rows) / peer_s:.0f} "
+        f"docs/s, ratio {peer_s / ours_s:.2f}x"
+    )
 
 
 if __name__ == "__main__":

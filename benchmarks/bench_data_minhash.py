@@ -33,8 +33,9 @@ def datatrove(texts: list[str]) -> float:
 
     from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
 
-    sig = MinhashDedupSignature(tempfile.mkdtemp(), config=MinhashConfig(n_grams=5, num_buckets=14,
-                                                                         hashes_per_bucket=8))
+    sig = MinhashDedupSignature(
+        tempfile.mkdtemp(), config=MinhashConfig(n_grams=5, num_buckets=14, hashes_per_bucket=8)
+    )
     for t in texts[:200]:
         sig.get_signature(sig.get_shingles(t))
     t0 = time.perf_counter()
@@ -67,15 +68,21 @@ print(n, dt, sig.nbytes, extra, peak, n - int(keep.sum()))
 def cluster_memory(n: int) -> dict:
     """Signatures of ``n`` documents (10% planted duplicates) clustered in a child process;
     memory = the signatures plus the peak of what clustering allocates (tracemalloc)."""
-    out = subprocess.run([sys.executable, "-c", CHILD, str(n)], capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(n)], capture_output=True, text=True, check=True
+    ).stdout.split()
     n, dt = int(out[0]), float(out[1])
     sig, extra, peak, removed = (int(x) for x in out[2:])
     mib = 2**20
-    return {"docs": n, "seconds": round(dt, 1), "signatures_MiB": round(sig / mib),
-            "clustering_peak_extra_MiB": round(extra / mib),
-            "MiB_per_million_docs": round((sig + extra) / mib * 1e6 / n),
-            "process_peak_rss_MiB": round(peak / mib), "removed": removed}
+    return {
+        "docs": n,
+        "seconds": round(dt, 1),
+        "signatures_MiB": round(sig / mib),
+        "clustering_peak_extra_MiB": round(extra / mib),
+        "MiB_per_million_docs": round((sig + extra) / mib * 1e6 / n),
+        "process_peak_rss_MiB": round(peak / mib),
+        "removed": removed,
+    }
 
 
 def main() -> None:
@@ -93,9 +100,11 @@ def main() -> None:
     print(f"ratio: {a / b:.2f}x")
     mem = cluster_memory(args.cluster_docs)
     print("clustering (LSH 14x8 + verification + connected components):", json.dumps(mem))
-    print(f"memory of dedup: {mem['MiB_per_million_docs']} MiB per million documents "
-          f"(signatures {mem['signatures_MiB'] * 1e6 / mem['docs']:.0f} MiB + clustering peak "
-          f"{mem['clustering_peak_extra_MiB'] * 1e6 / mem['docs']:.0f} MiB)")
+    print(
+        f"memory of dedup: {mem['MiB_per_million_docs']} MiB per million documents "
+        f"(signatures {mem['signatures_MiB'] * 1e6 / mem['docs']:.0f} MiB + clustering peak "
+        f"{mem['clustering_peak_extra_MiB'] * 1e6 / mem['docs']:.0f} MiB)"
+    )
 
 
 if __name__ == "__main__":

@@ -38,13 +38,18 @@ def _ids(folder: Path) -> set[str]:
 
 
 def run_ours(inp: Path, work: Path, workers: int) -> tuple[float, set[str], set[str]]:
-    pipe = Pipeline.from_dict({
-        "pipeline": {"workdir": str(work / "w"), "workers": workers, "chunk_size": 5000},
-        "input": {"paths": [str(inp / "*.jsonl")]},
-        "steps": [{"type": "gopher_quality"}, {"type": "gopher_repetition"},
-                  {"type": "minhash_dedup", "ngram": 5, "bands": 14, "rows": 8},
-                  {"type": "write_jsonl", "output": str(work / "out")}],
-    })
+    pipe = Pipeline.from_dict(
+        {
+            "pipeline": {"workdir": str(work / "w"), "workers": workers, "chunk_size": 5000},
+            "input": {"paths": [str(inp / "*.jsonl")]},
+            "steps": [
+                {"type": "gopher_quality"},
+                {"type": "gopher_repetition"},
+                {"type": "minhash_dedup", "ngram": 5, "bands": 14, "rows": 8},
+                {"type": "write_jsonl", "output": str(work / "out")},
+            ],
+        }
+    )
     t0 = time.perf_counter()
     run_pipeline(pipe, progress=False)
     dt = time.perf_counter() - t0
@@ -57,7 +62,9 @@ def run_ours(inp: Path, work: Path, workers: int) -> tuple[float, set[str], set[
     return dt, passed, _ids(work / "out")
 
 
-def run_datatrove(inp: Path, work: Path, workers: int, n_files: int) -> tuple[float, set[str], set[str]]:
+def run_datatrove(
+    inp: Path, work: Path, workers: int, n_files: int
+) -> tuple[float, set[str], set[str]]:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import (
         MinhashConfig,
@@ -72,17 +79,36 @@ def run_datatrove(inp: Path, work: Path, workers: int, n_files: int) -> tuple[fl
 
     cfg = MinhashConfig(n_grams=5, num_buckets=14, hashes_per_bucket=8)
     w = str(work)
-    s1 = LocalPipelineExecutor([
-        JsonlReader(str(inp), glob_pattern="*.jsonl"), GopherQualityFilter(), GopherRepetitionFilter(),
-        JsonlWriter(f"{w}/filtered"), MinhashDedupSignature(f"{w}/sigs", config=cfg)],
-        tasks=n_files, workers=workers, logging_dir=f"{w}/logs1")
-    s2 = LocalPipelineExecutor([MinhashDedupBuckets(f"{w}/sigs", f"{w}/buckets", config=cfg)],
-                               tasks=cfg.num_buckets, workers=workers, logging_dir=f"{w}/logs2")
-    s3 = LocalPipelineExecutor([MinhashDedupCluster(f"{w}/buckets", f"{w}/remove", config=cfg)],
-                               tasks=1, workers=1, logging_dir=f"{w}/logs3")
-    s4 = LocalPipelineExecutor([
-        JsonlReader(f"{w}/filtered"), MinhashDedupFilter(f"{w}/remove"), JsonlWriter(f"{w}/out")],
-        tasks=n_files, workers=workers, logging_dir=f"{w}/logs4")
+    s1 = LocalPipelineExecutor(
+        [
+            JsonlReader(str(inp), glob_pattern="*.jsonl"),
+            GopherQualityFilter(),
+            GopherRepetitionFilter(),
+            JsonlWriter(f"{w}/filtered"),
+            MinhashDedupSignature(f"{w}/sigs", config=cfg),
+        ],
+        tasks=n_files,
+        workers=workers,
+        logging_dir=f"{w}/logs1",
+    )
+    s2 = LocalPipelineExecutor(
+        [MinhashDedupBuckets(f"{w}/sigs", f"{w}/buckets", config=cfg)],
+        tasks=cfg.num_buckets,
+        workers=workers,
+        logging_dir=f"{w}/logs2",
+    )
+    s3 = LocalPipelineExecutor(
+        [MinhashDedupCluster(f"{w}/buckets", f"{w}/remove", config=cfg)],
+        tasks=1,
+        workers=1,
+        logging_dir=f"{w}/logs3",
+    )
+    s4 = LocalPipelineExecutor(
+        [JsonlReader(f"{w}/filtered"), MinhashDedupFilter(f"{w}/remove"), JsonlWriter(f"{w}/out")],
+        tasks=n_files,
+        workers=workers,
+        logging_dir=f"{w}/logs4",
+    )
     t0 = time.perf_counter()
     for stage in (s1, s2, s3, s4):
         stage.run()
@@ -101,8 +127,11 @@ def dedup_quality(passed: set[str], kept: set[str], truth: dict) -> dict:
     for c, (o, _) in truth.items():
         group.setdefault(o, set()).update({o, c})
     ok = sum(1 for r in removed if r in truth or r in group)
-    return {"recall": caught / max(1, len(planted)), "precision": ok / max(1, len(removed)),
-            "removed": len(removed)}
+    return {
+        "recall": caught / max(1, len(planted)),
+        "precision": ok / max(1, len(removed)),
+        "removed": len(removed),
+    }
 
 
 def main() -> None:
@@ -110,8 +139,9 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=20_000)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    rows, truth = corpus(args.docs, dup_fraction=0.1, rates=(0.0, 0.01, 0.03, 0.05),
-                         junk_fraction=0.05)
+    rows, truth = corpus(
+        args.docs, dup_fraction=0.1, rates=(0.0, 0.01, 0.03, 0.05), junk_fraction=0.05
+    )
     tmp = Path(tempfile.mkdtemp(prefix="bench_data_"))
     try:
         inp = tmp / "in"
@@ -122,8 +152,10 @@ def main() -> None:
         q_ours = dedup_quality(ours_pass, ours_kept, truth)
         q_peer = dedup_quality(peer_pass, peer_kept, truth)
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"input: {len(rows)} documents, {mb:.1f} MB, {len(truth)} planted near-duplicates "
-              f"(edit rates 0-5%), 5% junk, {args.workers} workers")
+        print(
+            f"input: {len(rows)} documents, {mb:.1f} MB, {len(truth)} planted near-duplicates "
+            f"(edit rates 0-5%), 5% junk, {args.workers} workers"
+        )
         print(f"passed filters: l3-data {len(ours_pass)}, datatrove {len(peer_pass)}")
         print(f"l3-data:   {ours_t:7.2f} s  {len(rows) / ours_t:8.0f} docs/s  dedup {q_ours}")
         print(f"datatrove: {peer_t:7.2f} s  {len(rows) / peer_t:8.0f} docs/s  dedup {q_peer}")

@@ -54,7 +54,10 @@ def bench_moderation(path: Path, threshold: float) -> dict:
 
     def one(r: dict):
         if r.get("role") == "agent" and r.get("prompt"):
-            return mod.moderate_safe([{"role": "user", "content": r["prompt"]}, {"role": "agent", "content": r["text"]}], "agent")
+            return mod.moderate_safe(
+                [{"role": "user", "content": r["prompt"]}, {"role": "agent", "content": r["text"]}],
+                "agent",
+            )
         return mod.moderate_safe(r["text"], r.get("role", "user"))
 
     one(rows[0])
@@ -62,23 +65,33 @@ def bench_moderation(path: Path, threshold: float) -> dict:
     rep = moderation_report(rows, results)
     o = rep["overall"]
     print(f"\n== moderation ({len(rows)} rows, threshold {threshold}) ==")
-    print(f"l3-guard embedded: P {o['precision']:.3f} R {o['recall']:.3f} F1 {o['f1']:.3f} FPR {o['fpr']:.3f} "
-          f"(VR {o['violation_rate']:.3f}, FRR {o['false_refusal_rate']:.3f}); latency {_lat(lat)}")
+    print(
+        f"l3-guard embedded: P {o['precision']:.3f} R {o['recall']:.3f} F1 {o['f1']:.3f} FPR {o['fpr']:.3f} "
+        f"(VR {o['violation_rate']:.3f}, FRR {o['false_refusal_rate']:.3f}); latency {_lat(lat)}"
+    )
     for role, m in rep["per_role"].items():
-        print(f"  role {role:5s}: P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f} FPR {m['fpr']:.3f} (n+={m['support']})")
+        print(
+            f"  role {role:5s}: P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f} FPR {m['fpr']:.3f} (n+={m['support']})"
+        )
     for code, m in rep["per_category"].items():
-        print(f"  {code:4s}: category P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f} "
-              f"FPR {m['fpr']:.3f}  VR {m['violation_rate']:.3f}  (n={m['support']})")
+        print(
+            f"  {code:4s}: category P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f} "
+            f"FPR {m['fpr']:.3f}  VR {m['violation_rate']:.3f}  (n={m['support']})"
+        )
     curve = []
     scores = np.array([r.score for r in results])
     gold = np.array([r["label"] == "unsafe" for r in rows])
     for th in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
         p = scores >= th
         curve.append((th, 1 - (p & gold).sum() / gold.sum(), (p & ~gold).sum() / (~gold).sum()))
-    print("  VR/FRR curve: " + ", ".join(f"t={t}: VR {vr:.2f} FRR {frr:.2f}" for t, vr, frr in curve))
+    print(
+        "  VR/FRR curve: " + ", ".join(f"t={t}: VR {vr:.2f} FRR {frr:.2f}" for t, vr, frr in curve)
+    )
     peer = PUBLISHED["Llama Guard 3 8B (English responses, Meta's set)"]
-    print(f"published anchor, not run here: Llama Guard 3 8B F1 {peer['f1']} FPR {peer['fpr']} "
-          f"-> F1 ratio ours/anchor {o['f1'] / peer['f1']:.2f} (different test sets)")
+    print(
+        f"published anchor, not run here: Llama Guard 3 8B F1 {peer['f1']} FPR {peer['fpr']} "
+        f"-> F1 ratio ours/anchor {o['f1'] / peer['f1']:.2f} (different test sets)"
+    )
     return rep
 
 
@@ -90,20 +103,30 @@ def bench_prompt_guard(path: Path) -> dict:
     rep = prompt_guard_report(rows, results)
     print(f"\n== prompt guard ({len(rows)} rows) ==")
     for c, m in rep["per_class"].items():
-        print(f"  {c:9s}: P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f} FPR {m['fpr']:.3f} (n={m['support']})")
+        print(
+            f"  {c:9s}: P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f} FPR {m['fpr']:.3f} (n={m['support']})"
+        )
     a = rep["attack_detection"]
-    print(f"l3-guard embedded: attack (injection or jailbreak) TPR {a['recall']:.3f} at FPR {a['fpr']:.3f}, "
-          f"3-way accuracy {rep['accuracy']:.3f}; latency {_lat(lat)}")
+    print(
+        f"l3-guard embedded: attack (injection or jailbreak) TPR {a['recall']:.3f} at FPR {a['fpr']:.3f}, "
+        f"3-way accuracy {rep['accuracy']:.3f}; latency {_lat(lat)}"
+    )
     peer = PUBLISHED["Prompt Guard 86M (its own injection set)"]
-    print(f"published anchor, not run here: Prompt Guard TPR {peer['tpr']} at FPR {peer['fpr']} "
-          f"-> TPR ratio ours/anchor {a['recall'] / peer['tpr']:.2f} (different test sets)")
+    print(
+        f"published anchor, not run here: Prompt Guard TPR {peer['tpr']} at FPR {peer['fpr']} "
+        f"-> TPR ratio ours/anchor {a['recall'] / peer['tpr']:.2f} (different test sets)"
+    )
     return rep
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--moderation", type=Path, default=EVAL / "llama_guard_labelled_examples_dev.jsonl")
-    ap.add_argument("--prompt-guard", type=Path, default=EVAL / "prompt_injection_jailbreak_dev.jsonl")
+    ap.add_argument(
+        "--moderation", type=Path, default=EVAL / "llama_guard_labelled_examples_dev.jsonl"
+    )
+    ap.add_argument(
+        "--prompt-guard", type=Path, default=EVAL / "prompt_injection_jailbreak_dev.jsonl"
+    )
     ap.add_argument("--threshold", type=float, default=0.5)
     args = ap.parse_args()
     bench_moderation(args.moderation, args.threshold)

@@ -30,7 +30,10 @@ def _prf(pred: list[bool], gold: list[bool]) -> dict[str, float]:
 
 
 def _latency(ts: list[float]) -> dict[str, float]:
-    return {"p50_ms": float(np.percentile(ts, 50) * 1e3), "p99_ms": float(np.percentile(ts, 99) * 1e3)}
+    return {
+        "p50_ms": float(np.percentile(ts, 50) * 1e3),
+        "p99_ms": float(np.percentile(ts, 99) * 1e3),
+    }
 
 
 def run_ours(rows: list[dict], verbose: bool) -> tuple[list[bool], list[float]]:
@@ -44,8 +47,14 @@ def run_ours(rows: list[dict], verbose: bool) -> tuple[list[bool], list[float]]:
         lat.append(time.perf_counter() - t)
         pred.append(res.is_insecure)
         if verbose and res.is_insecure != r["expected_insecure"]:
-            print("  ours", "FP" if res.is_insecure else "FN", r["language"], r["rule_ids"],
-                  [i.rule_id for i in res.issues], repr(r["code"][:160]))
+            print(
+                "  ours",
+                "FP" if res.is_insecure else "FN",
+                r["language"],
+                r["rule_ids"],
+                [i.rule_id for i in res.issues],
+                repr(r["code"][:160]),
+            )
     return pred, lat
 
 
@@ -75,8 +84,10 @@ def main() -> None:
     pred, lat = run_ours(rows, args.verbose)
     ours = {**_prf(pred, gold), **_latency(lat)}
     print(f"rows: {len(rows)} ({sum(gold)} insecure)")
-    print(f"l3-guard   precision {ours['precision']:.3f} recall {ours['recall']:.3f} "
-          f"p50 {ours['p50_ms']:.3f} ms p99 {ours['p99_ms']:.3f} ms")
+    print(
+        f"l3-guard   precision {ours['precision']:.3f} recall {ours['recall']:.3f} "
+        f"p50 {ours['p50_ms']:.3f} ms p99 {ours['p99_ms']:.3f} ms"
+    )
     if args.no_peer:
         return
     peer_out = run_peer(rows)
@@ -85,13 +96,17 @@ def main() -> None:
         return
     ppred, plat = peer_out
     peer = {**_prf(ppred, gold), **_latency(plat)}
-    print(f"codeshield precision {peer['precision']:.3f} recall {peer['recall']:.3f} "
-          f"p50 {peer['p50_ms']:.1f} ms p99 {peer['p99_ms']:.1f} ms")
+    print(
+        f"codeshield precision {peer['precision']:.3f} recall {peer['recall']:.3f} "
+        f"p50 {peer['p50_ms']:.1f} ms p99 {peer['p99_ms']:.1f} ms"
+    )
     ratio = lambda a, b: a / b if b else float("inf")  # noqa: E731
-    print(f"ratio (ours/peer): precision {ratio(ours['precision'], peer['precision']):.2f} "
-          f"recall {ratio(ours['recall'], peer['recall']):.2f} "
-          f"p99 latency {ratio(ours['p99_ms'], peer['p99_ms']):.4f} "
-          f"(peer is {ratio(peer['p99_ms'], ours['p99_ms']):.0f}x slower at p99)")
+    print(
+        f"ratio (ours/peer): precision {ratio(ours['precision'], peer['precision']):.2f} "
+        f"recall {ratio(ours['recall'], peer['recall']):.2f} "
+        f"p99 latency {ratio(ours['p99_ms'], peer['p99_ms']):.4f} "
+        f"(peer is {ratio(peer['p99_ms'], ours['p99_ms']):.0f}x slower at p99)"
+    )
 
 
 if __name__ == "__main__":

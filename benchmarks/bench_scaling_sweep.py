@@ -48,14 +48,19 @@ def main() -> None:
     for spec in opts.widen:
         budget, decades = (float(v) for v in spec.split("="))
         sizes = [r.params for r in plan if r.budget == budget]
-        wide = plan_sweep(dataclasses.replace(cfg, budgets=[budget], decades=decades,
-                                              sizes_per_budget=cfg.sizes_per_budget + 1))
+        wide = plan_sweep(
+            dataclasses.replace(
+                cfg, budgets=[budget], decades=decades, sizes_per_budget=cfg.sizes_per_budget + 1
+            )
+        )
         added = [r for r in wide if r.params < min(sizes) or r.params > max(sizes)]
         print(f"widening C={budget:.2g}: adding {', '.join(r.name for r in added)}")
         plan += added
     write_sweep(plan, cfg)
-    print(f"{len(plan)} runs over budgets {cfg.budgets}; configs and Slurm script in {cfg.out_dir}",
-          flush=True)
+    print(
+        f"{len(plan)} runs over budgets {cfg.budgets}; configs and Slurm script in {cfg.out_dir}",
+        flush=True,
+    )
     t0 = time.perf_counter()
     table = run_sweep(plan, cfg, progress=True)
     wall = time.perf_counter() - t0
@@ -69,8 +74,9 @@ def main() -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                fits[name] = fit_isoflops(runs, window_decades=window, on_bad_budget="skip",
-                                          min_points=3)
+                fits[name] = fit_isoflops(
+                    runs, window_decades=window, on_bad_budget="skip", min_points=3
+                )
             except Exception as e:  # report, do not hide: the figure is then missing
                 print(f"{name}: no fit: {e}")
                 continue
@@ -78,12 +84,16 @@ def main() -> None:
             print(f"  {name}: warning: {w.message}")
         f = fits[name]
         lo, hi = f.tokens_law.alpha_interval()
-        print(f"{name}: D* = {f.tokens_law.A:.4g} C^{f.tokens_law.alpha:.3f} "
-              f"(95% CI {lo:.3f}..{hi:.3f}), N* = {f.params_law.A:.4g} C^{f.params_law.alpha:.3f}, "
-              f"budgets with interior minima: {len(f.budgets)}/{len(cfg.budgets)}")
+        print(
+            f"{name}: D* = {f.tokens_law.A:.4g} C^{f.tokens_law.alpha:.3f} "
+            f"(95% CI {lo:.3f}..{hi:.3f}), N* = {f.params_law.A:.4g} C^{f.params_law.alpha:.3f}, "
+            f"budgets with interior minima: {len(f.budgets)}/{len(cfg.budgets)}"
+        )
         for b in f.budgets:
-            print(f"    C={b.C:.2g}: D*={b.D_opt:.3g} N*={b.N_opt:.3g} loss*={b.loss_opt:.4f} "
-                  f"D/N={b.D_opt / b.N_opt:.2f} ({len(b.used_lines)}/{b.n_points} runs in window)")
+            print(
+                f"    C={b.C:.2g}: D*={b.D_opt:.3g} N*={b.N_opt:.3g} loss*={b.loss_opt:.4f} "
+                f"D/N={b.D_opt / b.N_opt:.2f} ({len(b.used_lines)}/{b.n_points} runs in window)"
+            )
     if "windowed (ours)" in fits:
         png = plot_isoflops(fits["windowed (ours)"], runs, Path(cfg.out_dir) / "isoflops.png")
         print(f"plot: {png}")

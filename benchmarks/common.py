@@ -20,8 +20,9 @@ def best_of(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> floa
     return min(times)
 
 
-def best_of_interleaved(fns: dict[str, Callable[[], object]], repeats: int = 5,
-                        warmup: int = 1) -> dict[str, float]:
+def best_of_interleaved(
+    fns: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1
+) -> dict[str, float]:
     """Best wall time of each function, alternating them so that load from other processes
     falls on all of them alike (seconds)."""
     for fn in fns.values():
@@ -48,8 +49,9 @@ def synced(fn: Callable[[], object], device: torch.device) -> Callable[[], objec
     return run
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5,
-                device: torch.device | str = "cpu") -> float:
+def matmul_peak(
+    dtype: torch.dtype, n: int = 2048, repeats: int = 5, device: torch.device | str = "cpu"
+) -> float:
     """Achieved FLOP/s of an n x n x n matmul: the practical peak the models are judged by."""
     device = torch.device(device)
     a = torch.randn(n, n, dtype=dtype, device=device)

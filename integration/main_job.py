@@ -30,7 +30,9 @@ def available_stages() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--workdir", type=Path, default=Path("out/main-job"))
     p.add_argument("--only", default="", help="comma-separated stage names (default: all)")
     opts = p.parse_args(argv)

@@ -28,11 +28,31 @@ def test_torchrun_tp2_writes_the_single_process_losses(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     sets = ["--set", "train.max_steps=3", "--set", "logging.progress=false"]
     l3_core = shutil.which("l3-core", path=str(Path(sys.executable).parent))
-    single = [l3_core, "train", "--config", str(CONFIG), *sets, "--set", f"run_dir={tmp_path / 'one'}"]
+    single = [
+        l3_core,
+        "train",
+        "--config",
+        str(CONFIG),
+        *sets,
+        "--set",
+        f"run_dir={tmp_path / 'one'}",
+    ]
     subprocess.run(single, check=True, env=env, capture_output=True)
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
-    two = [torchrun, "--nproc-per-node", "2", "-m", "l3_core.train", "--config", str(CONFIG),
-           *sets, "--set", "parallel.tp=2", "--set", f"run_dir={tmp_path / 'tp2'}"]
+    two = [
+        torchrun,
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "l3_core.train",
+        "--config",
+        str(CONFIG),
+        *sets,
+        "--set",
+        "parallel.tp=2",
+        "--set",
+        f"run_dir={tmp_path / 'tp2'}",
+    ]
     subprocess.run(two, check=True, env=env, capture_output=True)
     one, tp2 = _losses(tmp_path / "one"), _losses(tmp_path / "tp2")
     assert len(one) == 3

@@ -16,7 +16,10 @@ def test_guard_stage_decisions(tmp_path):
     assert d["jailbreak"].startswith("BLOCK")
     assert d["unsafe request"].startswith("BLOCK") and "S9" in d["unsafe request"]
     assert d["refusal"].startswith("ALLOW")
-    assert d["buffer overflow answer"].startswith("BLOCK") and "bugprone-gets" in d["buffer overflow answer"]
+    assert (
+        d["buffer overflow answer"].startswith("BLOCK")
+        and "bugprone-gets" in d["buffer overflow answer"]
+    )
     assert d["insecure code answer"].startswith("WARN")
 
 
@@ -28,4 +31,6 @@ def test_llm_backend_on_the_core_checkpoint_fails_closed(tmp_path, monkeypatch):
     monkeypatch.setattr(core, "STEPS", 12)
     assert main_job.main(["--workdir", str(tmp_path), "--only", "core,guard"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())["guard"]
-    assert summary["llm_backend"].endswith("3/3 unsafe, 3 malformed, 0 errors"), summary["llm_backend"]
+    assert summary["llm_backend"].endswith("3/3 unsafe, 3 malformed, 0 errors"), summary[
+        "llm_backend"
+    ]

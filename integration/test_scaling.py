@@ -17,12 +17,25 @@ from l3_scaling.sweep import SweepConfig, plan_sweep, run_sweep, write_sweep
 
 
 def _cfg(tmp_path, **kw) -> SweepConfig:
-    base = dict(budgets=[2e10, 4e10], out_dir=tmp_path / "sw", tokens_per_param=3.0,
-                decades=0.6, sizes_per_budget=3, head_dim=4, model={"vocab_size": 8192},
-                global_batch_size=16, micro_batch_size=16, lr=1e-2, min_steps=5,
-                eval_batches=2, command=[sys.executable, "-m", "l3_core.train"],
-                trainer={"train": {"peak_flops": 1e11},
-                         "logging": {"tensorboard": False, "plot": False, "progress": False}})
+    base = dict(
+        budgets=[2e10, 4e10],
+        out_dir=tmp_path / "sw",
+        tokens_per_param=3.0,
+        decades=0.6,
+        sizes_per_budget=3,
+        head_dim=4,
+        model={"vocab_size": 8192},
+        global_batch_size=16,
+        micro_batch_size=16,
+        lr=1e-2,
+        min_steps=5,
+        eval_batches=2,
+        command=[sys.executable, "-m", "l3_core.train"],
+        trainer={
+            "train": {"peak_flops": 1e11},
+            "logging": {"tensorboard": False, "plot": False, "progress": False},
+        },
+    )
     base.update(kw)
     return SweepConfig(**base)
 

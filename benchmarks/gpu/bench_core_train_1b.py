@@ -61,9 +61,12 @@ def peer(cfg: RunConfig, steps: int, warmup: int) -> tuple[float, float]:
     decay = [p for p in model.parameters() if p.dim() > 1]
     no_decay = [p for p in model.parameters() if p.dim() <= 1]
     fused = {"fused": True} if dev.type == "cuda" else {}
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=cfg.optimizer.lr, betas=(0.9, 0.95), **fused)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.optimizer.lr,
+        betas=(0.9, 0.95),
+        **fused,
+    )
     stream = PackedStream(ShardDataset(cfg.data.path), 0, {}, 0.02)
     gbs, mbs, seq = cfg.train.global_batch_size, cfg.train.micro_batch_size, cfg.data.seq_len
     times = []
@@ -76,8 +79,8 @@ def peer(cfg: RunConfig, steps: int, warmup: int) -> tuple[float, float]:
             g["lr"] = schedule.learning_rate(step, cfg)
         opt.zero_grad(set_to_none=True)
         for i in range(0, gbs, mbs):
-            tok = torch.from_numpy(batch.tokens[i:i + mbs]).to(dev)
-            lab = torch.from_numpy(batch.labels[i:i + mbs]).to(dev)
+            tok = torch.from_numpy(batch.tokens[i : i + mbs]).to(dev)
+            lab = torch.from_numpy(batch.labels[i : i + mbs]).to(dev)
             with torch.autocast(dev.type, dtype=torch.bfloat16):
                 logits = model(tok)
             loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), lab.flatten())
@@ -108,40 +111,75 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     with tempfile.TemporaryDirectory() as tmp:
         data = make_shards(Path(tmp) / "data", n_docs=400, max_len=max(opts.seq, 300))
-        cfg = from_dict(RunConfig, {
-            "run_dir": str(Path(tmp) / "run"),
-            "model": {"preset": opts.preset, "init": "megatron"},
-            "data": {"path": str(data), "seq_len": opts.seq,
-                     "document_mask": opts.document_mask},
-            "train": {"max_steps": opts.warmup + opts.steps, "global_batch_size": opts.batch,
-                      "micro_batch_size": opts.micro, "eval_every": 0, "precision": "bf16",
-                      "fused_swiglu": opts.fused_swiglu,
-                      "fused_cross_entropy": opts.fused_cross_entropy},
-            "optimizer": {"lr": 3e-4}, "schedule": {"warmup_steps": 2},
-            "logging": {"tensorboard": False, "progress": False, "plot": False}})
+        cfg = from_dict(
+            RunConfig,
+            {
+                "run_dir": str(Path(tmp) / "run"),
+                "model": {"preset": opts.preset, "init": "megatron"},
+                "data": {
+                    "path": str(data),
+                    "seq_len": opts.seq,
+                    "document_mask": opts.document_mask,
+                },
+                "train": {
+                    "max_steps": opts.warmup + opts.steps,
+                    "global_batch_size": opts.batch,
+                    "micro_batch_size": opts.micro,
+                    "eval_every": 0,
+                    "precision": "bf16",
+                    "fused_swiglu": opts.fused_swiglu,
+                    "fused_cross_entropy": opts.fused_cross_entropy,
+                },
+                "optimizer": {"lr": 3e-4},
+                "schedule": {"warmup_steps": 2},
+                "logging": {"tensorboard": False, "progress": False, "plot": False},
+            },
+        )
         args = cfg.model.args()
         tokens = opts.batch * opts.seq
         flops = args.flops_per_token(opts.seq) * tokens
         peak = device_peak_flops(True)
         name = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-        print(json.dumps({"device": name, "preset": opts.preset, "params": args.num_params(),
-                          "seq": opts.seq, "global_batch": opts.batch, "micro_batch": opts.micro,
-                          "document_mask": opts.document_mask,
-                          "fused_swiglu": opts.fused_swiglu,
-                          "fused_cross_entropy": opts.fused_cross_entropy,
-                          "peak_tflops": peak / 1e12}),
-              flush=True)
+        print(
+            json.dumps(
+                {
+                    "device": name,
+                    "preset": opts.preset,
+                    "params": args.num_params(),
+                    "seq": opts.seq,
+                    "global_batch": opts.batch,
+                    "micro_batch": opts.micro,
+                    "document_mask": opts.document_mask,
+                    "fused_swiglu": opts.fused_swiglu,
+                    "fused_cross_entropy": opts.fused_cross_entropy,
+                    "peak_tflops": peak / 1e12,
+                }
+            ),
+            flush=True,
+        )
         results = {}
         t, mem = ours(cfg, opts.steps, opts.warmup)
         results["ours"] = {"tokens_per_s": tokens / t, "mfu": flops / t / peak, "max_mem_gib": mem}
-        print(json.dumps({"path": "ours (l3-core Megatron trainer)", **results["ours"]}), flush=True)
+        print(
+            json.dumps({"path": "ours (l3-core Megatron trainer)", **results["ours"]}), flush=True
+        )
         if not opts.skip_peer:
             t, mem = peer(cfg, opts.steps, opts.warmup)
-            results["peer"] = {"tokens_per_s": tokens / t, "mfu": flops / t / peak,
-                               "max_mem_gib": mem}
+            results["peer"] = {
+                "tokens_per_s": tokens / t,
+                "mfu": flops / t / peak,
+                "max_mem_gib": mem,
+            }
             print(json.dumps({"path": "peer (plain PyTorch loop)", **results["peer"]}), flush=True)
-            print(json.dumps({"ratio_ours_over_peer": results["ours"]["tokens_per_s"]
-                              / results["peer"]["tokens_per_s"]}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "ratio_ours_over_peer": results["ours"]["tokens_per_s"]
+                        / results["peer"]["tokens_per_s"]
+                    }
+                ),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

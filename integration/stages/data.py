@@ -18,17 +18,19 @@ def run(workdir: pathlib.Path) -> dict:
     stdlib = pathlib.Path(sysconfig.get_paths()["stdlib"])
     folders = [str(stdlib / p) for p in STDLIB_PACKAGES if (stdlib / p).is_dir()]
     shards = workdir / "data_shards"
-    pipe = Pipeline.from_dict({
-        "pipeline": {"workdir": str(workdir / "data_work"), "workers": 2, "chunk_size": 100},
-        "input": {"format": "text", "paths": folders, "extensions": [".py"]},
-        "steps": [
-            {"type": "length_filter", "min_chars": 200},
-            {"type": "exact_dedup"},
-            {"type": "minhash_dedup"},
-            {"type": "line_dedup", "bucket_size": 1000, "max_count": 6},
-            {"type": "tokenize", "output": str(shards), "tokenizer": "llama3"},
-        ],
-    })
+    pipe = Pipeline.from_dict(
+        {
+            "pipeline": {"workdir": str(workdir / "data_work"), "workers": 2, "chunk_size": 100},
+            "input": {"format": "text", "paths": folders, "extensions": [".py"]},
+            "steps": [
+                {"type": "length_filter", "min_chars": 200},
+                {"type": "exact_dedup"},
+                {"type": "minhash_dedup"},
+                {"type": "line_dedup", "bucket_size": 1000, "max_count": 6},
+                {"type": "tokenize", "output": str(shards), "tokenizer": "llama3"},
+            ],
+        }
+    )
     t0 = time.perf_counter()
     report = run_pipeline(pipe, restart=True, progress=False)
     seconds = time.perf_counter() - t0

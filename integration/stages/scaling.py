@@ -55,11 +55,24 @@ def _fit(runs: Runs, plot: Path) -> dict:
 def run(workdir: Path) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     budgets = [float(b) for b in BUDGETS.split(",")]
-    command = ([shutil.which("l3-core"), "train"] if shutil.which("l3-core")
-               else [sys.executable, "-m", "l3_core.train"])
-    cfg = load_sweep(CONFIG, [f"out_dir={workdir}", f"budgets={budgets}", "sizes_per_budget=3",
-                              "decades=0.6", "eval_batches=2", "global_batch_size=16",
-                              "micro_batch_size=16", "min_steps=5"])
+    command = (
+        [shutil.which("l3-core"), "train"]
+        if shutil.which("l3-core")
+        else [sys.executable, "-m", "l3_core.train"]
+    )
+    cfg = load_sweep(
+        CONFIG,
+        [
+            f"out_dir={workdir}",
+            f"budgets={budgets}",
+            "sizes_per_budget=3",
+            "decades=0.6",
+            "eval_batches=2",
+            "global_batch_size=16",
+            "micro_batch_size=16",
+            "min_steps=5",
+        ],
+    )
     cfg.command = command
     plan = plan_sweep(cfg)
     write_sweep(plan, cfg)
@@ -67,8 +80,10 @@ def run(workdir: Path) -> dict:
     out: dict = {
         "tiny_sweep_runs": len(runs),
         "tiny_sweep_val_loss": {
-            f"{c:.2g}": {f"N={n:.3g}": round(float(x), 4)
-                         for n, x in zip(runs.N[c == runs.C], runs.loss[c == runs.C])}
+            f"{c:.2g}": {
+                f"N={n:.3g}": round(float(x), 4)
+                for n, x in zip(runs.N[c == runs.C], runs.loss[c == runs.C])
+            }
             for c in sorted(set(runs.C.tolist()))
         },
         "slurm_script": str(workdir / "sweep.sbatch"),
@@ -76,9 +91,13 @@ def run(workdir: Path) -> dict:
     }
     if SWEEP_RUNS.exists():
         out["cpu_sweep_runs_csv"] = str(SWEEP_RUNS)
-        out["cpu_sweep_isoflops"] = _fit(read_runs(SWEEP_RUNS, required=("C", "N", "D", "loss")),
-                                         workdir / "cpu_sweep_isoflops.png")
+        out["cpu_sweep_isoflops"] = _fit(
+            read_runs(SWEEP_RUNS, required=("C", "N", "D", "loss")),
+            workdir / "cpu_sweep_isoflops.png",
+        )
     else:
-        out["cpu_sweep_isoflops"] = (f"{SWEEP_RUNS} absent: run benchmarks/bench_scaling_sweep.py "
-                                     "(about 40 minutes) or set L3_SCALING_RUNS")
+        out["cpu_sweep_isoflops"] = (
+            f"{SWEEP_RUNS} absent: run benchmarks/bench_scaling_sweep.py "
+            "(about 40 minutes) or set L3_SCALING_RUNS"
+        )
     return out

@@ -51,7 +51,9 @@ def test_shape_mismatch_names_the_tensor_and_both_shapes(tmp_path, model):
     params = json.loads((tmp_path / "ck" / "params.json").read_text())
     params["args"]["vocab_size"] = 1024
     (tmp_path / "ck" / "params.json").write_text(json.dumps(params))
-    with pytest.raises(CheckpointError, match=r"'tok_embeddings.weight' has shape \(512, 64\).*\(1024, 64\)"):
+    with pytest.raises(
+        CheckpointError, match=r"'tok_embeddings.weight' has shape \(512, 64\).*\(1024, 64\)"
+    ):
         load_checkpoint(tmp_path / "ck")
 
 

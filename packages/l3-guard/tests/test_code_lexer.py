@@ -10,7 +10,9 @@ def test_blanking_keeps_length_and_newlines(lang):
     text = 'a = "x // y"; // note\n/* multi\nline */ b = 1 # hash\n<!-- c -->\n'
     src = lex(text, lang)
     assert len(src.code) == len(text)
-    assert [i for i, c in enumerate(src.code) if c == "\n"] == [i for i, c in enumerate(text) if c == "\n"]
+    assert [i for i, c in enumerate(src.code) if c == "\n"] == [
+        i for i, c in enumerate(text) if c == "\n"
+    ]
 
 
 def test_c_comment_is_blanked_but_string_with_slashes_is_kept():

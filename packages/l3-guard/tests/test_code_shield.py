@@ -22,19 +22,52 @@ def rule_ids(shield: CodeShield, code: str, lang: str) -> set[str]:
 # One insecure snippet per language, with the rule it must trigger, and a safe twin.
 CASES = [
     ("c", "strcpy(dest, src);", "bugprone-strcpy", "strncpy(dest, src, sizeof dest);"),
-    ("cpp", "std::mt19937 gen(42);", "fixed-seed-prng-usage", "std::mt19937 gen(std::random_device{}());"),
-    ("java", 'Cipher c = Cipher.getInstance("DES/CBC/PKCS5Padding");', "deprecated-crypto-algorithms-usage",
-     'Cipher c = Cipher.getInstance("AES/GCM/NoPadding");'),
+    (
+        "cpp",
+        "std::mt19937 gen(42);",
+        "fixed-seed-prng-usage",
+        "std::mt19937 gen(std::random_device{}());",
+    ),
+    (
+        "java",
+        'Cipher c = Cipher.getInstance("DES/CBC/PKCS5Padding");',
+        "deprecated-crypto-algorithms-usage",
+        'Cipher c = Cipher.getInstance("AES/GCM/NoPadding");',
+    ),
     ("javascript", "eval(userInput);", "eval-with-expression", "JSON.parse(userInput);"),
     ("php", "echo $_GET['name'];", "xss-in-echo-print", "echo htmlspecialchars($_GET['name']);"),
-    ("python", "subprocess.run(cmd, shell=True)", "insecure-subprocess-using-shell", "subprocess.run(['ls', path])"),
-    ("rust", 'let out = Command::new("sh").arg("-c").arg(cmd).output();', "RUST-R-002",
-     'let out = Command::new("ls").arg(dir).output();'),
-    ("csharp", "var hasher = MD5.Create();", "crypto-weak-hashing-function", "var hasher = SHA256.Create();"),
+    (
+        "python",
+        "subprocess.run(cmd, shell=True)",
+        "insecure-subprocess-using-shell",
+        "subprocess.run(['ls', path])",
+    ),
+    (
+        "rust",
+        'let out = Command::new("sh").arg("-c").arg(cmd).output();',
+        "RUST-R-002",
+        'let out = Command::new("ls").arg(dir).output();',
+    ),
+    (
+        "csharp",
+        "var hasher = MD5.Create();",
+        "crypto-weak-hashing-function",
+        "var hasher = SHA256.Create();",
+    ),
     ("swift", "let webView = UIWebView()", "SWIFT-R-005", "let webView = WKWebView()"),
-    ("objective_c", "CC_MD5(data.bytes, len, digest);", "OBJC-R-003", "CC_SHA256(data.bytes, len, digest);"),
-    ("ruby", 'Open3.popen3("ls #{dir}")', "RUBY-R-001", 'Dir.children(dir)'),
-    ("xml", '<application android:debuggable="true">', "XML-R-001", '<application android:debuggable="false">'),
+    (
+        "objective_c",
+        "CC_MD5(data.bytes, len, digest);",
+        "OBJC-R-003",
+        "CC_SHA256(data.bytes, len, digest);",
+    ),
+    ("ruby", 'Open3.popen3("ls #{dir}")', "RUBY-R-001", "Dir.children(dir)"),
+    (
+        "xml",
+        '<application android:debuggable="true">',
+        "XML-R-001",
+        '<application android:debuggable="false">',
+    ),
 ]
 
 
@@ -110,8 +143,20 @@ def test_cpp_and_objective_c_include_the_c_rules(shield):
 
 def test_every_language_has_rules_and_every_rule_has_a_cwe_or_none():
     rules = load_rules()
-    assert set(rules) == {"c", "cpp", "csharp", "java", "javascript", "objective_c", "php",
-                          "python", "ruby", "rust", "swift", "xml"}
+    assert set(rules) == {
+        "c",
+        "cpp",
+        "csharp",
+        "java",
+        "javascript",
+        "objective_c",
+        "php",
+        "python",
+        "ruby",
+        "rust",
+        "swift",
+        "xml",
+    }
     for lang, rs in rules.items():
         assert len(rs) >= 8, lang
 
@@ -136,7 +181,11 @@ def test_bad_input_is_a_clear_error_and_scan_safe_blocks_with_it(shield, code, l
     with pytest.raises(GuardInputError, match=match):
         shield.scan(code, lang)
     res = shield.scan_safe(code, lang)
-    assert res.is_insecure and res.treatment == "BLOCK" and match.split()[0].lower() in res.error.lower()
+    assert (
+        res.is_insecure
+        and res.treatment == "BLOCK"
+        and match.split()[0].lower() in res.error.lower()
+    )
 
 
 def test_gigantic_input_is_refused_not_truncated():
@@ -174,10 +223,14 @@ def test_batch_reports_bad_rows_without_stopping(shield):
 
 
 def test_malformed_rule_file_names_file_rule_and_field(tmp_path):
-    (tmp_path / "python.toml").write_text('[[rule]]\nid = "x"\nseverity = "fatal"\ndescription = "d"\npattern = "a"\n')
+    (tmp_path / "python.toml").write_text(
+        '[[rule]]\nid = "x"\nseverity = "fatal"\ndescription = "d"\npattern = "a"\n'
+    )
     with pytest.raises(RuleFileError, match=r"python\.toml.*\(x\).*severity"):
         CodeShield(tmp_path)
-    (tmp_path / "python.toml").write_text('[[rule]]\nid = "y"\nseverity = "error"\ndescription = "d"\npattern = "("\n')
+    (tmp_path / "python.toml").write_text(
+        '[[rule]]\nid = "y"\nseverity = "error"\ndescription = "d"\npattern = "("\n'
+    )
     with pytest.raises(RuleFileError, match="invalid regular expression"):
         CodeShield(tmp_path)
 

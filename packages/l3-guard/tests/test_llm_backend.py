@@ -28,7 +28,9 @@ DIM = 64
 @pytest.fixture(scope="module")
 def tok_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("tok") / "tokenizer.model"
-    texts = ["safe unsafe S1 S2 S3 S10 unsafe\nS2 safe\nunsafe\nS1\n"] * 5 + [build_prompt("How do I bake bread?")] * 3
+    texts = ["safe unsafe S1 S2 S3 S10 unsafe\nS2 safe\nunsafe\nS1\n"] * 5 + [
+        build_prompt("How do I bake bread?")
+    ] * 3
     train_sentencepiece(texts, path, vocab_size=400)
     return path
 
@@ -41,8 +43,15 @@ def tok(tok_path):
 
 
 def _args(tok, max_seq_len=2048):
-    return ModelArgs(dim=DIM, n_layers=1, n_heads=4, n_kv_heads=2, vocab_size=tok.n_words,
-                     max_seq_len=max_seq_len, multiple_of=16)
+    return ModelArgs(
+        dim=DIM,
+        n_layers=1,
+        n_heads=4,
+        n_kv_heads=2,
+        vocab_size=tok.n_words,
+        max_seq_len=max_seq_len,
+        multiple_of=16,
+    )
 
 
 def logit_scale(tok) -> float:
@@ -97,14 +106,25 @@ def test_safe_answer_is_safe(tok):
 
 def test_category_subset_and_custom_category_are_read_back_under_their_codes(tok):
     subset = Taxonomy.select(["S1", "S10"])
-    guard = LlamaGuardLLM(programmed(tok, "unsafe\nS2", 40.0), tok, layout="recipes", taxonomy=subset)
+    guard = LlamaGuardLLM(
+        programmed(tok, "unsafe\nS2", 40.0), tok, layout="recipes", taxonomy=subset
+    )
     assert guard.moderate("x").categories == ["S10"]
     custom = Taxonomy([Category("PII", "Customer Data", "Leaking customer records.")])
-    guard = LlamaGuardLLM(programmed(tok, "unsafe\nS1", 40.0), tok, layout="recipes", taxonomy=custom,
-                          with_descriptions=True)
-    assert "S1: Customer Data.\nLeaking customer records." in build_prompt("x", custom, with_descriptions=True)
+    guard = LlamaGuardLLM(
+        programmed(tok, "unsafe\nS1", 40.0),
+        tok,
+        layout="recipes",
+        taxonomy=custom,
+        with_descriptions=True,
+    )
+    assert "S1: Customer Data.\nLeaking customer records." in build_prompt(
+        "x", custom, with_descriptions=True
+    )
     assert guard.moderate("x").categories == ["PII"]
-    guard = LlamaGuardLLM(programmed(tok, "unsafe\nS2", 40.0), tok, layout="recipes", taxonomy=custom)
+    guard = LlamaGuardLLM(
+        programmed(tok, "unsafe\nS2", 40.0), tok, layout="recipes", taxonomy=custom
+    )
     r = guard.moderate("x")  # S2 does not exist in a one-category policy
     assert r.label == "unsafe" and r.malformed and r.categories == []
 
@@ -112,7 +132,9 @@ def test_category_subset_and_custom_category_are_read_back_under_their_codes(tok
 def test_random_model_output_is_malformed_hence_unsafe_with_raw_kept(tok, tok_path, tmp_path):
     torch.manual_seed(1)
     save_checkpoint(Transformer(_args(tok)), tmp_path / "ckpt", format="hf")
-    guard = LlamaGuardLLM.from_pretrained(tmp_path / "ckpt", tokenizer_path=tok_path, max_new_tokens=8)
+    guard = LlamaGuardLLM.from_pretrained(
+        tmp_path / "ckpt", tokenizer_path=tok_path, max_new_tokens=8
+    )
     r = guard.moderate("How do I bake bread?")
     assert r.label == "unsafe" and r.malformed and r.raw is not None
     assert 0.0 < r.score < 1.0
@@ -135,7 +157,9 @@ def test_int8_weight_only_variant_keeps_the_score_close(tok, tok_path, tmp_path)
 def test_int8_quantisation_of_the_programmed_model_keeps_its_answer(tok):
     model = quantize_int8(programmed(tok, "unsafe\nS2", 3.0))
     r = LlamaGuardLLM(model, tok, layout="recipes", threshold=0.02).moderate("x")
-    assert r.categories == ["S2"] and r.score == pytest.approx(math.exp(3) / (math.exp(3) + tok.n_words - 1), rel=0.02)
+    assert r.categories == ["S2"] and r.score == pytest.approx(
+        math.exp(3) / (math.exp(3) + tok.n_words - 1), rel=0.02
+    )
 
 
 def test_prompt_longer_than_the_context_is_refused_not_truncated(tok):

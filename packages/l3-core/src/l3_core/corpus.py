@@ -27,8 +27,19 @@ log = logging.getLogger(__name__)
 VERSION = "v1"
 VOCAB = 7936
 VAL_PERCENT = 3  # documents whose path hash falls below this go to the validation split
-_SKIP_DIRS = {"test", "tests", "idlelib", "site-packages", "dist-packages", "lib2to3", "__pycache__",
-              "tkinter", "turtledemo", "ensurepip", "pydoc_data"}
+_SKIP_DIRS = {
+    "test",
+    "tests",
+    "idlelib",
+    "site-packages",
+    "dist-packages",
+    "lib2to3",
+    "__pycache__",
+    "tkinter",
+    "turtledemo",
+    "ensurepip",
+    "pydoc_data",
+}
 
 
 def cache_root() -> Path:
@@ -59,8 +70,11 @@ def documents(files: list[Path]) -> Iterator[tuple[str, str, str]]:
         except (UnicodeDecodeError, SyntaxError, ValueError):
             continue
         yield str(path), "code", text
-        docs = [ast.get_docstring(node, clean=True) for node in ast.walk(tree)
-                if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+        docs = [
+            ast.get_docstring(node, clean=True)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
         prose = "\n\n".join(d for d in docs if d and len(d) > 40)
         if prose:
             yield str(path) + "#doc", "prose", prose
@@ -94,8 +108,9 @@ def _build(target: Path) -> None:
         docs = list(documents(stdlib_files()))
         log.info("stdlib corpus: %d documents; training a %d-piece BPE", len(docs), VOCAB)
         tok_path = tmp / "tokenizer.model"
-        train_sentencepiece((text for key, _, text in docs if not is_validation(key)),
-                            tok_path, vocab_size=VOCAB)
+        train_sentencepiece(
+            (text for key, _, text in docs if not is_validation(key)), tok_path, vocab_size=VOCAB
+        )
         tok = Tokenizer.from_file(tok_path)
         fp = tok.fingerprint()  # the split copies below hold the same bytes
         for split in ("train", "val"):
@@ -104,8 +119,13 @@ def _build(target: Path) -> None:
             out = tmp / split
             out.mkdir()
             shutil.copy(tok_path, out / "tokenizer.model")
-            write_shard(out, "shard-00000", zip(ids, (s for s, _ in chosen)),
-                        vocab_size=tok.n_words, tokenizer=fp)
+            write_shard(
+                out,
+                "shard-00000",
+                zip(ids, (s for s, _ in chosen)),
+                vocab_size=tok.n_words,
+                tokenizer=fp,
+            )
             write_manifest(out)
         try:
             os.rename(tmp, target)

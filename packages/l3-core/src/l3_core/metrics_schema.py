@@ -57,8 +57,9 @@ class MetricsRecord:
     def from_json(cls, row: Mapping[str, Any], where: str = "metrics record") -> MetricsRecord:
         """Check ``row`` against the schema (unknown or missing keys, wrong types) and build one."""
         if "extra" in row:
-            raise InputError(f"{where}: 'extra' is not a metrics key (objective figures are "
-                             "top-level keys)")
+            raise InputError(
+                f"{where}: 'extra' is not a metrics key (objective figures are top-level keys)"
+            )
         # A null figure is one that was not measured, as if its key were absent.
         missing = [name for name in _REQUIRED if row.get(name) is None]
         if missing:
@@ -82,9 +83,7 @@ class MetricsRecord:
         clash = sorted(set(self.extra) & set(_KINDS))
         if clash:
             raise InputError(f"objective figure {', '.join(clash)} would overwrite a schema key")
-        out = {
-            k: v for k, v in dataclasses.asdict(self).items() if v is not None and k != "extra"
-        }
+        out = {k: v for k, v in dataclasses.asdict(self).items() if v is not None and k != "extra"}
         return {**out, **self.extra}
 
 

@@ -121,7 +121,9 @@ def write_manifest(directory: str | Path) -> dict:
         raise ShardError(f"{directory}: no complete shards (no *.meta.json files)")
     fingerprints = {i.tokenizer for i in infos}
     if len(fingerprints) > 1:
-        raise ShardError(f"{directory}: shards were written by different tokenizers: {sorted(fingerprints)}")
+        raise ShardError(
+            f"{directory}: shards were written by different tokenizers: {sorted(fingerprints)}"
+        )
     totals_tok: dict[str, int] = {}
     totals_doc: dict[str, int] = {}
     for info in infos:
@@ -163,18 +165,26 @@ class Shard:
 class ShardDataset:
     """All shards of a dataset directory, validated and memory-mapped."""
 
-    def __init__(self, directory: str | Path, expect_tokenizer: str | None = None,
-                 expect_vocab_size: int | None = None) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        expect_tokenizer: str | None = None,
+        expect_vocab_size: int | None = None,
+    ) -> None:
         self.directory = Path(directory)
         path = self.directory / MANIFEST
         if not path.is_file():
-            raise ShardError(f"{path}: manifest not found (is {self.directory} a token-shard dataset?)")
+            raise ShardError(
+                f"{path}: manifest not found (is {self.directory} a token-shard dataset?)"
+            )
         try:
             self.manifest = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise ShardError(f"{path}: not valid JSON: {e}") from None
         if self.manifest.get("format") != FORMAT:
-            raise ShardError(f"{path}: format is {self.manifest.get('format')!r}, expected {FORMAT!r}")
+            raise ShardError(
+                f"{path}: format is {self.manifest.get('format')!r}, expected {FORMAT!r}"
+            )
         tok = self.manifest["tokenizer"]
         if expect_tokenizer is not None and tok != expect_tokenizer:
             raise ShardError(
@@ -201,17 +211,24 @@ class ShardDataset:
                 f"{tok_path}: truncated or corrupt: {size} bytes, expected "
                 f"{info.n_tokens * itemsize} ({info.n_tokens} tokens of {info.dtype})"
             )
-        tokens = (np.memmap(tok_path, dtype=info.dtype, mode="r") if info.n_tokens
-                  else np.zeros(0, info.dtype))
+        tokens = (
+            np.memmap(tok_path, dtype=info.dtype, mode="r")
+            if info.n_tokens
+            else np.zeros(0, info.dtype)
+        )
         try:
             offsets = np.load(self.directory / f"{name}.offsets.npy", mmap_mode="r")
             sources = np.load(self.directory / f"{name}.sources.npy", mmap_mode="r")
         except (OSError, ValueError) as e:
             raise ShardError(f"{self.directory / name}: document index unreadable: {e}") from None
         if offsets.shape != (info.n_docs + 1,) or int(offsets[-1]) != info.n_tokens:
-            raise ShardError(f"{self.directory / name}.offsets.npy: does not match {name}.meta.json")
+            raise ShardError(
+                f"{self.directory / name}.offsets.npy: does not match {name}.meta.json"
+            )
         if sources.shape != (info.n_docs,):
-            raise ShardError(f"{self.directory / name}.sources.npy: does not match {name}.meta.json")
+            raise ShardError(
+                f"{self.directory / name}.sources.npy: does not match {name}.meta.json"
+            )
         return Shard(info, tokens, offsets, sources)
 
     @property
@@ -230,8 +247,10 @@ class ShardDataset:
 
     def document_index(self) -> np.ndarray:
         """[n_docs, 2] int64 array of (shard index, document index), in storage order."""
-        parts = [np.stack([np.full(s.info.n_docs, i), np.arange(s.info.n_docs)], axis=1)
-                 for i, s in enumerate(self.shards)]
+        parts = [
+            np.stack([np.full(s.info.n_docs, i), np.arange(s.info.n_docs)], axis=1)
+            for i, s in enumerate(self.shards)
+        ]
         return np.concatenate(parts).astype(np.int64) if parts else np.zeros((0, 2), np.int64)
 
 

@@ -15,8 +15,13 @@ ARGS = ModelArgs(dim=32, n_layers=2, n_heads=8, n_kv_heads=4, vocab_size=64, mul
 def _tensors(kind):
     g = torch.Generator().manual_seed(0)
     h, hd = ARGS.dim, ARGS.head_dim
-    shapes = {"vocab": [(64, h)], "row": [(h, 48)], "norm": [(h,)], "fc1": [(48, h), (48, h)],
-              "qkv": [(ARGS.n_heads * hd, h), (ARGS.kv_heads * hd, h), (ARGS.kv_heads * hd, h)]}
+    shapes = {
+        "vocab": [(64, h)],
+        "row": [(h, 48)],
+        "norm": [(h,)],
+        "fc1": [(48, h), (48, h)],
+        "qkv": [(ARGS.n_heads * hd, h), (ARGS.kv_heads * hd, h), (ARGS.kv_heads * hd, h)],
+    }
     return [torch.randn(s, generator=g) for s in shapes[kind]]
 
 
@@ -33,10 +38,10 @@ def test_fused_qkv_groups_queries_with_their_kv_head():
     wq, wk, wv = _tensors("qkv")
     fused = to_local("qkv", [wq, wk, wv], ARGS, 0, 1)
     hd, per = ARGS.head_dim, ARGS.n_heads // ARGS.kv_heads
-    group1 = fused[(per + 2) * hd:(per + 2) * hd * 2]  # [q heads 2,3 | k head 1 | v head 1]
-    assert torch.equal(group1[:per * hd], wq[per * hd:2 * per * hd])
-    assert torch.equal(group1[per * hd:(per + 1) * hd], wk[hd:2 * hd])
-    assert torch.equal(group1[(per + 1) * hd:], wv[hd:2 * hd])
+    group1 = fused[(per + 2) * hd : (per + 2) * hd * 2]  # [q heads 2,3 | k head 1 | v head 1]
+    assert torch.equal(group1[: per * hd], wq[per * hd : 2 * per * hd])
+    assert torch.equal(group1[per * hd : (per + 1) * hd], wk[hd : 2 * hd])
+    assert torch.equal(group1[(per + 1) * hd :], wv[hd : 2 * hd])
 
 
 def test_fc1_shard_holds_gate_then_up():
@@ -47,7 +52,10 @@ def test_fc1_shard_holds_gate_then_up():
 
 def test_names_map_with_the_global_layer_index():
     m = mapping_for("module.decoder.layers.0.self_attention.linear_qkv.weight", 5, ARGS)
-    assert m.plain_names == ("layers.5.attention.wq.weight", "layers.5.attention.wk.weight",
-                             "layers.5.attention.wv.weight")
+    assert m.plain_names == (
+        "layers.5.attention.wq.weight",
+        "layers.5.attention.wk.weight",
+        "layers.5.attention.wv.weight",
+    )
     tied = mapping_for("output_layer.weight", None, ARGS.replace(tie_embeddings=True))
     assert tied.plain_names == ("tok_embeddings.weight",)

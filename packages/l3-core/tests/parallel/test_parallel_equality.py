@@ -58,22 +58,43 @@ def single(corpus, tmp_path_factory):
 def world2(corpus, tmp_path_factory):
     """All two-rank layouts in one spawn (the import cost is paid once)."""
     root = tmp_path_factory.mktemp("world2")
-    cfgs = [as_dict(config(corpus, root / name, parallel=p, train={"max_steps": STEPS}), name)
-            for name, p in WORLD2.items()]
+    cfgs = [
+        as_dict(config(corpus, root / name, parallel=p, train={"max_steps": STEPS}), name)
+        for name, p in WORLD2.items()
+    ]
     # Start from a Hugging Face checkpoint of the same initial weights, sharded for TP=2.
     from l3_core import save_checkpoint
     from l3_core.model import Transformer
 
     cfg = config(corpus, root / "unused")
-    hf = save_checkpoint(Transformer.build(cfg.model.args(), seed=cfg.train.seed), root / "hf",
-                         format="hf")
-    cfgs.append(as_dict(config(corpus, root / "tp2_from_hf", parallel={"tp": 2},
-                               model={"init": "megatron", "load": str(hf)},
-                               train={"max_steps": STEPS}), "tp2_from_hf_checkpoint"))
+    hf = save_checkpoint(
+        Transformer.build(cfg.model.args(), seed=cfg.train.seed), root / "hf", format="hf"
+    )
+    cfgs.append(
+        as_dict(
+            config(
+                corpus,
+                root / "tp2_from_hf",
+                parallel={"tp": 2},
+                model={"init": "megatron", "load": str(hf)},
+                train={"max_steps": STEPS},
+            ),
+            "tp2_from_hf_checkpoint",
+        )
+    )
     # A TP=2 run that checkpoints after 2 steps, resumed at TP=1 by a test below.
-    cfgs.append(as_dict(config(corpus, root / "tp2_ckpt", parallel={"tp": 2},
-                               train={"max_steps": STEPS},
-                               checkpoint={"every": 2, "keep_last": 3}), "tp2_ckpt"))
+    cfgs.append(
+        as_dict(
+            config(
+                corpus,
+                root / "tp2_ckpt",
+                parallel={"tp": 2},
+                train={"max_steps": STEPS},
+                checkpoint={"every": 2, "keep_last": 3},
+            ),
+            "tp2_ckpt",
+        )
+    )
     spawn(2, run_configs, cfgs, str(root / "out.json"))
     return json.loads((root / "out.json").read_text()), root
 
@@ -93,9 +114,16 @@ def test_single_process_matches_a_plain_pytorch_loop(single, corpus):
     model = Transformer.build(cfg.model.args(), seed=cfg.train.seed)
     opt = plain_optimizer(model, cfg.optimizer.lr, cfg.optimizer.weight_decay)
     stream = PackedStream(ShardDataset(corpus), cfg.train.seed, {}, cfg.data.val_fraction)
-    plain = [plain_step(model, opt, stream.next_rows(8, cfg.data.seq_len),
-                        schedule.learning_rate(s, cfg), cfg.optimizer.clip_grad)
-             for s in range(STEPS)]
+    plain = [
+        plain_step(
+            model,
+            opt,
+            stream.next_rows(8, cfg.data.seq_len),
+            schedule.learning_rate(s, cfg),
+            cfg.optimizer.clip_grad,
+        )
+        for s in range(STEPS)
+    ]
     assert _losses(single) == pytest.approx([loss for loss, _ in plain], abs=TOL)
     assert [r["grad_norm"] for r in single] == pytest.approx([n for _, n in plain], abs=TOL)
 
@@ -108,8 +136,14 @@ def test_two_rank_layout_matches_single_process(layout, world2, single):
 
 
 def test_tp2_x_pp2_on_four_ranks_matches_single_process(corpus, single, tmp_path):
-    cfgs = [as_dict(config(corpus, tmp_path / "tp2pp2", parallel={"tp": 2, "pp": 2},
-                           train={"max_steps": STEPS}), "tp2pp2")]
+    cfgs = [
+        as_dict(
+            config(
+                corpus, tmp_path / "tp2pp2", parallel={"tp": 2, "pp": 2}, train={"max_steps": STEPS}
+            ),
+            "tp2pp2",
+        )
+    ]
     spawn(4, run_configs, cfgs, str(tmp_path / "out.json"))
     results = json.loads((tmp_path / "out.json").read_text())
     assert _losses(results["tp2pp2"]) == pytest.approx(_losses(single), abs=TOL)

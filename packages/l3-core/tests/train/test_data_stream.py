@@ -56,7 +56,9 @@ def test_validation_documents_never_appear_in_training(dataset):
     val = {tuple(x) for x in s.val_docs.tolist()}
     train = {tuple(x) for v in s.by_source.values() for x in v.tolist()}
     assert val and not (val & train)
-    assert np.array_equal(s.validation_rows(3, 32).tokens, _stream(dataset, seed=5).validation_rows(3, 32).tokens)
+    assert np.array_equal(
+        s.validation_rows(3, 32).tokens, _stream(dataset, seed=5).validation_rows(3, 32).tokens
+    )
 
 
 def test_weights_set_the_source_proportions(dataset):

@@ -17,7 +17,7 @@ def test_needle_is_hidden_at_increasing_depths_and_asked_at_the_end():
     for i in range(3):
         needle = full[i, -n:]
         assert np.array_equal(needle[KEY_LEN:], values[i])
-        hits = [j for j in range(101 - 2 * n + 1) if np.array_equal(full[i, j:j + n], needle)]
+        hits = [j for j in range(101 - 2 * n + 1) if np.array_equal(full[i, j : j + n], needle)]
         assert len(hits) == 1
         starts.append(hits[0])
     assert starts == sorted(starts) and starts[0] < starts[-1]
@@ -37,9 +37,15 @@ def test_stage_ends_log_needle_and_short_context_figures(tmp_path):
 
     torch.set_num_threads(1)
     data = make_shards(tmp_path / "data")
-    cfg = config(data, tmp_path / "run", train={"max_steps": 2, "eval_every": 2},
-                 long_context={"stages": [{"seq_len": 128, "steps": 1},
-                                          {"seq_len": 256, "steps": 2}], "needle_trials": 4})
+    cfg = config(
+        data,
+        tmp_path / "run",
+        train={"max_steps": 2, "eval_every": 2},
+        long_context={
+            "stages": [{"seq_len": 128, "steps": 1}, {"seq_len": 256, "steps": 2}],
+            "needle_trials": 4,
+        },
+    )
     try:
         with Trainer(cfg) as trainer:
             records = trainer.run()

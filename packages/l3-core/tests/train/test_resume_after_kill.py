@@ -62,8 +62,9 @@ def test_killed_run_resumes_with_identical_losses(tmp_path):
     cut_cfg.write_text(_toml(data, tmp_path / "cut"))
     subprocess.run(_command(ref_cfg), check=True, env=_env(), capture_output=True)
 
-    proc = subprocess.Popen(_command(cut_cfg), env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _command(cut_cfg), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     latest = tmp_path / "cut" / "checkpoints" / "latest"
     deadline = time.monotonic() + 120
     while not (latest.exists() and latest.read_text().strip() >= "step_00000004"):
@@ -84,5 +85,7 @@ def test_killed_run_resumes_with_identical_losses(tmp_path):
     assert cut[-1].val_loss == ref[-1].val_loss
     kept = sorted(p.name for p in (tmp_path / "cut" / "checkpoints").glob("step_*"))
     assert kept == ["step_00000006", "step_00000008"]  # keep_last = 2
-    state = json.loads((tmp_path / "cut" / "checkpoints" / "step_00000008" / "trainer.json").read_text())
+    state = json.loads(
+        (tmp_path / "cut" / "checkpoints" / "step_00000008" / "trainer.json").read_text()
+    )
     assert state["step"] == STEPS

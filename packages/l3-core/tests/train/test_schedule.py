@@ -11,8 +11,16 @@ from l3_core.train import schedule
 
 
 def _cfg(*overrides):
-    return load_run_config(None, ["optimizer.lr=1.0", "optimizer.min_lr_ratio=0.1",
-                                  "train.max_steps=110", "schedule.warmup_steps=10", *overrides])
+    return load_run_config(
+        None,
+        [
+            "optimizer.lr=1.0",
+            "optimizer.min_lr_ratio=0.1",
+            "train.max_steps=110",
+            "schedule.warmup_steps=10",
+            *overrides,
+        ],
+    )
 
 
 def test_warmup_is_linear_to_the_peak():
@@ -26,7 +34,9 @@ def test_cosine_decays_from_peak_to_floor():
     assert schedule.learning_rate(10, cfg) == pytest.approx(1.0)
     mid = 0.1 + 0.5 * 0.9 * (1 + math.cos(math.pi * 0.5))
     assert schedule.learning_rate(60, cfg) == pytest.approx(mid)
-    assert schedule.learning_rate(109, cfg) == pytest.approx(0.1 + 0.45 * (1 + math.cos(math.pi * 0.99)))
+    assert schedule.learning_rate(109, cfg) == pytest.approx(
+        0.1 + 0.45 * (1 + math.cos(math.pi * 0.99))
+    )
 
 
 def test_annealing_decays_linearly_to_exactly_zero():
@@ -41,8 +51,12 @@ def test_annealing_decays_linearly_to_exactly_zero():
 
 
 def test_ramps_switch_at_their_steps():
-    cfg = _cfg("schedule.batch_ramp=[[5, 16], [20, 32]]", "schedule.seq_ramp=[[8, 256]]",
-               "train.global_batch_size=8", "data.seq_len=128")
+    cfg = _cfg(
+        "schedule.batch_ramp=[[5, 16], [20, 32]]",
+        "schedule.seq_ramp=[[8, 256]]",
+        "train.global_batch_size=8",
+        "data.seq_len=128",
+    )
     assert [schedule.batch_size_at(s, cfg) for s in (0, 4, 5, 19, 20)] == [8, 8, 16, 16, 32]
     assert [schedule.seq_len_at(s, cfg) for s in (7, 8)] == [128, 256]
 

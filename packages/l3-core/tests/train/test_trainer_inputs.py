@@ -57,8 +57,9 @@ def test_packed_loss_equals_the_loss_of_the_documents_unpacked(tmp_path, trainer
             for d in np.unique(batch.doc_ids[r]):
                 idx = batch.doc_ids[r] == d
                 logits = model(torch.from_numpy(batch.tokens[r, idx])[None])  # alone, from 0
-                ce = F.cross_entropy(logits[0], torch.from_numpy(batch.labels[r, idx]),
-                                     reduction="none")
+                ce = F.cross_entropy(
+                    logits[0], torch.from_numpy(batch.labels[r, idx]), reduction="none"
+                )
                 mask = torch.from_numpy(batch.loss_mask[r, idx])
                 ref_sum += float((ce * mask).sum())
                 ref_count += float(mask.sum())
@@ -106,18 +107,25 @@ def test_checkpoint_of_another_model_is_refused(corpus, tmp_path):
 def test_cli_reports_missing_data_in_one_line(tmp_path):
     cfg = tmp_path / "run.toml"
     cfg.write_text(f'run_dir = "{tmp_path / "run"}"\n[data]\npath = "{tmp_path / "nowhere"}"\n')
-    proc = subprocess.run([sys.executable, "-m", "l3_core.train", "--config", str(cfg)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "l3_core.train", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 4  # ExitCode.INPUT: a ShardError
     assert f"{tmp_path / 'nowhere'}/manifest.json: manifest not found" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 def test_annealing_switches_the_mix_to_the_upsampled_source(corpus, tmp_path, trainer_of):
-    cfg = config(corpus, tmp_path, train={"max_steps": 4, "eval_every": 0},
-                 data={"weights": {"web": 1.0, "code": 0.0}},
-                 schedule={"anneal_steps": 2, "anneal_weights": {"code": 1.0}},
-                 logging={"tensorboard": True, "plot": True})
+    cfg = config(
+        corpus,
+        tmp_path,
+        train={"max_steps": 4, "eval_every": 0},
+        data={"weights": {"web": 1.0, "code": 0.0}},
+        schedule={"anneal_steps": 2, "anneal_weights": {"code": 1.0}},
+        logging={"tensorboard": True, "plot": True},
+    )
     trainer = trainer_of(cfg)
     cursors = []
     for step in range(4):
@@ -126,8 +134,14 @@ def test_annealing_switches_the_mix_to_the_upsampled_source(corpus, tmp_path, tr
     assert cursors[:2] == [0, 0]  # code has weight 0 before the anneal
     assert cursors[2] > 0 and cursors[3] > cursors[2]  # and is all that is read during it
     assert rec["lr"] == 0.0  # the anneal ends at exactly zero
-    records = trainer_of(config(corpus, tmp_path / "run2", train={"max_steps": 2},
-                                logging={"tensorboard": True, "plot": True})).run()
+    records = trainer_of(
+        config(
+            corpus,
+            tmp_path / "run2",
+            train={"max_steps": 2},
+            logging={"tensorboard": True, "plot": True},
+        )
+    ).run()
     assert (tmp_path / "run2" / "loss.png").read_bytes()[:4] == b"\x89PNG"
     assert list((tmp_path / "run2" / "tensorboard").glob("events.out.tfevents.*"))
     assert {"step", "loss", "lr", "grad_norm", "tokens_per_s", "mfu"} <= set(records[0])

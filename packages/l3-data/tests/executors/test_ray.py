@@ -12,21 +12,36 @@ import pytest
 from l3_data.executors import run_pipeline
 from l3_data.pipeline import Pipeline
 
-ray = pytest.importorskip("ray", reason="Ray is optional (l3-data[ray]); nox -s l3-data-ray runs this")
+ray = pytest.importorskip(
+    "ray", reason="Ray is optional (l3-data[ray]); nox -s l3-data-ray runs this"
+)
 
 
 def _pipe(d, executor):
-    return Pipeline.from_dict({
-        "pipeline": {"workdir": str(d / "work"), "chunk_size": 30, "workers": 2,
-                     "executor": executor},
-        "input": {"paths": [str(d.parent / "in*.jsonl")]},
-        "steps": [{"type": "gopher_quality", "min_words": 10}, {"type": "minhash_dedup"},
-                  {"type": "write_jsonl", "output": str(d / "out")}],
-    })
+    return Pipeline.from_dict(
+        {
+            "pipeline": {
+                "workdir": str(d / "work"),
+                "chunk_size": 30,
+                "workers": 2,
+                "executor": executor,
+            },
+            "input": {"paths": [str(d.parent / "in*.jsonl")]},
+            "steps": [
+                {"type": "gopher_quality", "min_words": 10},
+                {"type": "minhash_dedup"},
+                {"type": "write_jsonl", "output": str(d / "out")},
+            ],
+        }
+    )
 
 
 def _rows(d):
-    return [json.loads(x) for p in sorted((d / "out").glob("*.gz")) for x in gzip.decompress(p.read_bytes()).decode().splitlines()]
+    return [
+        json.loads(x)
+        for p in sorted((d / "out").glob("*.gz"))
+        for x in gzip.decompress(p.read_bytes()).decode().splitlines()
+    ]
 
 
 def test_ray_executor_matches_local_executor(tmp_path, rng, prose, write_rows):

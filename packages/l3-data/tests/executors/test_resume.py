@@ -63,7 +63,12 @@ def test_killed_run_resumes_without_losing_or_duplicating_documents(tmp_path, rn
     rows = []
     for i in range(2400):
         text = prose(rng, 60)
-        rows.append({"id": f"d{i}", "text": text if i % 7 else rows[-1]["text"] + " again" if rows else text})
+        rows.append(
+            {
+                "id": f"d{i}",
+                "text": text if i % 7 else rows[-1]["text"] + " again" if rows else text,
+            }
+        )
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     _setup(clean, rows)
     _setup(killed, rows)

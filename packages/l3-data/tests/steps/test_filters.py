@@ -44,22 +44,30 @@ def test_gopher_quality_rejects_short_symbolic_and_alpha_poor_documents(rng, pro
     numbers = Document(" ".join(["1234 5678 9012 3456 the of and"] * 20), "numbers")
     kept, why = _verdicts(GopherQuality(), [good, short, hashes, numbers])
     assert [d.id for d in kept] == ["good"]
-    assert why == {"short": "gopher_quality:gopher_short_doc",
-                   "hashes": "gopher_quality:gopher_too_many_symbols",
-                   "numbers": "gopher_quality:gopher_below_alpha_threshold"}
+    assert why == {
+        "short": "gopher_quality:gopher_short_doc",
+        "hashes": "gopher_quality:gopher_too_many_symbols",
+        "numbers": "gopher_quality:gopher_below_alpha_threshold",
+    }
 
 
 def test_stop_word_rule_applies_only_to_languages_with_a_list(rng):
     text = " ".join(f"palabra{i}" for i in range(80))
-    kept, _ = _verdicts(GopherQuality(), [Document(text, "es", metadata={"lang": "es"}),
-                                          Document(text, "en", metadata={"lang": "en"})])
+    kept, _ = _verdicts(
+        GopherQuality(),
+        [
+            Document(text, "es", metadata={"lang": "es"}),
+            Document(text, "en", metadata={"lang": "en"}),
+        ],
+    )
     assert [d.id for d in kept] == ["es"]
 
 
 def test_gopher_repetition_rejects_logs_and_keeps_prose(rng, prose):
     log = "\n".join(f"ERROR connection refused while contacting host {i % 3}" for i in range(60))
-    kept, why = _verdicts(GopherRepetition(), [Document(prose(rng, 300), "prose"),
-                                               Document(log, "log")])
+    kept, why = _verdicts(
+        GopherRepetition(), [Document(prose(rng, 300), "prose"), Document(log, "log")]
+    )
     assert [d.id for d in kept] == ["prose"]
     assert why["log"].startswith("gopher_repetition:")
 
@@ -74,10 +82,17 @@ def test_filter_limited_to_languages_passes_other_languages():
 
 def test_c4_drops_bad_lines_and_rejects_curly_brackets(rng):
     lines = [f"This is a proper sentence number {i} with an ending." for i in range(6)]
-    text = "\n".join([*lines, "Click here", "We use cookies to improve your experience.",
-                      "Enable javascript to view this site."])
-    kept, why = _verdicts(C4Quality(), [Document(text, "page"),
-                                        Document(text + "\nfunction() { return 1; }", "code")])
+    text = "\n".join(
+        [
+            *lines,
+            "Click here",
+            "We use cookies to improve your experience.",
+            "Enable javascript to view this site.",
+        ]
+    )
+    kept, why = _verdicts(
+        C4Quality(), [Document(text, "page"), Document(text + "\nfunction() { return 1; }", "code")]
+    )
     assert [d.text for d in kept] == ["\n".join(lines)]
     assert why == {"code": "c4_quality:curly_bracket"}
 

@@ -20,8 +20,12 @@ def _run(step: LineDedup, chunks: list[list[Document]], tmp_path: Path) -> list[
 
 
 def test_line_in_more_than_six_documents_is_removed_six_is_kept(tmp_path):
-    docs = [Document(f"unique line {i}\nmenu: home | about\n" + ("cookie banner" if i < 6 else "x"),
-                     f"d{i}") for i in range(7)]
+    docs = [
+        Document(
+            f"unique line {i}\nmenu: home | about\n" + ("cookie banner" if i < 6 else "x"), f"d{i}"
+        )
+        for i in range(7)
+    ]
     (out,) = _run(LineDedup(), [docs], tmp_path)
     assert all("menu:" not in d.text for d in out)
     assert sum("cookie banner" in d.text for d in out) == 6

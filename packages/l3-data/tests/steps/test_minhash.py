@@ -85,11 +85,15 @@ def test_group_keeps_clusters_within_a_language(rng, prose):
 
 
 def test_text_without_spaces_is_shingled_by_characters():
-    a = ("北京时间昨天晚上，国家统计局发布了最新的经济数据，显示第三季度国内生产总值同比增长百分之五，"
-         "高于市场此前的普遍预期，消费和投资均有明显回升，出口增速则略有放缓。")
+    a = (
+        "北京时间昨天晚上，国家统计局发布了最新的经济数据，显示第三季度国内生产总值同比增长百分之五，"
+        "高于市场此前的普遍预期，消费和投资均有明显回升，出口增速则略有放缓。"
+    )
     b = a.replace("昨天晚上", "昨晚")  # a small edit
-    c = ("今年夏天全国多地出现持续高温天气，气象部门提醒公众注意防暑降温，合理安排户外活动时间，"
-         "农业部门也发布通知，要求各地做好抗旱保苗工作，确保秋粮生产稳定。")
+    c = (
+        "今年夏天全国多地出现持续高温天气，气象部门提醒公众注意防暑降温，合理安排户外活动时间，"
+        "农业部门也发布通知，要求各地做好抗旱保苗工作，确保秋粮生产稳定。"
+    )
     h = MinHasher(num_perm=112)
     assert len(h.shingles(a)) > 50  # characters, not two clause-long "words"
     labels = cluster(h.signatures([a, b, c]), bands=14, rows=8, threshold=0.5)

@@ -13,7 +13,9 @@ def _run(step, docs, tmp_path):
     units = ["a", "b"]
     half = len(docs) // 2
     chunks = {"a": docs[:half], "b": docs[half:]}
-    summary = step.reduce(units, {u: step.collect(c) for u, c in chunks.items()}.__getitem__, tmp_path)
+    summary = step.reduce(
+        units, {u: step.collect(c) for u, c in chunks.items()}.__getitem__, tmp_path
+    )
     out = []
     for u in units:
         out += list(step.apply(chunks[u], ChunkContext(unit=u, workdir=tmp_path), tmp_path))
@@ -23,8 +25,10 @@ def _run(step, docs, tmp_path):
 def _corpus():
     docs = []
     for dom, n in (("general", 3000), ("math", 400), ("code", 2000), ("multilingual", 1000)):
-        docs += [Document("t", f"{dom}{i}", source=f"src_{dom}", metadata={"domain": dom})
-                 for i in range(n)]
+        docs += [
+            Document("t", f"{dom}{i}", source=f"src_{dom}", metadata={"domain": dom})
+            for i in range(n)
+        ]
     return docs
 
 
@@ -54,4 +58,4 @@ def test_annealing_upsample_multiplies_a_source_and_sampling_is_deterministic(tm
     up, _ = _run(Mix(upsample={"src_code": 2.0}), _corpus(), tmp_path / "c")
     n_code = sum(d.metadata["domain"] == "code" for d in base)
     n_up = sum(d.metadata["domain"] == "code" for d in up)
-    assert abs(n_up - 2 * n_code) < 4 * n_code ** 0.5
+    assert abs(n_up - 2 * n_code) < 4 * n_code**0.5

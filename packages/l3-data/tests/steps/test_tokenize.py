@@ -12,8 +12,10 @@ def test_tokenize_writes_l3_core_shards_that_decode_back(tmp_path, rng, prose):
     step.setup()
     texts = {}
     for unit in ("t0000c00000", "t0000c00001"):
-        docs = [Document(prose(rng, 30), f"{unit}-{i}", source="web" if i % 2 else "books")
-                for i in range(5)]
+        docs = [
+            Document(prose(rng, 30), f"{unit}-{i}", source="web" if i % 2 else "books")
+            for i in range(5)
+        ]
         texts[unit] = docs
         ctx = ChunkContext(unit=unit, workdir=tmp_path)
         assert list(step.run(docs, ctx)) == docs

@@ -28,7 +28,9 @@ _LEXERS: dict[str, re.Pattern[str]] = {
     "ruby": re.compile(
         rf"(?P<c>^=begin\b.*?(?:^=end\b|\Z)|#(?!\{{)[^\n]*)|(?P<s>{_DQ}|{_SQ})", re.S | re.M
     ),
-    "php": re.compile(rf"(?P<c>//[^\n]*|#(?!\[)[^\n]*|/\*.*?(?:\*/|\Z))|(?P<s>{_DQ}|{_SQ})", re.S | re.M),
+    "php": re.compile(
+        rf"(?P<c>//[^\n]*|#(?!\[)[^\n]*|/\*.*?(?:\*/|\Z))|(?P<s>{_DQ}|{_SQ})", re.S | re.M
+    ),
     # XML attribute values are where the insecure settings live; only comments are blanked.
     "xml": re.compile(r"(?P<c><!--.*?(?:-->|\Z))", re.S),
 }

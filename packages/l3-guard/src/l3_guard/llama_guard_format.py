@@ -46,10 +46,14 @@ def as_turns(conversation: str | Sequence[Turn | dict], role: Role = "user") -> 
                 turns.append(t)
                 continue
             if not isinstance(t, dict) or not isinstance(t.get("content"), str):
-                raise GuardInputError(f"conversation turn {i}: expected {{'role', 'content': str}}, got {t!r:.80}")
+                raise GuardInputError(
+                    f"conversation turn {i}: expected {{'role', 'content': str}}, got {t!r:.80}"
+                )
             r = {"assistant": "agent"}.get(t.get("role", ""), t.get("role", ""))
             if r not in _ROLE_NAMES:
-                raise GuardInputError(f"conversation turn {i}: role {t.get('role')!r} not in user|agent|assistant")
+                raise GuardInputError(
+                    f"conversation turn {i}: role {t.get('role')!r} not in user|agent|assistant"
+                )
             turns.append(Turn(r, t["content"]))
     if not turns:
         raise GuardInputError("empty conversation")
@@ -118,7 +122,9 @@ def parse_output(text: str, taxonomy: Taxonomy | None = None) -> ParsedVerdict:
     """
     taxonomy = taxonomy or Taxonomy.default()
     raw = text
-    lines = [ln.strip() for ln in text.replace("<|eot_id|>", "\n").strip().splitlines() if ln.strip()]
+    lines = [
+        ln.strip() for ln in text.replace("<|eot_id|>", "\n").strip().splitlines() if ln.strip()
+    ]
     if not lines:
         return ParsedVerdict("unsafe", [], raw, True, "empty answer")
     head = lines[0].lower()
@@ -127,7 +133,9 @@ def parse_output(text: str, taxonomy: Taxonomy | None = None) -> ParsedVerdict:
             return ParsedVerdict("unsafe", [], raw, True, "text after 'safe'")
         return ParsedVerdict("safe", [], raw)
     if head != "unsafe":
-        return ParsedVerdict("unsafe", [], raw, True, f"first line {lines[0][:40]!r} is neither safe nor unsafe")
+        return ParsedVerdict(
+            "unsafe", [], raw, True, f"first line {lines[0][:40]!r} is neither safe nor unsafe"
+        )
     if len(lines) < 2:
         return ParsedVerdict("unsafe", [], raw, True, "no category line after 'unsafe'")
     if len(lines) > 2:

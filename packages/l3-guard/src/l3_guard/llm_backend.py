@@ -38,7 +38,9 @@ class Int8Linear(nn.Module):
         super().__init__()
         w = linear.weight.detach().float()
         scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127.0
-        self.register_buffer("weight_int8", torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8))
+        self.register_buffer(
+            "weight_int8", torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8)
+        )
         self.register_buffer("scale", scale)
         self.bias = linear.bias
         self.in_features, self.out_features = linear.in_features, linear.out_features
@@ -118,15 +120,24 @@ class LlamaGuardLLM:
 
             tokenizer_path = llama3_tokenizer_path()
         if tokenizer_path is None:
-            raise ConfigError(f"{path}: no tokenizer.model beside the checkpoint; pass tokenizer_path")
+            raise ConfigError(
+                f"{path}: no tokenizer.model beside the checkpoint; pass tokenizer_path"
+            )
         if quantize:
             quantize_int8(model)
         kernels.for_device(model)  # CPU kernels; int8 layers still run as modules
         return cls(model, Tokenizer.from_file(tokenizer_path), **kwargs)
 
-    def encode_prompt(self, conversation: str | Sequence[Turn | dict], role: Role | None = None) -> list[int]:
-        prompt = build_prompt(conversation, self.taxonomy, role, with_descriptions=self.with_descriptions,
-                              layout=self.layout)
+    def encode_prompt(
+        self, conversation: str | Sequence[Turn | dict], role: Role | None = None
+    ) -> list[int]:
+        prompt = build_prompt(
+            conversation,
+            self.taxonomy,
+            role,
+            with_descriptions=self.with_descriptions,
+            layout=self.layout,
+        )
         ids = self.tokenizer.encode(prompt, bos=False, eos=False, allowed_special="all")
         limit = self.model.args.max_seq_len - self.max_new_tokens
         if len(ids) > limit:
@@ -144,13 +155,17 @@ class LlamaGuardLLM:
             logits = self.model(torch.tensor([ids]))[0, -1].float()
         return float(torch.softmax(logits, dim=-1)[self.unsafe_id])
 
-    def moderate(self, conversation: str | Sequence[Turn | dict], role: Role | None = None) -> ModerationResult:
+    def moderate(
+        self, conversation: str | Sequence[Turn | dict], role: Role | None = None
+    ) -> ModerationResult:
         turns = as_turns(conversation, role or "user")
         role = role or turns[-1].role
         ids = self.encode_prompt(turns, role)
         score = self.unsafe_probability(ids)
         with self._lock, torch.inference_mode():
-            out = generate(self.model, [ids], self.max_new_tokens, temperature=0.0, stop_tokens=self._stop)[0]
+            out = generate(
+                self.model, [ids], self.max_new_tokens, temperature=0.0, stop_tokens=self._stop
+            )[0]
         raw = self.tokenizer.decode([t for t in out if t not in self._stop])
         parsed = parse_output(raw, self.taxonomy)
         unsafe = parsed.malformed or score >= self.threshold

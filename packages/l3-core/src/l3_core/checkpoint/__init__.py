@@ -22,7 +22,7 @@ DEFAULT_MAX_SHARD_BYTES = 5 * 2**30
 
 
 def detect_format(path: str | os.PathLike[str]) -> Literal["hf", "l3"]:
-    """"hf" for a directory with config.json, "l3" for one with params.json."""
+    """ "hf" for a directory with config.json, "l3" for one with params.json."""
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"{path}: checkpoint directory not found")

@@ -31,7 +31,9 @@ REPLICATED = frozenset({"norm", "head"})
 _LAYER_MAP = {
     "input_layernorm.weight": ("norm", ["attention_norm.weight"]),
     "self_attention.linear_qkv.weight": (
-        "qkv", ["attention.wq.weight", "attention.wk.weight", "attention.wv.weight"]),
+        "qkv",
+        ["attention.wq.weight", "attention.wk.weight", "attention.wv.weight"],
+    ),
     "self_attention.linear_proj.weight": ("row", ["attention.wo.weight"]),
     "pre_mlp_layernorm.weight": ("norm", ["ffn_norm.weight"]),
     "mlp.linear_fc1.weight": ("fc1", ["feed_forward.w1.weight", "feed_forward.w3.weight"]),
@@ -69,8 +71,9 @@ def mapping_for(megatron_name: str, global_layer: int | None, args: ModelArgs) -
     raise CheckpointError(f"Megatron parameter {megatron_name!r} has no plain counterpart")
 
 
-def to_local(kind: str, full: list[torch.Tensor], args: ModelArgs, tp_rank: int,
-             tp_size: int) -> torch.Tensor:
+def to_local(
+    kind: str, full: list[torch.Tensor], args: ModelArgs, tp_rank: int, tp_size: int
+) -> torch.Tensor:
     """This TP rank's shard of a Megatron parameter, from the full plain tensors."""
     if kind in REPLICATED:
         return full[0]
@@ -85,8 +88,9 @@ def to_local(kind: str, full: list[torch.Tensor], args: ModelArgs, tp_rank: int,
         wq, wk, wv = full
         ng, hd, h = args.kv_heads, args.head_dim, wq.shape[1]
         per = args.n_heads // ng
-        fused = torch.cat([wq.reshape(ng, per * hd, h), wk.reshape(ng, hd, h),
-                           wv.reshape(ng, hd, h)], dim=1)
+        fused = torch.cat(
+            [wq.reshape(ng, per * hd, h), wk.reshape(ng, hd, h), wv.reshape(ng, hd, h)], dim=1
+        )
         return fused.chunk(tp_size, 0)[tp_rank].reshape(-1, h)
     raise CheckpointError(f"unknown parameter kind {kind!r}")
 
@@ -112,8 +116,11 @@ def to_full(kind: str, shards: list[torch.Tensor], args: ModelArgs) -> list[torc
     raise CheckpointError(f"unknown parameter kind {kind!r}")
 
 
-def chunk_mappings(chunk: torch.nn.Module, args: ModelArgs, heads: bool = True,
-                   ) -> Iterator[tuple[ParamMapping, torch.nn.Parameter]]:
+def chunk_mappings(
+    chunk: torch.nn.Module,
+    args: ModelArgs,
+    heads: bool = True,
+) -> Iterator[tuple[ParamMapping, torch.nn.Parameter]]:
     """Every parameter of a Megatron GPTModel chunk with its plain mapping (``heads=False``:
     the language model's only, without an objective's head)."""
     model = chunk
@@ -129,8 +136,13 @@ def chunk_mappings(chunk: torch.nn.Module, args: ModelArgs, heads: bool = True,
         yield mapping_for(name, layer, args), param
 
 
-def load_plain_into_chunks(chunks: list[torch.nn.Module], get: Callable[[str], torch.Tensor],
-                           args: ModelArgs, tp_rank: int, tp_size: int) -> None:
+def load_plain_into_chunks(
+    chunks: list[torch.nn.Module],
+    get: Callable[[str], torch.Tensor],
+    args: ModelArgs,
+    tp_rank: int,
+    tp_size: int,
+) -> None:
     """Copy plain tensors (``get(name)`` returns one, full) into this rank's Megatron chunks
     (an objective's head keeps its own initial values)."""
     with torch.no_grad():
@@ -141,5 +153,6 @@ def load_plain_into_chunks(chunks: list[torch.nn.Module], get: Callable[[str], t
                 if tuple(local.shape) != tuple(param.shape):
                     raise CheckpointError(
                         f"{mapping.megatron_name}: plain tensors {mapping.plain_names} give a shard "
-                        f"of shape {tuple(local.shape)}, the model expects {tuple(param.shape)}")
+                        f"of shape {tuple(local.shape)}, the model expects {tuple(param.shape)}"
+                    )
                 param.copy_(local)

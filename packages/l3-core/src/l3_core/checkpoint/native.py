@@ -15,8 +15,10 @@ PARAMS = "params.json"
 
 
 def write_params(directory: Path, args: ModelArgs, dtype: str) -> None:
-    write_json(directory / PARAMS, {"format": FORMAT, "version": VERSION, "dtype": dtype,
-                                    "args": args_to_dict(args)})
+    write_json(
+        directory / PARAMS,
+        {"format": FORMAT, "version": VERSION, "dtype": dtype, "args": args_to_dict(args)},
+    )
 
 
 def read_params(directory: Path) -> ModelArgs:
@@ -28,7 +30,9 @@ def read_params(directory: Path) -> ModelArgs:
     if data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: format {data.get('format')!r}, expected {FORMAT!r}")
     if data.get("version") != VERSION:
-        raise CheckpointError(f"{path}: version {data.get('version')!r} is not supported ({VERSION})")
+        raise CheckpointError(
+            f"{path}: version {data.get('version')!r} is not supported ({VERSION})"
+        )
     args = dict(data["args"])
     if args.get("rope_scaling") is not None:
         args["rope_scaling"] = dict(args["rope_scaling"])

@@ -18,8 +18,12 @@ INDEX = "model.safetensors.index.json"
 SINGLE = "model.safetensors"
 
 
-def save_tensors(state: dict[str, torch.Tensor], directory: Path, max_shard_bytes: int,
-                 metadata: dict[str, str] | None = None) -> None:
+def save_tensors(
+    state: dict[str, torch.Tensor],
+    directory: Path,
+    max_shard_bytes: int,
+    metadata: dict[str, str] | None = None,
+) -> None:
     """Write ``state`` as one file or, above ``max_shard_bytes``, shards plus an index."""
     state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
     shards: list[dict[str, torch.Tensor]] = [{}]
@@ -72,4 +76,3 @@ def load_tensors(directory: Path) -> dict[str, torch.Tensor]:
         except (SafetensorError, OSError) as e:
             raise CheckpointError(f"{path}: unreadable safetensors file: {e}") from None
     return state
-

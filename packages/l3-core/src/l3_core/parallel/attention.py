@@ -57,9 +57,17 @@ def gather_sequence(x: torch.Tensor, group) -> torch.Tensor:
 class CPAttention(nn.Module):
     """Replaces Megatron's ``DotProductAttention`` in the layer spec."""
 
-    def __init__(self, config, layer_number: int, attn_mask_type, attention_type: str,
-                 attention_dropout: float | None = None, softmax_scale: float | None = None,
-                 cp_comm_type: str | None = None, pg_collection=None) -> None:
+    def __init__(
+        self,
+        config,
+        layer_number: int,
+        attn_mask_type,
+        attention_type: str,
+        attention_dropout: float | None = None,
+        softmax_scale: float | None = None,
+        cp_comm_type: str | None = None,
+        pg_collection=None,
+    ) -> None:
         super().__init__()
         from megatron.core import parallel_state
 
@@ -69,8 +77,16 @@ class CPAttention(nn.Module):
         self.cp_group = parallel_state.get_context_parallel_group() if self.cp_size > 1 else None
         self.cp_rank = parallel_state.get_context_parallel_rank() if self.cp_size > 1 else 0
 
-    def forward(self, query, key, value, attention_mask, attn_mask_type=None,
-                attention_bias=None, packed_seq_params=None):
+    def forward(
+        self,
+        query,
+        key,
+        value,
+        attention_mask,
+        attn_mask_type=None,
+        attention_bias=None,
+        packed_seq_params=None,
+    ):
         # query [sq, b, np, hn]; key/value [sk, b, ng, hn]; attention_mask: doc ids [b, sq] or None
         sq, b, n_heads, hn = query.shape
         doc = attention_mask
@@ -78,7 +94,9 @@ class CPAttention(nn.Module):
             key = gather_sequence(key, self.cp_group)
             value = gather_sequence(value, self.cp_group)
             if doc is not None:
-                doc = gather_sequence(doc.transpose(0, 1).contiguous(), self.cp_group).transpose(0, 1)
+                doc = gather_sequence(doc.transpose(0, 1).contiguous(), self.cp_group).transpose(
+                    0, 1
+                )
         rep = n_heads // key.shape[2]
         if rep > 1:
             key = key.repeat_interleave(rep, dim=2)
@@ -94,8 +112,9 @@ class CPAttention(nn.Module):
     def _mask(self, sq: int, sk: int, local_doc, full_doc, device) -> torch.Tensor:
         seq_len = sq * self.cp_size
         q_idx = cp_chunk_indices(seq_len, self.cp_size, self.cp_rank).to(device)
-        k_idx = torch.cat([cp_chunk_indices(seq_len, self.cp_size, r)
-                           for r in range(self.cp_size)]).to(device)
+        k_idx = torch.cat(
+            [cp_chunk_indices(seq_len, self.cp_size, r) for r in range(self.cp_size)]
+        ).to(device)
         mask = (k_idx[None, :] <= q_idx[:, None])[None, None]  # [1, 1, sq, sk]
         if local_doc is not None:
             same = local_doc[:, :, None] == full_doc[:, None, :]  # [b, sq, sk]

@@ -27,15 +27,18 @@ def shard_model(chunk: torch.nn.Module, group) -> torch.nn.Module:
     from torch.distributed.fsdp import fully_shard
 
     mesh = DeviceMesh.from_group(group, "cuda" if torch.cuda.is_available() else "cpu")
-    units = [m for m in chunk.modules() if isinstance(m, (TransformerLayer, LanguageModelEmbedding))]
+    units = [
+        m for m in chunk.modules() if isinstance(m, (TransformerLayer, LanguageModelEmbedding))
+    ]
     for unit in units:
         fully_shard(unit, mesh=mesh)
     fully_shard(chunk, mesh=mesh)
     return chunk
 
 
-def finalize_grads(model_list, num_tokens, pg_collection=None, force_all_reduce=False, *,
-                   group=None) -> None:
+def finalize_grads(
+    model_list, num_tokens, pg_collection=None, force_all_reduce=False, *, group=None
+) -> None:
     """Megatron's ``finalize_model_grads_func`` for FSDP: divide by the global token count."""
     if num_tokens is None:
         return
@@ -51,17 +54,29 @@ def finalize_grads(model_list, num_tokens, pg_collection=None, force_all_reduce=
 class FsdpOptimizer:
     """AdamW + clipping with the slice of Megatron's optimizer API the trainer uses."""
 
-    def __init__(self, model: torch.nn.Module, lr: float, weight_decay: float, betas, eps: float,
-                 clip_grad: float) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        lr: float,
+        weight_decay: float,
+        betas,
+        eps: float,
+        clip_grad: float,
+    ) -> None:
         params = [p for p in model.parameters() if p.requires_grad]
         decay = [p for p in params if p.dim() > 1]
         no_decay = [p for p in params if p.dim() <= 1]
         self.params = params
         self.clip_grad = clip_grad
         self.optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": weight_decay, "wd_mult": 1.0},
-             {"params": no_decay, "weight_decay": 0.0, "wd_mult": 0.0}],
-            lr=lr, betas=betas, eps=eps)
+            [
+                {"params": decay, "weight_decay": weight_decay, "wd_mult": 1.0},
+                {"params": no_decay, "weight_decay": 0.0, "wd_mult": 0.0},
+            ],
+            lr=lr,
+            betas=betas,
+            eps=eps,
+        )
 
     @property
     def param_groups(self):

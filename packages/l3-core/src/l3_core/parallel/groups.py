@@ -28,7 +28,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def init_distributed(sizes: ParallelSizes, seed: int = 0, timeout_minutes: int = 30) -> ParallelSizes:
+def init_distributed(
+    sizes: ParallelSizes, seed: int = 0, timeout_minutes: int = 30
+) -> ParallelSizes:
     """Start torch.distributed (if needed) and Megatron's groups; return the resolved sizes.
 
     On a CPU-only machine this runs inside :func:`l3_core.parallel.cpu_compat.scope`, which
@@ -54,8 +56,13 @@ def _start(sizes: ParallelSizes, seed: int, timeout_minutes: int) -> ParallelSiz
         if "RANK" in env:  # torchrun, Slurm or our own spawn
             dist.init_process_group(backend, timeout=timeout)
         else:  # a plain single process; leave os.environ alone for child processes
-            dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{_free_port()}",
-                                    rank=0, world_size=1, timeout=timeout)
+            dist.init_process_group(
+                backend,
+                init_method=f"tcp://127.0.0.1:{_free_port()}",
+                rank=0,
+                world_size=1,
+                timeout=timeout,
+            )
     resolved = sizes.resolve(dist.get_world_size())
     from megatron.core import parallel_state as ps
 

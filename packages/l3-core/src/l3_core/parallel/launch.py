@@ -17,8 +17,13 @@ def _free_port() -> int:
 
 
 def _entry(rank: int, world: int, port: int, threads: int, fn: Callable, args: tuple) -> None:
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
     import torch
 
     torch.set_num_threads(threads)
@@ -30,5 +35,6 @@ def spawn(world_size: int, fn: Callable[..., Any], *args: Any, threads: int = 1)
 
     Raises if any rank fails (``torch.multiprocessing.ProcessRaisedException``).
     """
-    mp.spawn(_entry, args=(world_size, _free_port(), threads, fn, args), nprocs=world_size,
-             join=True)
+    mp.spawn(
+        _entry, args=(world_size, _free_port(), threads, fn, args), nprocs=world_size, join=True
+    )

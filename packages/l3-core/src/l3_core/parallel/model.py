@@ -25,10 +25,18 @@ class ModelOptions:
     fused_cross_entropy: bool = False
 
 
-def transformer_config(args: ModelArgs, *, tp: int = 1, pp: int = 1, vpp: int | None = None,
-                       cp: int = 1, sequence_parallel: bool | None = None,
-                       first_stage_layers: int = 0, last_stage_layers: int = 0,
-                       options: ModelOptions | None = None):
+def transformer_config(
+    args: ModelArgs,
+    *,
+    tp: int = 1,
+    pp: int = 1,
+    vpp: int | None = None,
+    cp: int = 1,
+    sequence_parallel: bool | None = None,
+    first_stage_layers: int = 0,
+    last_stage_layers: int = 0,
+    options: ModelOptions | None = None,
+):
     """Megatron ``TransformerConfig`` for ``args`` under the given parallel sizes.
 
     Fusions are off unless ``options`` asks for Megatron's native SwiGLU or cross-entropy
@@ -110,14 +118,18 @@ def _gpt_model_class():
                 # The head runs whole on every TP rank, so each rank's gradient of its own
                 # sequence slice is already complete: split it back, do not sum it.
                 hidden = tensor_parallel.gather_from_sequence_parallel_region(
-                    hidden, tensor_parallel_output_grad=False)
+                    hidden, tensor_parallel_output_grad=False
+                )
             return self.output_head(hidden.transpose(0, 1))
 
     return LlamaGPTModel
 
 
-def build_model_chunks(args: ModelArgs, config, head: torch.nn.Module | None = None,
-                       ) -> list[torch.nn.Module]:
+def build_model_chunks(
+    args: ModelArgs,
+    config,
+    head: torch.nn.Module | None = None,
+) -> list[torch.nn.Module]:
     """This rank's model chunks (one per virtual pipeline stage), not yet wrapped by DDP;
     ``head`` becomes the ``output_head`` of the chunk that holds the last stage."""
     from megatron.core import parallel_state as ps

@@ -28,5 +28,6 @@ def llama_block_spec(config, vp_stage: int | None = None):
     )
 
     n_local = get_num_layers_to_build(config, vp_stage=vp_stage)
-    return TransformerBlockSubmodules(layer_specs=[llama_layer_spec()] * n_local,
-                                      layer_norm=RMSNorm)
+    return TransformerBlockSubmodules(
+        layer_specs=[llama_layer_spec()] * n_local, layer_norm=RMSNorm
+    )

@@ -45,10 +45,16 @@ def open_packed_stream(data: DataConfig, seed: int, vocab_size: int) -> PackedSt
 
         expect = Tokenizer.from_file(data.tokenizer).fingerprint()
     dataset = ShardDataset(path, expect_tokenizer=expect, expect_vocab_size=vocab_size)
-    val_path = data.val_path or (resolve_data_path(data.path, "val")
-                                 if data.path == "builtin:stdlib" else None)
-    val = ShardDataset(val_path, expect_tokenizer=dataset.manifest["tokenizer"],
-                       expect_vocab_size=vocab_size) if val_path else None
+    val_path = data.val_path or (
+        resolve_data_path(data.path, "val") if data.path == "builtin:stdlib" else None
+    )
+    val = (
+        ShardDataset(
+            val_path, expect_tokenizer=dataset.manifest["tokenizer"], expect_vocab_size=vocab_size
+        )
+        if val_path
+        else None
+    )
     return PackedStream(dataset, seed, data.weights, data.val_fraction, val)
 
 
@@ -86,15 +92,26 @@ def make_batch(rows: np.ndarray, docs: np.ndarray) -> Batch:
     new = np.ones((n, s), dtype=bool)
     new[:, 1:] = d_in[:, 1:] != d_in[:, :-1]
     starts = np.maximum.accumulate(np.where(new, idx, 0), axis=1)
-    return Batch(tokens.astype(np.int64), labels.astype(np.int64), d_in.astype(np.int64),
-                 (d_in == d_out).astype(np.float32), (idx - starts).astype(np.int64))
+    return Batch(
+        tokens.astype(np.int64),
+        labels.astype(np.int64),
+        d_in.astype(np.int64),
+        (d_in == d_out).astype(np.float32),
+        (idx - starts).astype(np.int64),
+    )
 
 
 class PackedStream:
     """The training stream; see the module docstring."""
 
-    def __init__(self, dataset: ShardDataset, seed: int, weights: dict[str, float],
-                 val_fraction: float, val_dataset: ShardDataset | None = None) -> None:
+    def __init__(
+        self,
+        dataset: ShardDataset,
+        seed: int,
+        weights: dict[str, float],
+        val_fraction: float,
+        val_dataset: ShardDataset | None = None,
+    ) -> None:
         self.dataset = dataset
         self.val_dataset = val_dataset or dataset
         self.seed = seed
@@ -105,7 +122,9 @@ class PackedStream:
         keep = lengths > 0
         index, src_names = index[keep], src_names[keep]
         if len(index) < 2:
-            raise ShardError(f"{dataset.directory}: needs at least 2 non-empty documents, has {len(index)}")
+            raise ShardError(
+                f"{dataset.directory}: needs at least 2 non-empty documents, has {len(index)}"
+            )
         order = np.random.default_rng(_VAL_SEED).permutation(len(index))
         if val_dataset is None:
             n_val = min(max(1, round(val_fraction * len(index))), len(index) - 1)
@@ -116,7 +135,9 @@ class PackedStream:
         train = np.sort(order[n_val:])
         self.sources = sorted(set(src_names[train].tolist()))
         self.by_source = {s: index[train][src_names[train] == s] for s in self.sources}
-        self.natural = {s: float(lengths[keep][train][src_names[train] == s].sum()) for s in self.sources}
+        self.natural = {
+            s: float(lengths[keep][train][src_names[train] == s].sum()) for s in self.sources
+        }
         self._perms: dict[str, tuple[int, np.ndarray]] = {}  # source -> (epoch, permutation)
         self.draws = 0
         self.credits = {s: 0.0 for s in self.sources}
@@ -140,7 +161,9 @@ class PackedStream:
         self.phase = phase
         unknown = sorted(set(weights) - set(self.sources))
         if unknown:
-            raise ConfigError(f"data weights name unknown sources {unknown}; the data has {self.sources}")
+            raise ConfigError(
+                f"data weights name unknown sources {unknown}; the data has {self.sources}"
+            )
         w = {s: float(weights.get(s, 0.0)) for s in self.sources} if weights else dict(self.natural)
         if sum(w.values()) <= 0:
             raise ConfigError(f"data weights {weights} give no source a positive weight")
@@ -182,23 +205,29 @@ class PackedStream:
                     shard, doc, offset = self.carry
                 tokens = self.dataset.shards[shard].document(doc)
                 take = min(len(tokens) - offset, seq_len + 1 - fill)
-                rows[r, fill:fill + take] = tokens[offset:offset + take]
-                docs[r, fill:fill + take] = d
+                rows[r, fill : fill + take] = tokens[offset : offset + take]
+                docs[r, fill : fill + take] = d
                 fill += take
                 d += 1
                 self.carry = [shard, doc, offset + take] if offset + take < len(tokens) else None
         return make_batch(rows, docs)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"draws": self.draws, "credits": dict(self.credits),
-                "cursor": {s: list(c) for s, c in self.cursor.items()}, "carry": self.carry,
-                "weights": dict(self.weights), "phase": self.phase}
+        return {
+            "draws": self.draws,
+            "credits": dict(self.credits),
+            "cursor": {s: list(c) for s, c in self.cursor.items()},
+            "carry": self.carry,
+            "weights": dict(self.weights),
+            "phase": self.phase,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if sorted(state["cursor"]) != self.sources:
             raise ShardError(
                 f"checkpoint data position names sources {sorted(state['cursor'])}, but the data "
-                f"has {self.sources}: resume with the same data")
+                f"has {self.sources}: resume with the same data"
+            )
         self.draws = int(state["draws"])
         self.credits = {s: float(v) for s, v in state["credits"].items()}
         self.cursor = {s: [int(a), int(b)] for s, (a, b) in state["cursor"].items()}
@@ -222,8 +251,8 @@ class PackedStream:
                     i += 1
                     continue
                 take = min(len(tokens) - offset, seq_len + 1 - fill)
-                rows[r, fill:fill + take] = tokens[offset:offset + take]
-                docs[r, fill:fill + take] = d
+                rows[r, fill : fill + take] = tokens[offset : offset + take]
+                docs[r, fill : fill + take] = d
                 fill, d = fill + take, d + 1
                 offset += take
                 if offset == len(tokens):

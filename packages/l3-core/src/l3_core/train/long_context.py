@@ -44,8 +44,8 @@ def needle_rows(haystack: np.ndarray, vocab_size: int, seed: int) -> tuple[Batch
         needle = np.concatenate([key, value])
         room = length - 2 * len(needle)
         at = int(room * (i + 1) / (n + 1))
-        rows[i, at:at + len(needle)] = needle
-        rows[i, length - len(needle):] = needle
+        rows[i, at : at + len(needle)] = needle
+        rows[i, length - len(needle) :] = needle
     batch = make_batch(rows, np.zeros_like(rows))
     mask = np.zeros_like(batch.loss_mask)
     mask[:, -VALUE_LEN:] = 1.0  # labels of the final value tokens
@@ -60,7 +60,7 @@ def stage_end_checks(trainer, done: int) -> dict[str, float]:
     """
     cfg = trainer.cfg
     index, stage = stage_at(done - 1, cfg)
-    end = cfg.train.max_steps + sum(s.steps for s in cfg.long_context.stages[:index + 1])
+    end = cfg.train.max_steps + sum(s.steps for s in cfg.long_context.stages[: index + 1])
     if done != end:
         return {}
     trials = cfg.long_context.needle_trials
@@ -73,7 +73,11 @@ def stage_end_checks(trainer, done: int) -> dict[str, float]:
     for b in range(0, n, gbs):
         r = trainer.forward_backward(batch.rows(slice(b, b + gbs)), forward_only=True)
         nll_sum, count, hits = nll_sum + r.loss_sum, count + r.count, hits + r.metrics["hits"]
-    return {"stage": index, "stage_seq_len": stage.seq_len,
-            "short_val_loss": trainer.evaluate(cfg.data.seq_len),
-            "long_val_loss": trainer.evaluate(stage.seq_len),
-            "needle_recall": hits / max(count, 1), "needle_nll": nll_sum / max(count, 1)}
+    return {
+        "stage": index,
+        "stage_seq_len": stage.seq_len,
+        "short_val_loss": trainer.evaluate(cfg.data.seq_len),
+        "long_val_loss": trainer.evaluate(stage.seq_len),
+        "needle_recall": hits / max(count, 1),
+        "needle_nll": nll_sum / max(count, 1),
+    }

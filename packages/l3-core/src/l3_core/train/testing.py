@@ -49,8 +49,14 @@ def config(corpus: Path, run_dir: Path, **sections) -> RunConfig:
         "run_dir": str(run_dir),
         "model": {"preset": "llama3-tiny", "n_layers": 4},
         "data": {"path": str(corpus), "seq_len": 64, "val_fraction": 0.05},
-        "train": {"max_steps": 3, "seed": 1, "global_batch_size": 8, "micro_batch_size": 2,
-                  "eval_every": 3, "eval_batches": 1},
+        "train": {
+            "max_steps": 3,
+            "seed": 1,
+            "global_batch_size": 8,
+            "micro_batch_size": 2,
+            "eval_every": 3,
+            "eval_batches": 1,
+        },
         "optimizer": {"lr": 3e-3},
         "schedule": {"warmup_steps": 1},
         "checkpoint": {"every": 0, "keep_last": 2},
@@ -116,7 +122,7 @@ class LastTokenScore(LanguageModelObjective):
         head = torch.nn.Linear(args.dim, 1)
         g = torch.Generator().manual_seed(self.seed)
         with torch.no_grad():
-            head.weight.copy_(torch.randn(head.weight.shape, generator=g) * args.dim ** -0.5)
+            head.weight.copy_(torch.randn(head.weight.shape, generator=g) * args.dim**-0.5)
             head.bias.zero_()
         return head
 
