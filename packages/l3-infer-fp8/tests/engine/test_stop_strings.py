@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import CharDecoder
+from infer_helpers import CharDecoder
 
 from l3_infer_fp8.engine import Engine, EngineConfig, SamplingParams
 from l3_infer_fp8.engine.text import IncrementalText

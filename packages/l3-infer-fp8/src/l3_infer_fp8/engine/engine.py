@@ -54,13 +54,17 @@ class Engine:
         self.args = model.args
         self.tokenizer = tokenizer
         self.stop_token_ids = frozenset(stop_token_ids)
+        # A padded embedding table has ids the tokenizer cannot decode: never sample them.
+        self.sample_vocab = min(
+            getattr(tokenizer, "n_words", self.args.vocab_size), self.args.vocab_size
+        )
         weight = model.tok_embeddings.weight
         num_blocks = self.config.num_blocks or self._default_blocks(weight.dtype)
         self.allocator = BlockAllocator(num_blocks, self.config.block_size)
         self.cache = PagedKVCache(
             self.args, num_blocks, self.config.block_size, weight.dtype, weight.device
         )
-        self.runner = ModelRunner(model, self.cache)
+        self.runner = ModelRunner(model, self.cache, self.sample_vocab)
         self.scheduler = Scheduler(self.config, self.allocator)
         self.requests: dict[str, Request] = {}
         self._arrivals = itertools.count()

@@ -30,8 +30,9 @@ class Chunk:
 
 
 class ModelRunner:
-    def __init__(self, model: Transformer, cache: PagedKVCache) -> None:
+    def __init__(self, model: Transformer, cache: PagedKVCache, sample_vocab: int) -> None:
         self.model = model
+        self.sample_vocab = sample_vocab  # logits of ids at or above it are -inf
         self.cache = cache
         self.bs = cache.block_size
         self.device = model.tok_embeddings.weight.device
@@ -60,7 +61,9 @@ class ModelRunner:
             h = h + self._attention(i, layer.attention, x, cos, sin, slots, chunks, groups)
             h = h + layer.feed_forward(layer.ffn_norm(h))
         ends = torch.tensor(_sample_rows(chunks), dtype=torch.long, device=dev)
-        return model.head(model.norm(h[0, ends])).float()
+        logits = model.head(model.norm(h[0, ends])).float()
+        logits[:, self.sample_vocab :] = float("-inf")
+        return logits
 
     def _attention(self, layer_idx, attn, x, cos, sin, slots, chunks, groups) -> torch.Tensor:
         t = x.shape[1]
