@@ -9,11 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-openai = pytest.importorskip("openai", reason="the API tests use the official client")
 from infer_helpers import make_engine
 
 from l3_core.tokenizer import ChatFormat, Message
 from l3_infer_fp8.engine import SamplingParams
+
+openai = pytest.importorskip("openai", reason="the API tests use the official client")
 
 
 def _reference_text(chat_model, tokenizer, prompt_ids, max_tokens):
