@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-
 from infer_helpers import make_engine
 
 from l3_core.tokenizer import ChatFormat, Message
