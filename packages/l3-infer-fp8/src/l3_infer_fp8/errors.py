@@ -20,3 +20,16 @@ class InferInputError(InferError, InputError):
 
 class InferModelError(InferError, ModelFileError):
     """A model or checkpoint directory is missing, malformed, or does not fit the task."""
+
+
+class QueueFullError(InferError):
+    """The engine's bounded waiting queue is full: retry later (the server answers 429)."""
+
+
+class InvalidRequestError(InferInputError):
+    """A generation request has a missing or invalid field; ``field`` names it (the server
+    answers HTTP 400 with it as the ``param``)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
