@@ -20,3 +20,8 @@ class InferInputError(InferError, InputError):
 
 class InferModelError(InferError, ModelFileError):
     """A model or checkpoint directory is missing, malformed, or does not fit the task."""
+
+
+class QuantizedCheckpointError(InferModelError):
+    """A pre-quantised checkpoint is tampered with or does not match its
+    ``quantization_config.json`` (names the file, the tensor or key, and what was expected)."""
