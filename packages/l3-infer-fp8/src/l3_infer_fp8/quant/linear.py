@@ -46,6 +46,7 @@ class Fp8RowwiseLinear(nn.Module):
             "weight_scale", torch.ones(out_features, 1, dtype=torch.float32, device=device)
         )
         self._backend: Backend | None = None
+        self._backend_device: torch.device | None = None
 
     @classmethod
     def from_linear(
@@ -74,13 +75,13 @@ class Fp8RowwiseLinear(nn.Module):
         return module
 
     def backend(self) -> Backend:
+        """The GEMM backend for the weight's current device (chosen again after a move)."""
         device = self.weight.device
-        if self._backend is None or not self._backend.supports(
-            device, self.out_features, self.in_features
-        ):
+        if self._backend is None or self._backend_device != device:
             self._backend = select_backend(
                 device, self.out_features, self.in_features, self.backend_name
             )
+            self._backend_device = device
         return self._backend
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
