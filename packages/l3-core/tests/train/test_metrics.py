@@ -39,17 +39,23 @@ def test_truncate_drops_steps_after_the_checkpoint(tmp_path):
     assert path.read_text().endswith("}\n")  # the cut line is gone too
 
 
-def test_the_logger_writes_schema_records_and_refuses_unknown_figures(tmp_path):
+def test_the_logger_writes_schema_records_and_objective_figures_and_refuses_non_numbers(tmp_path):
     log = MetricsLogger(
-        tmp_path, total_steps=2, start_step=0, enabled=True, tensorboard=False, progress=False
+        tmp_path, total_steps=3, start_step=0, enabled=True, tensorboard=False, progress=False
     )
     log.log(_row(1))
     log.log(_row(2, val_loss=0.75))
-    with pytest.raises(InputError, match=r"metrics of step 3: unknown metrics key los"):
-        log.log({**_row(3), "los": 1.0})
+    log.log({**_row(3), "accuracy": 0.5})  # a figure an objective adds
+    with pytest.raises(InputError, match=r"metrics of step 4: accuracy: expected float, got 'x'"):
+        log.log({**_row(4), "accuracy": "x"})
     log.close()
     records = read_metrics(tmp_path)
-    assert [r.to_json() for r in records] == [_row(1), _row(2, val_loss=0.75)]
+    assert [r.to_json() for r in records] == [
+        _row(1),
+        _row(2, val_loss=0.75),
+        {**_row(3), "accuracy": 0.5},
+    ]
+    assert records[2].extra == {"accuracy": 0.5}
 
 
 def test_loss_curve_is_a_png(tmp_path):

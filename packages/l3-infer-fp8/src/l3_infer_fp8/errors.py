@@ -33,3 +33,8 @@ class InvalidRequestError(InferInputError):
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class QuantizedCheckpointError(InferModelError):
+    """A pre-quantised checkpoint is tampered with or does not match its
+    ``quantization_config.json`` (names the file, the tensor or key, and what was expected)."""
