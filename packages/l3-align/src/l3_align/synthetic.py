@@ -1,44 +1,30 @@
-"""A synthetic preference task whose preferred property a program checks: sorted lists.
+"""A synthetic preference task a program can check: sort a short list of digits.
 
-The prompt asks to sort a few digits; a response has the property when it lists the prompt's
-digits in ascending order. Tests, benchmarks and the main job's align stage build tiny models
-and rows from it.
+The prompt asks ``sort: 7 2 9 4``; the preferred response is the digits in ascending order
+(``2 4 7 9``), the rejected one the same digits in another order. :func:`is_sorted_answer`
+checks a generation. Used by the proof test, the ``align`` stage of the main job and the
+benchmark: a tiny model first imitates both kinds of answer (:func:`imitation_rows`), and DPO
+must then move it towards the sorted ones.
 """
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
+from typing import Any
 
-from l3_core.args import ModelArgs
-from l3_core.checkpoint import save_checkpoint
-from l3_core.model import Transformer
-from l3_core.tokenizer import Tokenizer, train_sentencepiece
+from l3_core.tokenizer import Tokenizer
 
-PREFIX = "sort "
+PREFIX = "sort: "
 
 
-def prompt_digits(rng: random.Random, length: int) -> list[int]:
-    return [rng.randrange(10) for _ in range(length)]
+def _digits(rng: random.Random, low: int, high: int) -> list[int]:
+    return [rng.randrange(10) for _ in range(rng.randint(low, high))]
 
 
-def prompt_text(digits: list[int]) -> str:
-    return PREFIX + " ".join(map(str, digits))
-
-
-def answer_text(digits: list[int]) -> str:
-    return " ".join(map(str, digits))
-
-
-def has_property(prompt: str, response: str) -> bool:
-    """Whether ``response`` lists the digits of ``prompt`` ("sort 3 1 2") in ascending order."""
-    digits = prompt.removeprefix(PREFIX).split()
-    return response.split() == sorted(digits)
-
-
-def unsorted_permutation(rng: random.Random, digits: list[int]) -> list[int]:
-    """A permutation of ``digits`` that is not ascending (``digits`` must not be constant)."""
+def _unsorted(rng: random.Random, digits: list[int]) -> list[int]:
+    if len(set(digits)) < 2:
+        return digits
     while True:
         out = digits[:]
         rng.shuffle(out)
@@ -46,60 +32,60 @@ def unsorted_permutation(rng: random.Random, digits: list[int]) -> list[int]:
             return out
 
 
-def preference_rows(n: int, seed: int, length: int = 4) -> list[dict]:
-    """``n`` rows {messages, chosen (sorted), rejected (an unsorted permutation)}."""
+def _text(digits: list[int]) -> str:
+    return " ".join(map(str, digits))
+
+
+def prompt_messages(digits: list[int]) -> list[dict[str, str]]:
+    return [{"role": "user", "content": PREFIX + _text(digits)}]
+
+
+def preference_rows(n: int, seed: int = 0, low: int = 3, high: int = 5) -> list[dict[str, Any]]:
+    """``n`` preference rows: sorted (chosen) against unsorted (rejected)."""
     rng = random.Random(seed)
     rows = []
     while len(rows) < n:
-        digits = prompt_digits(rng, length)
+        digits = _digits(rng, low, high)
         if len(set(digits)) < 2:
             continue
         rows.append(
             {
-                "messages": [{"role": "user", "content": prompt_text(digits)}],
-                "chosen": answer_text(sorted(digits)),
-                "rejected": answer_text(unsorted_permutation(rng, digits)),
+                "messages": prompt_messages(digits),
+                "chosen": _text(sorted(digits)),
+                "rejected": _text(_unsorted(rng, digits)),
             }
         )
     return rows
 
 
-def prompt_rows(n: int, seed: int, length: int = 4) -> list[dict]:
-    """``n`` prompt rows {messages} for rejection sampling."""
+def imitation_rows(n: int, seed: int = 0, sorted_share: float = 0.5) -> list[dict[str, Any]]:
+    """SFT rows whose answers are sorted with probability ``sorted_share``: a model trained on
+    them writes the right digits but orders them only sometimes."""
     rng = random.Random(seed)
-    return [
-        {"messages": [{"role": "user", "content": prompt_text(prompt_digits(rng, length))}]}
-        for _ in range(n)
-    ]
+    rows = []
+    for r in preference_rows(n, seed + 1):
+        answer = r["chosen"] if rng.random() < sorted_share else r["rejected"]
+        rows.append({"messages": [*r["messages"], {"role": "assistant", "content": answer}]})
+    return rows
 
 
-def train_tokenizer(path: str | os.PathLike[str], seed: int = 0) -> Tokenizer:
-    """A small BPE (300 pieces + the Llama 3 specials) over the task's text."""
-    rng = random.Random(seed)
-    lines = [
-        f"{prompt_text(prompt_digits(rng, 4))}\n{answer_text(prompt_digits(rng, 4))}"
-        for _ in range(400)
-    ]
-    lines.append("the user and the assistant talk in plain words about lists of numbers")
-    return train_sentencepiece(lines, path, vocab_size=300)
+def is_sorted_answer(prompt: str, response: str) -> bool:
+    """Whether ``response`` is exactly the digits of ``prompt`` in ascending order."""
+    digits = [int(t) for t in prompt.removeprefix(PREFIX).split()]
+    return response.strip() == _text(sorted(digits))
 
 
-def tiny_model_dir(
-    path: str | os.PathLike[str], seed: int = 0, dim: int = 32, n_layers: int = 2
-) -> Path:
-    """A randomly initialised tiny Llama (l3 format) with the task's ``tokenizer.model``."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    tok_tmp = path.parent / f".{path.name}.tokenizer.model"
-    tok = train_tokenizer(tok_tmp, seed)
-    args = ModelArgs(
-        dim=dim,
-        n_layers=n_layers,
-        n_heads=4,
-        n_kv_heads=2,
-        vocab_size=tok.n_words,
-        max_seq_len=256,
-    )
-    save_checkpoint(Transformer.build(args, seed=seed), path, format="l3")
-    tok_tmp.replace(path / "tokenizer.model")
-    return path
+def task_corpus(n: int = 400) -> str:
+    """Text for training a small tokenizer that covers the task."""
+    lines = []
+    for r in preference_rows(n, seed=12345):
+        lines += [r["messages"][0]["content"], r["chosen"], r["rejected"]]
+    lines += ["system user assistant ipython", "The answer is a sorted list of digits."]
+    return "\n".join(lines)
+
+
+def train_task_tokenizer(path: str | Path, vocab_size: int = 320) -> Tokenizer:
+    """A small sentencepiece BPE over :func:`task_corpus` (``vocab_size + 256`` ids)."""
+    from l3_core.tokenizer import train_sentencepiece
+
+    return train_sentencepiece([task_corpus()], path, vocab_size=vocab_size)
