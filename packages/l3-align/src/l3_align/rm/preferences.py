@@ -1,82 +1,79 @@
-"""Preference rows for the reward model and their prompt-once encoding.
+"""Preference rows (:mod:`l3_align.data`) as prompt-once groups for the reward model.
 
-A row is ``{"messages": [prompt turns], "chosen": str, "rejected": str, "edited": str
-(optional)}``; the prompt is encoded in the Llama 3.1 chat format up to the open assistant
-header, each response as its text and ``<|eot_id|>``.
+The prompt is encoded once (chat format up to the open assistant header), each response the
+row holds as an assistant turn after it (content and ``<|eot_id|>``). A packed group must fit
+the model's sequence length; a row whose prompt and responses together do not is excluded.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 
+from l3_align.data.encode import ChatEncoder
+from l3_align.data.read import read_preference_rows
+from l3_align.data.rows import PreferenceRow, RowError
 from l3_align.rm.losses import RANKED
 from l3_align.rm.packing import Group
-from l3_core.jsonl import Exclusions, iter_jsonl
-from l3_core.tokenizer import ChatFormat
-from l3_core.tokenizer.chat import ROLES
+from l3_core.jsonl import Exclusions
 
 
 @dataclass(frozen=True)
-class PreferenceRow:
-    messages: tuple[Mapping[str, str], ...]
-    responses: Mapping[str, str]  # kind in RANKED -> text
-    line: int = 0
+class EncodedRows:
+    """Encoded preference rows: a group per row (responses in RANKED order, absent ones left
+    out) and the presence mask [rows, 3] of the RANKED kinds."""
+
+    groups: list[Group]
+    present: torch.Tensor
+    lines: list[int] = field(default_factory=list)  # each row's line in its file, when read
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def take(self, index: Sequence[int]) -> EncodedRows:
+        index = list(index)
+        lines = [self.lines[i] for i in index] if self.lines else []
+        return EncodedRows([self.groups[i] for i in index], self.present[index], lines)
 
 
-def check_row(row: Mapping[str, Any]) -> str | None:
-    """Why ``row`` is not a preference row, or None when it is."""
-    messages = row.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return "field 'messages' must be a non-empty list of {role, content}"
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or not isinstance(m.get("content"), str):
-            return f"messages[{i}] must be {{role, content}} with string content"
-        if m.get("role") not in ROLES:
-            return f"messages[{i}].role {m.get('role')!r} is not one of {', '.join(ROLES)}"
-    for kind in RANKED:
-        value = row.get(kind)
-        if value is None and kind == "edited":
-            continue
-        if not isinstance(value, str) or not value.strip():
-            return f"field {kind!r} is missing or empty"
-    if row["chosen"] == row["rejected"]:
-        return "fields 'chosen' and 'rejected' are identical"
-    return None
+def responses_of(row: PreferenceRow) -> dict[str, str | None]:
+    return {"edited": row.edited, "chosen": row.chosen, "rejected": row.rejected}
 
 
-def read_preference_rows(
-    path: str | os.PathLike[str], exclusions: Exclusions
-) -> Iterator[PreferenceRow]:
-    """The valid rows of ``path``; the others go to ``exclusions`` with their reason."""
-    for line, row in iter_jsonl(path, on_bad_row=exclusions.add):
-        reason = check_row(row)
-        if reason is not None:
-            exclusions.reject(path, line, reason)
-            continue
-        yield PreferenceRow(
-            messages=tuple(row["messages"]),
-            responses={k: row[k] for k in RANKED if row.get(k) is not None},
-            line=line,
+def encode_preference(encoder: ChatEncoder, row: PreferenceRow) -> tuple[Group, torch.Tensor]:
+    """The row's group and its presence mask [3]; :class:`RowError` when it does not fit."""
+    texts = responses_of(row)
+    kinds = [k for k in RANKED if texts[k] is not None]
+    prompt = encoder.prompt(row.prompt).tokens.tolist()
+    responses = [encoder.response(texts[k]).tokens.tolist() for k in kinds]
+    group = Group(prompt, responses)
+    if group.length > encoder.max_len:
+        raise RowError(
+            f"prompt and responses packed together are {group.length} tokens, more than the "
+            f"sequence length {encoder.max_len}"
         )
+    return group, torch.tensor([texts[k] is not None for k in RANKED])
 
 
-def encode_response(chat: ChatFormat, text: str) -> list[int]:
-    tok = chat.tokenizer
-    return [*tok.encode(text.strip(), bos=False, eos=False), tok.eot_id]
-
-
-def encode_preference(chat: ChatFormat, row: PreferenceRow) -> tuple[Group, torch.Tensor]:
-    """The row's group (responses in RANKED order, the absent ones left out) and its
-    presence mask [3]."""
-    prompt = chat.encode_dialog_prompt(list(row.messages))
-    kinds = [k for k in RANKED if k in row.responses]
-    group = Group(prompt, [encode_response(chat, row.responses[k]) for k in kinds])
-    return group, torch.tensor([k in row.responses for k in RANKED])
+def encode_reward_file(
+    path: str | os.PathLike[str], encoder: ChatEncoder, exclusions: Exclusions
+) -> EncodedRows:
+    """Every usable row of ``path``; the others go to ``exclusions`` with file, line, reason."""
+    groups, present, lines = [], [], []
+    for row in read_preference_rows(path, exclusions):
+        try:
+            group, mask = encode_preference(encoder, row)
+        except RowError as e:
+            exclusions.reject(row.source, row.line, str(e))
+            continue
+        groups.append(group)
+        present.append(mask)
+        lines.append(row.line)
+    empty = torch.zeros(0, 3, dtype=torch.bool)
+    return EncodedRows(groups, torch.stack(present) if present else empty, lines)
 
 
 def scatter_scores(flat: list[torch.Tensor], present: torch.Tensor) -> torch.Tensor:

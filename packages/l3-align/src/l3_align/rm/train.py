@@ -13,8 +13,6 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,26 +21,12 @@ from l3_align.errors import AlignInputError
 from l3_align.rm.config import RewardRunConfig
 from l3_align.rm.losses import loss_pairs, preference_accuracy, ranking_loss
 from l3_align.rm.model import RewardModel
-from l3_align.rm.packing import Group, pack_groups
-from l3_align.rm.preferences import scatter_scores
+from l3_align.rm.packing import pack_groups
+from l3_align.rm.preferences import EncodedRows, scatter_scores
 
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
-
-
-@dataclass(frozen=True)
-class EncodedRows:
-    """Encoded preference rows: a group per row and its presence mask [rows, 3]."""
-
-    groups: list[Group]
-    present: torch.Tensor
-
-    def __len__(self) -> int:
-        return len(self.groups)
-
-    def take(self, index: Sequence[int]) -> EncodedRows:
-        return EncodedRows([self.groups[i] for i in index], self.present[list(index)])
 
 
 def batch_scores(
