@@ -65,7 +65,28 @@ def _score(opts: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_sample(p: argparse.ArgumentParser) -> None:
+    add_config_arguments(p)
+    p.add_argument("--model", required=True, help="the policy: HF or l3 checkpoint directory")
+    p.add_argument("--reward-model", required=True, help="a reward-model directory (rm's final/)")
+    p.add_argument("--prompts", required=True, help="prompt rows {messages} (JSONL or Parquet)")
+    p.add_argument("--k", type=int, help="samples per prompt (sample.k; default 10, at most 30)")
+    p.add_argument("--out", required=True, help="the kept SFT rows (JSONL)")
+
+
+def _sample(opts: argparse.Namespace) -> int:
+    from l3_align.sampling.config import SampleRunConfig
+    from l3_align.sampling.run import run_rejection_sampling
+
+    overrides = [*opts.overrides, *([f"sample.k={opts.k}"] if opts.k is not None else [])]
+    cfg = load_config(SampleRunConfig, opts.config, overrides)
+    summary = run_rejection_sampling(opts.model, opts.reward_model, opts.prompts, opts.out, cfg)
+    print(json.dumps(summary))
+    return 0
+
+
 COMMANDS = [
     Command("rm", "train a reward model on preference rows", _configure_rm, _rm),
     Command("score", "score preference rows with a reward model", _configure_score, _score),
+    Command("sample", "rejection sampling: keep the best of K samples", _configure_sample, _sample),
 ]

@@ -109,3 +109,21 @@ def _layout_order(n: int, generator: torch.Generator | None) -> list[int]:
     if generator is None:
         return list(range(n))
     return torch.randperm(n, generator=generator).tolist()
+
+
+def split_to_fit(group: Group, max_len: int) -> list[Group]:
+    """``group`` as consecutive groups of its responses, each no longer than ``max_len``."""
+    if len(group.prompt) + max(len(r) for r in group.responses) > max_len:
+        raise AlignInputError(
+            f"a prompt of {len(group.prompt)} tokens and its longest response "
+            f"({max(len(r) for r in group.responses)}) exceed the sequence length {max_len}"
+        )
+    out: list[list[Sequence[int]]] = [[]]
+    used = len(group.prompt)
+    for r in group.responses:
+        if out[-1] and used + len(r) > max_len:
+            out.append([])
+            used = len(group.prompt)
+        out[-1].append(r)
+        used += len(r)
+    return [Group(group.prompt, rs) for rs in out]
