@@ -85,8 +85,22 @@ def _sample(opts: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_average(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoints", nargs="+", help="checkpoint directories of one architecture")
+    p.add_argument("--out", required=True, help="where the averaged checkpoint goes")
+    p.add_argument("--weights", type=float, nargs="+", help="one weight per checkpoint")
+
+
+def _average(opts: argparse.Namespace) -> int:
+    from l3_align.average import average_checkpoints
+
+    print(average_checkpoints(opts.checkpoints, opts.out, opts.weights))
+    return 0
+
+
 COMMANDS = [
     Command("rm", "train a reward model on preference rows", _configure_rm, _rm),
     Command("score", "score preference rows with a reward model", _configure_score, _score),
     Command("sample", "rejection sampling: keep the best of K samples", _configure_sample, _sample),
+    Command("average", "average the weights of checkpoints", _configure_average, _average),
 ]
