@@ -48,6 +48,7 @@ def prepare(cfg: AlignConfig, model_dir: Path, tokenizer_file: Path | None = Non
     cfg.validate()
     tok_path = tokenizer_file_for(model_dir, tokenizer_file)
     tokenizer = Tokenizer.from_file(tok_path)
+    _check_same_as_shipped(Path(model_dir), tokenizer)
     model = load_model(model_dir)
     check_tokenizer_fits(tokenizer, model.args, str(model_dir))
     seq_len = cfg.data.seq_len or model.args.max_seq_len
@@ -57,6 +58,22 @@ def prepare(cfg: AlignConfig, model_dir: Path, tokenizer_file: Path | None = Non
         )
     encoder = ChatEncoder(tokenizer, seq_len, cfg.data.truncation)
     return RunInputs(model, tokenizer, tok_path, encoder, seq_len)
+
+
+def _check_same_as_shipped(model_dir: Path, tokenizer: Tokenizer) -> None:
+    """A ``--tokenizer`` other than the one the checkpoint ships is another model's."""
+    shipped = model_dir / "tokenizer.model"
+    if (
+        shipped.is_file()
+        and tokenizer.path is not None
+        and tokenizer.path.resolve() != shipped.resolve()
+    ):
+        theirs = Tokenizer.from_file(shipped).fingerprint()
+        if theirs != tokenizer.fingerprint():
+            raise AlignModelError(
+                f"{tokenizer.path}: tokenizer {tokenizer.fingerprint()} differs from the model's "
+                f"own {shipped} ({theirs}): it is not this model's tokenizer"
+            )
 
 
 def require_rows(n: int, data: Path, exclusions: Exclusions, run_dir: Path) -> None:
