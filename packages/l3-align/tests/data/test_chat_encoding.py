@@ -76,12 +76,19 @@ def test_truncation_policies(tokenizer):
 def test_pair_keep_end_drops_the_same_prompt_tokens_from_both(tokenizer):
     row = PreferenceRow("f", 1, (Message("user", "sort: " + "5 " * 30),), "1 2 3 4 5 6", "6 5")
     full = ChatEncoder(tokenizer, 10_000).encode_pair(row)
-    n = len(full.chosen) - 4
+    n = len(full.chosen) + len(full.rejected) - 8
+    with pytest.raises(RowError, match="exceed the sequence length"):
+        ChatEncoder(tokenizer, n, "reject").encode_pair(row)
     pair = ChatEncoder(tokenizer, n, "keep_end").encode_pair(row)
-    assert len(pair.chosen) == n and len(pair.rejected) == len(full.rejected) - 4
+    assert len(pair.chosen) == len(full.chosen) - 4
+    assert len(pair.rejected) == len(full.rejected) - 4
     np.testing.assert_array_equal(pair.chosen.tokens[1:], full.chosen.tokens[5:])
-    with pytest.raises(RowError, match="a response alone"):
-        ChatEncoder(tokenizer, 5, "keep_end").encode_pair(row)
+    np.testing.assert_array_equal(pair.rejected.tokens[1:], full.rejected.tokens[5:])
+    with pytest.raises(RowError, match="the responses alone"):
+        ChatEncoder(tokenizer, 10, "keep_end").encode_pair(row)
+    start = ChatEncoder(tokenizer, n, "keep_start").encode_pair(row)
+    assert len(start.chosen) + len(start.rejected) <= n
+    np.testing.assert_array_equal(start.rejected.tokens, full.rejected.tokens)
 
 
 def test_unknown_truncation_is_a_config_error(tokenizer):

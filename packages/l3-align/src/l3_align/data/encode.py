@@ -10,7 +10,9 @@ Each encoded sequence carries two masks over its tokens:
   in both responses pull the loss in opposite directions and cause repetition or early stops).
 
 A sequence longer than the maximum is handled by a named truncation policy
-(:data:`TRUNCATIONS`); what still does not fit, or keeps nothing to score, is rejected.
+(:data:`TRUNCATIONS`); what still does not fit, or keeps nothing to score, is rejected. A
+preference pair is packed into one row (chosen and rejected side by side, so a row-wise split
+never separates them), so the maximum bounds the two sequences together.
 """
 
 from __future__ import annotations
@@ -69,6 +71,10 @@ class _Truncation:
         raise NotImplementedError
 
 
+def _pair_length(prompt: EncodedSequence, responses: Sequence[EncodedSequence]) -> int:
+    return sum(len(prompt) + len(r) for r in responses)
+
+
 class _Reject(_Truncation):
     name = "reject"
 
@@ -78,9 +84,8 @@ class _Reject(_Truncation):
         return seq
 
     def pair(self, prompt, responses, max_len):
-        longest = len(prompt) + max(len(r) for r in responses)
-        if longest > max_len:
-            raise RowError(_too_long(longest, max_len, self.name))
+        if _pair_length(prompt, responses) > max_len:
+            raise RowError(_too_long(_pair_length(prompt, responses), max_len, self.name))
         return [EncodedSequence.concat([prompt, r]) for r in responses]
 
 
@@ -93,9 +98,13 @@ class _KeepStart(_Truncation):
         return seq[:max_len]
 
     def pair(self, prompt, responses, max_len):
-        if len(prompt) >= max_len:
-            raise RowError(_too_long(len(prompt) + 1, max_len, self.name) + " (the prompt alone)")
-        return [EncodedSequence.concat([prompt, r[: max_len - len(prompt)]]) for r in responses]
+        budget = (max_len - len(responses) * len(prompt)) // len(responses)
+        if budget < 1:
+            raise RowError(
+                _too_long(_pair_length(prompt, responses), max_len, self.name)
+                + " (the prompts alone)"
+            )
+        return [EncodedSequence.concat([prompt, r[:budget]]) for r in responses]
 
 
 class _KeepEnd(_Truncation):
@@ -110,14 +119,15 @@ class _KeepEnd(_Truncation):
         return EncodedSequence.concat([seq[:1], seq[len(seq) - max_len + 1 :]])
 
     def pair(self, prompt, responses, max_len):
-        excess = len(prompt) + max(len(r) for r in responses) - max_len
+        excess = _pair_length(prompt, responses) - max_len
         if excess > 0:
-            if excess > len(prompt) - 1:
+            drop = -(-excess // len(responses))
+            if drop > len(prompt) - 1:
                 raise RowError(
-                    _too_long(len(prompt) + max(len(r) for r in responses), max_len, self.name)
-                    + " (a response alone)"
+                    _too_long(_pair_length(prompt, responses), max_len, self.name)
+                    + " (the responses alone)"
                 )
-            prompt = EncodedSequence.concat([prompt[:1], prompt[1 + excess :]])
+            prompt = EncodedSequence.concat([prompt[:1], prompt[1 + drop :]])
         return [EncodedSequence.concat([prompt, r]) for r in responses]
 
 
