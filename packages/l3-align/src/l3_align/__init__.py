@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from l3_align.errors import AlignConfigError, AlignError, AlignInputError, AlignModelError
 from l3_core.versions import package_version
 
 __version__ = package_version("l3-align")
 
-__all__ = ["AlignConfigError", "AlignError", "AlignInputError", "AlignModelError", "__version__"]
+# Names that need torch, imported on first use so that ``import l3_align`` stays light.
+_LAZY = {
+    "load_reward_model": "l3_align.rm.checkpoint",
+    "RewardModel": "l3_align.rm.model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'l3_align' has no attribute {name!r}")
+
+
+__all__ = [
+    "AlignConfigError",
+    "AlignError",
+    "AlignInputError",
+    "AlignModelError",
+    "RewardModel",
+    "__version__",
+    "load_reward_model",
+]

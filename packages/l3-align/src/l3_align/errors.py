@@ -20,3 +20,7 @@ class AlignInputError(AlignError, InputError):
 
 class AlignModelError(AlignError, ModelFileError):
     """A model or checkpoint directory is missing, malformed, or does not fit the task."""
+
+
+class AlignArchitectureError(AlignModelError):
+    """Checkpoints that must share an architecture (averaging) do not: names both and the key."""

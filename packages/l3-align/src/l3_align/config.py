@@ -1,0 +1,96 @@
+"""The run config of ``l3-align sft`` and ``l3-align dpo``: TOML tables ``[train]``, ``[data]``,
+``[dpo]``, every key reachable with ``--set table.key=value``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from l3_align.errors import AlignConfigError
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = 100
+    lr: float = 1e-5  # the paper's DPO learning rate
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    clip_grad: float = 1.0
+    batch_rows: int = 8  # packed rows per optimizer step
+    micro_batch_rows: int = 8  # packed rows per forward pass
+    seed: int = 0
+    eval_every: int = 0  # 0: evaluate at the last step only
+    checkpoint_every: int = 0  # 0: no intermediate checkpoints
+    keep_last: int = 2
+    resume: bool = True
+
+    def validate(self) -> None:
+        for key in ("max_steps", "batch_rows", "micro_batch_rows", "keep_last"):
+            if getattr(self, key) < 1:
+                raise AlignConfigError(f"train.{key} = {getattr(self, key)} must be at least 1")
+        if self.batch_rows % self.micro_batch_rows:
+            raise AlignConfigError(
+                f"train.batch_rows = {self.batch_rows} must be a multiple of "
+                f"train.micro_batch_rows = {self.micro_batch_rows}"
+            )
+        if self.lr <= 0:
+            raise AlignConfigError(f"train.lr = {self.lr} must be positive")
+
+
+@dataclass
+class DataConfig:
+    seq_len: int = 0  # 0: the model's max_seq_len
+    truncation: str = "reject"  # reject | keep_start | keep_end
+
+
+@dataclass
+class DPOConfig:
+    beta: float = 0.1
+    # loss name -> weight; the paper: sigmoid DPO plus 0.2 x NLL on the chosen response
+    losses: dict[str, float] = field(default_factory=lambda: {"sigmoid": 1.0, "nll": 0.2})
+    label_smoothing: float = 0.0
+    simpo_beta: float = 2.0
+    simpo_gamma: float = 0.5
+    mask_special_tokens: bool = True
+    use_edited: bool = True
+    reference: str = ""  # reference checkpoint directory; "" = the starting policy
+    reference_cache: str = ""  # "" = beside the data: <data>.reference-logps.safetensors
+    recompute_reference: bool = False
+    reference_batch_rows: int = 16
+
+    def validate(self) -> None:
+        from l3_align.dpo.losses import PREFERENCE_LOSSES
+
+        if self.beta <= 0:
+            raise AlignConfigError(f"dpo.beta = {self.beta} must be positive")
+        if not self.losses:
+            raise AlignConfigError("dpo.losses is empty; e.g. {sigmoid = 1.0, nll = 0.2}")
+        for name, weight in self.losses.items():
+            if name not in PREFERENCE_LOSSES:
+                raise AlignConfigError(
+                    f"dpo.losses.{name}: unknown loss; known: {', '.join(sorted(PREFERENCE_LOSSES))}"
+                )
+            if weight < 0:
+                raise AlignConfigError(f"dpo.losses.{name} = {weight} must not be negative")
+        if not 0 <= self.label_smoothing < 0.5:
+            raise AlignConfigError(
+                f"dpo.label_smoothing = {self.label_smoothing} must be in [0, 0.5)"
+            )
+
+
+@dataclass
+class AlignConfig:
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    dpo: DPOConfig = field(default_factory=DPOConfig)
+
+    def validate(self) -> None:
+        from l3_align.data.encode import truncation_named
+
+        self.train.validate()
+        self.dpo.validate()
+        truncation_named(self.data.truncation)
+        if self.data.seq_len < 0:
+            raise AlignConfigError(f"data.seq_len = {self.data.seq_len} must be 0 or positive")

@@ -1,0 +1,1 @@
+"""DPO: preference losses, cached reference log-probs, the objective and the run."""

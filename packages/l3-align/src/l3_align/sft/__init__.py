@@ -1,0 +1,1 @@
+"""SFT: assistant-only loss on packed dialogs."""
