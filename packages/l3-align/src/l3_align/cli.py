@@ -1,7 +1,11 @@
-"""l3-align: post-training for the l3 herd (SFT and DPO, Llama 3 paper section 4).
+"""l3-align: post-training for the l3 herd (Llama 3 paper section 4).
 
 l3-align sft --model DIR --data rows.jsonl --run-dir OUT [--eval FILE] [--set train.max_steps=N]
 l3-align dpo --model DIR --data pairs.jsonl --run-dir OUT [--set dpo.beta=0.1]
+l3-align rm --model DIR --data pairs.jsonl --run-dir OUT [--eval FILE]
+l3-align score --reward-model OUT/final --data pairs.jsonl
+l3-align sample --model DIR --reward-model RM --prompts FILE.jsonl --k K --out FILE.jsonl
+l3-align average OUT1/final OUT2/final ... --out DIR
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from l3_align.commands_rm import COMMANDS as RM_COMMANDS
 from l3_align.config import AlignConfig
 from l3_core.cli_runner import Command, add_config_arguments, run_cli
 from l3_core.config import load_config
@@ -61,6 +66,7 @@ COMMANDS = [
         "sft", "supervised fine-tuning on chat rows (loss on assistant turns)", _configure_run, _sft
     ),
     Command("dpo", "direct preference optimisation on preference rows", _configure_run, _dpo),
+    *RM_COMMANDS,
 ]
 
 
