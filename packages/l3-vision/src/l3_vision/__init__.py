@@ -12,7 +12,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from l3_core.versions import package_version
-
 from l3_vision.errors import (
     DatasetError,
     ImageError,

@@ -11,11 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import torch
+
 from l3_core.model import Transformer
 
 
-def blocks_with_insertions(model: Transformer, h: torch.Tensor, positions: torch.Tensor,
-                           insert_before: Mapping[int, Callable[[torch.Tensor], torch.Tensor]]) -> torch.Tensor:
+def blocks_with_insertions(
+    model: Transformer,
+    h: torch.Tensor,
+    positions: torch.Tensor,
+    insert_before: Mapping[int, Callable[[torch.Tensor], torch.Tensor]],
+) -> torch.Tensor:
     """Causal self-attention blocks of ``model`` on embeddings ``h``, with
     ``insert_before[i](h)`` applied before layer ``i`` (before the final norm)."""
     cos, sin = model.rope.gather(positions, h.shape[1])

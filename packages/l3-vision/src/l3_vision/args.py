@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from l3_core.args import ModelArgs
-
 from l3_vision.errors import VisionConfigError
 
 
@@ -32,20 +31,36 @@ class EncoderArgs:
     channels: int = 3
 
     def __post_init__(self) -> None:
-        for name in ("dim", "n_local_layers", "n_heads", "mlp_dim", "patch_size", "tile_size", "max_tiles"):
+        for name in (
+            "dim",
+            "n_local_layers",
+            "n_heads",
+            "mlp_dim",
+            "patch_size",
+            "tile_size",
+            "max_tiles",
+        ):
             if getattr(self, name) <= 0:
-                raise VisionConfigError(f"encoder.{name} must be positive, got {getattr(self, name)}")
+                raise VisionConfigError(
+                    f"encoder.{name} must be positive, got {getattr(self, name)}"
+                )
         if self.n_global_layers < 0:
-            raise VisionConfigError(f"encoder.n_global_layers must be >= 0, got {self.n_global_layers}")
+            raise VisionConfigError(
+                f"encoder.n_global_layers must be >= 0, got {self.n_global_layers}"
+            )
         if self.dim % self.n_heads:
-            raise VisionConfigError(f"encoder.dim={self.dim} must be divisible by encoder.n_heads={self.n_heads}")
+            raise VisionConfigError(
+                f"encoder.dim={self.dim} must be divisible by encoder.n_heads={self.n_heads}"
+            )
         if self.tile_size % self.patch_size:
             raise VisionConfigError(
-                f"encoder.tile_size={self.tile_size} must be a multiple of encoder.patch_size={self.patch_size}")
+                f"encoder.tile_size={self.tile_size} must be a multiple of encoder.patch_size={self.patch_size}"
+            )
         bad = [i for i in self.intermediate_layers if not 0 <= i < self.n_local_layers]
         if bad:
             raise VisionConfigError(
-                f"encoder.intermediate_layers {bad} outside [0, {self.n_local_layers}) local layers")
+                f"encoder.intermediate_layers {bad} outside [0, {self.n_local_layers}) local layers"
+            )
 
     @property
     def n_patches(self) -> int:
@@ -85,9 +100,12 @@ class VisionArgs:
         if bad or len(set(self.cross_attention_layers)) != len(self.cross_attention_layers):
             raise VisionConfigError(
                 f"cross_attention_layers {list(self.cross_attention_layers)}: each must be a distinct "
-                f"self-attention layer index in [0, {self.text.n_layers})")
+                f"self-attention layer index in [0, {self.text.n_layers})"
+            )
         if self.n_extra_tokens < 1:
-            raise VisionConfigError(f"n_extra_tokens must be >= 1 (for <|image|>), got {self.n_extra_tokens}")
+            raise VisionConfigError(
+                f"n_extra_tokens must be >= 1 (for <|image|>), got {self.n_extra_tokens}"
+            )
 
     @property
     def image_token_id(self) -> int:
@@ -103,8 +121,16 @@ ENCODER_PRESETS: dict[str, EncoderArgs] = {
     # Llama 3.2 Vision checkpoints: the same encoder on 560 px tiles.
     "vit-h14-560": EncoderArgs(tile_size=560),
     # A few thousand parameters for tests and CPU runs.
-    "vit-tiny": EncoderArgs(dim=32, n_local_layers=4, n_global_layers=2, n_heads=4, mlp_dim=64,
-                            patch_size=8, tile_size=32, intermediate_layers=(1, 3)),
+    "vit-tiny": EncoderArgs(
+        dim=32,
+        n_local_layers=4,
+        n_global_layers=2,
+        n_heads=4,
+        mlp_dim=64,
+        patch_size=8,
+        tile_size=32,
+        intermediate_layers=(1, 3),
+    ),
 }
 
 
@@ -113,7 +139,8 @@ def encoder_preset(name: str, **changes: Any) -> EncoderArgs:
         args = ENCODER_PRESETS[name]
     except KeyError:
         raise VisionConfigError(
-            f"unknown encoder preset {name!r}; available: {', '.join(ENCODER_PRESETS)}") from None
+            f"unknown encoder preset {name!r}; available: {', '.join(ENCODER_PRESETS)}"
+        ) from None
     return args.replace(**changes) if changes else args
 
 
@@ -133,8 +160,11 @@ def vision_args_from_dict(data: dict[str, Any], where: str) -> VisionArgs:
         unknown = sorted(set(rest) - {"cross_attention_layers", "n_extra_tokens"})
         if unknown:
             raise VisionConfigError(f"{where}: unknown keys {unknown}")
-        return VisionArgs(encoder=encoder, text=text,
-                          cross_attention_layers=tuple(rest.get("cross_attention_layers", ())),
-                          n_extra_tokens=int(rest.get("n_extra_tokens", 8)))
+        return VisionArgs(
+            encoder=encoder,
+            text=text,
+            cross_attention_layers=tuple(rest.get("cross_attention_layers", ())),
+            n_extra_tokens=int(rest.get("n_extra_tokens", 8)),
+        )
     except (TypeError, ValueError) as e:
         raise VisionConfigError(f"{where}: {e}") from None

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 from conftest import random_images, tiny_args
-from l3_core.model import Transformer
 
+from l3_core.model import Transformer
 from l3_vision.model import VisionLanguageModel
 
 

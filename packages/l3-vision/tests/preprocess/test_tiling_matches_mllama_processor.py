@@ -9,7 +9,9 @@ from PIL import Image
 
 from l3_vision.preprocess import best_canvas, preprocess_images, supported_aspect_ratios
 
-transformers = pytest.importorskip("transformers", reason="the reference processor comes from transformers (test extra)")
+transformers = pytest.importorskip(
+    "transformers", reason="the reference processor comes from transformers (test extra)"
+)
 
 
 def _image(h: int, w: int, seed: int) -> Image.Image:
@@ -49,7 +51,16 @@ def test_several_images_per_sample_pad_with_id_zero() -> None:
 
 
 def test_aspect_ratios_and_canvas_choice() -> None:
-    assert supported_aspect_ratios(4) == ((1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 2), (3, 1), (4, 1))
+    assert supported_aspect_ratios(4) == (
+        (1, 1),
+        (1, 2),
+        (1, 3),
+        (1, 4),
+        (2, 1),
+        (2, 2),
+        (3, 1),
+        (4, 1),
+    )
     assert best_canvas(560, 560, 4, 560) == (1, 1)  # exact fit, no upscale
     assert best_canvas(100, 400, 4, 560) == (1, 1)  # small: the smallest upscale wins
     assert best_canvas(1000, 4000, 4, 560) == (1, 4)  # large and wide: one row of four

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from l3_core.args import ModelArgs
 from l3_core.model.feed_forward import FeedForward
 from l3_core.model.norm import RMSNorm
-from torch import nn
 
 
 @dataclass
@@ -46,10 +47,13 @@ class CrossAttention(nn.Module):
         b, s, _ = x.shape
         k_len = image.states.shape[1]
         q = self.q_norm(self.wq(x).view(b, s, self.n_heads, self.head_dim)).transpose(1, 2)
-        k = self.k_norm(self.wk(image.states).view(b, k_len, self.n_kv_heads, self.head_dim)).transpose(1, 2)
+        k = self.k_norm(
+            self.wk(image.states).view(b, k_len, self.n_kv_heads, self.head_dim)
+        ).transpose(1, 2)
         v = self.wv(image.states).view(b, k_len, self.n_kv_heads, self.head_dim).transpose(1, 2)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=image.mask,
-                                             enable_gqa=self.n_kv_heads != self.n_heads)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=image.mask, enable_gqa=self.n_kv_heads != self.n_heads
+        )
         return self.wo(out.transpose(1, 2).reshape(b, s, -1))
 
 
@@ -73,10 +77,21 @@ class CrossAttentionLayer(nn.Module):
     @torch.no_grad()
     def init_weights(self, std: float = 0.02, generator: torch.Generator | None = None) -> None:
         """Projections N(0, std), norms 1, gates 0 (the layer starts as the identity)."""
-        for linear in (self.attention.wq, self.attention.wk, self.attention.wv, self.attention.wo,
-                       self.feed_forward.w13, self.feed_forward.w2):
+        for linear in (
+            self.attention.wq,
+            self.attention.wk,
+            self.attention.wv,
+            self.attention.wo,
+            self.feed_forward.w13,
+            self.feed_forward.w2,
+        ):
             nn.init.normal_(linear.weight, std=std, generator=generator)
-        for norm in (self.attention_norm, self.ffn_norm, self.attention.q_norm, self.attention.k_norm):
+        for norm in (
+            self.attention_norm,
+            self.ffn_norm,
+            self.attention.q_norm,
+            self.attention.k_norm,
+        ):
             norm.reset_parameters()
         self.attn_gate.zero_()
         self.mlp_gate.zero_()

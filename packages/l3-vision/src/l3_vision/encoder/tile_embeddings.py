@@ -36,10 +36,13 @@ class TilePositionEmbedding(nn.Module):
         self.tile_embedding = nn.Embedding(n_ratios + 1, max_tiles * n_tokens * dim)
         self.gate = nn.Parameter(torch.zeros(1))
 
-    def forward(self, x: torch.Tensor, patch_positions: torch.Tensor,
-                aspect_ratio_ids: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, patch_positions: torch.Tensor, aspect_ratio_ids: torch.Tensor
+    ) -> torch.Tensor:
         """``x`` [images, tiles, tokens, dim]; ``patch_positions`` [tokens, dim]."""
         gate = self.gate.tanh()
         x = x + (1 - gate) * patch_positions.view(1, 1, self.n_tokens, self.dim)
-        tile = self.tile_embedding(aspect_ratio_ids).view(-1, self.max_tiles, self.n_tokens, self.dim)
+        tile = self.tile_embedding(aspect_ratio_ids).view(
+            -1, self.max_tiles, self.n_tokens, self.dim
+        )
         return x + gate * tile

@@ -49,9 +49,14 @@ class TanhGate(nn.Module):
 
 
 def _block_kwargs(args: EncoderArgs) -> dict:
-    return dict(num_heads=args.n_heads, mlp_ratio=args.mlp_dim / args.dim, qkv_bias=False,
-                norm_layer=partial(nn.LayerNorm, eps=args.norm_eps), act_layer=nn.GELU,
-                attn_layer=_AttentionWithoutOutputBias)
+    return dict(
+        num_heads=args.n_heads,
+        mlp_ratio=args.mlp_dim / args.dim,
+        qkv_bias=False,
+        norm_layer=partial(nn.LayerNorm, eps=args.norm_eps),
+        act_layer=nn.GELU,
+        attn_layer=_AttentionWithoutOutputBias,
+    )
 
 
 def _gated_block(args: EncoderArgs) -> Block:
@@ -64,9 +69,18 @@ def _gated_block(args: EncoderArgs) -> Block:
 def build_trunk(args: EncoderArgs) -> VisionTransformer:
     kwargs = _block_kwargs(args)
     return VisionTransformer(
-        img_size=args.tile_size, patch_size=args.patch_size, in_chans=args.channels, num_classes=0,
-        global_pool="", embed_dim=args.dim, depth=args.n_local_layers, class_token=True,
-        pos_embed="learn", pre_norm=True, final_norm=True, **kwargs,
+        img_size=args.tile_size,
+        patch_size=args.patch_size,
+        in_chans=args.channels,
+        num_classes=0,
+        global_pool="",
+        embed_dim=args.dim,
+        depth=args.n_local_layers,
+        class_token=True,
+        pos_embed="learn",
+        pre_norm=True,
+        final_norm=True,
+        **kwargs,
     )
 
 
@@ -80,12 +94,18 @@ class ImageEncoder(nn.Module):
         n_ratios = len(supported_aspect_ratios(args.max_tiles))
         self.trunk = build_trunk(args)
         self.pre_tile_embedding = AspectRatioEmbedding(n_ratios, args.max_tiles, args.dim)
-        self.position_embedding = TilePositionEmbedding(n_ratios, args.max_tiles, args.n_patches, args.dim)
+        self.position_embedding = TilePositionEmbedding(
+            n_ratios, args.max_tiles, args.n_patches, args.dim
+        )
         self.post_tile_embedding = AspectRatioEmbedding(n_ratios, args.max_tiles, args.dim)
         self.global_blocks = nn.ModuleList(_gated_block(args) for _ in range(args.n_global_layers))
 
-    def forward(self, pixel_values: torch.Tensor, aspect_ratio_ids: torch.Tensor,
-                aspect_ratio_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        aspect_ratio_ids: torch.Tensor,
+        aspect_ratio_mask: torch.Tensor,
+    ) -> torch.Tensor:
         a = self.args
         self._check(pixel_values, aspect_ratio_ids, aspect_ratio_mask)
         b, m, t = pixel_values.shape[:3]
@@ -106,13 +126,17 @@ class ImageEncoder(nn.Module):
             if i in a.intermediate_layers:
                 kept.append(x)
         x = self.trunk.norm(x)
-        x = self.post_tile_embedding(x.view(b * m, t, n + pad, d), ids).view(b * m, t * (n + pad), d)
+        x = self.post_tile_embedding(x.view(b * m, t, n + pad, d), ids).view(
+            b * m, t * (n + pad), d
+        )
         for block in self.global_blocks:
             x = block(x, attn_mask=mask)
         x = x.view(b * m, t, n + pad, d)[:, :, :n]
         # Stacked on a new last axis then flattened: feature k of channel c sits at c * K + k,
         # the layout Mllama's projector weights expect.
-        inter = torch.stack([kept[a.intermediate_layers.index(i)] for i in a.intermediate_layers], dim=-1)
+        inter = torch.stack(
+            [kept[a.intermediate_layers.index(i)] for i in a.intermediate_layers], dim=-1
+        )
         inter = inter.reshape(b * m, t, n + pad, -1)[:, :, :n]
         return torch.cat([x, inter], dim=-1).view(b, m, t, n, a.output_dim)
 
@@ -129,8 +153,14 @@ class ImageEncoder(nn.Module):
         a = self.args
         expected = (a.max_tiles, a.channels, a.tile_size, a.tile_size)
         if pixel_values.dim() != 6 or tuple(pixel_values.shape[2:]) != expected:
-            raise ImageError(f"pixel_values shape {tuple(pixel_values.shape)}: expected "
-                             f"[batch, images, {', '.join(map(str, expected))}]")
-        if tuple(ids.shape) != tuple(pixel_values.shape[:2]) or tuple(mask.shape) != tuple(pixel_values.shape[:3]):
-            raise ImageError(f"aspect_ratio_ids {tuple(ids.shape)} / aspect_ratio_mask {tuple(mask.shape)} "
-                             f"do not match pixel_values {tuple(pixel_values.shape[:3])}")
+            raise ImageError(
+                f"pixel_values shape {tuple(pixel_values.shape)}: expected "
+                f"[batch, images, {', '.join(map(str, expected))}]"
+            )
+        if tuple(ids.shape) != tuple(pixel_values.shape[:2]) or tuple(mask.shape) != tuple(
+            pixel_values.shape[:3]
+        ):
+            raise ImageError(
+                f"aspect_ratio_ids {tuple(ids.shape)} / aspect_ratio_mask {tuple(mask.shape)} "
+                f"do not match pixel_values {tuple(pixel_values.shape[:3])}"
+            )

@@ -29,8 +29,12 @@ def supported_aspect_ratios(max_tiles: int) -> tuple[tuple[int, int], ...]:
     """Every (rows, cols) with rows * cols <= ``max_tiles``, in the references' order
     (for 4: 1x1, 1x2, 1x3, 1x4, 2x1, 2x2, 3x1, 4x1); an image's aspect-ratio id is its
     index here plus one (0 marks a padding image)."""
-    return tuple((r, c) for r in range(1, max_tiles + 1) for c in range(1, max_tiles + 1)
-                 if r * c <= max_tiles)
+    return tuple(
+        (r, c)
+        for r in range(1, max_tiles + 1)
+        for c in range(1, max_tiles + 1)
+        if r * c <= max_tiles
+    )
 
 
 def best_canvas(height: int, width: int, max_tiles: int, tile_size: int) -> tuple[int, int]:
@@ -53,7 +57,9 @@ def best_canvas(height: int, width: int, max_tiles: int, tile_size: int) -> tupl
     return best[2]
 
 
-def fit_to_canvas(height: int, width: int, canvas_h: int, canvas_w: int, tile_size: int) -> tuple[int, int]:
+def fit_to_canvas(
+    height: int, width: int, canvas_h: int, canvas_w: int, tile_size: int
+) -> tuple[int, int]:
     """New (height, width) of the image inside the canvas: aspect ratio kept, never below one
     tile along the limiting side, never above the canvas."""
     target_w = min(max(width, tile_size), canvas_w)
@@ -74,14 +80,17 @@ class TileLayout:
         return self.rows * self.cols
 
 
-def tile_image(image: Image.Image, tile_size: int, max_tiles: int) -> tuple[torch.Tensor, TileLayout]:
+def tile_image(
+    image: Image.Image, tile_size: int, max_tiles: int
+) -> tuple[torch.Tensor, TileLayout]:
     """Tiles [n_tiles, 3, tile_size, tile_size] (normalised) of one RGB image and their layout."""
     pixels = tvF.pil_to_tensor(image.convert("RGB"))  # uint8 [3, h, w]
     h, w = pixels.shape[-2:]
     rows, cols = best_canvas(h, w, max_tiles, tile_size)
     new_h, new_w = fit_to_canvas(h, w, rows * tile_size, cols * tile_size, tile_size)
-    resized = tvF.resize(pixels, [new_h, new_w], interpolation=tvF.InterpolationMode.BILINEAR,
-                         antialias=True)
+    resized = tvF.resize(
+        pixels, [new_h, new_w], interpolation=tvF.InterpolationMode.BILINEAR, antialias=True
+    )
     padded = tvF.pad(resized, [0, 0, cols * tile_size - new_w, rows * tile_size - new_h], fill=0)
     # Rescale by 1/255 folded into the normalisation, as the reference processor does.
     mean = torch.tensor(MEAN) * 255.0
@@ -106,8 +115,11 @@ class ImageBatch:
     num_tiles: list[list[int]]
 
 
-def preprocess_images(images: Sequence[Sequence[Image.Image]] | Sequence[Image.Image], tile_size: int,
-                      max_tiles: int = 4) -> ImageBatch:
+def preprocess_images(
+    images: Sequence[Sequence[Image.Image]] | Sequence[Image.Image],
+    tile_size: int,
+    max_tiles: int = 4,
+) -> ImageBatch:
     """Tile every image of every sample (a flat list means one image per sample)."""
     if not images:
         raise ImageError("no images given")
