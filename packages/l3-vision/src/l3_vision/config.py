@@ -1,0 +1,65 @@
+"""The TOML configuration of an adapter pre-training run (``l3-vision train``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from l3_vision.errors import VisionConfigError
+
+
+@dataclass
+class ModelConfig:
+    encoder_preset: str = "vit-tiny"
+    max_tiles: int = 1
+    text_preset: str = "llama3-tiny"
+    # An l3-core checkpoint to freeze under the adapters; empty: a new random text model.
+    text_checkpoint: str = ""
+    # One adapter after every ``cross_every`` self-attention layers.
+    cross_every: int = 1
+    # Without text_checkpoint: steps of text-only pre-training of the new text model on the
+    # training captions before it is frozen (the paper's adapters sit on a pre-trained LM).
+    text_pretrain_steps: int = 0
+
+
+@dataclass
+class DataConfig:
+    train: str = ""
+    eval: str = ""
+    # A tokenizer file; empty: a small BPE trained on the training captions.
+    tokenizer: str = ""
+    tokenizer_vocab: int = 320
+
+
+@dataclass
+class OptimConfig:
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 20
+    train_encoder: bool = True
+    eval_every: int = 100
+    checkpoint_every: int = 100
+    seed: int = 0
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: OptimConfig = field(default_factory=OptimConfig)
+
+    def validate(self) -> None:
+        if not self.data.train:
+            raise VisionConfigError(
+                "data.train is required (a .jsonl or .parquet of image-text pairs)"
+            )
+        for key in ("steps", "batch_size", "eval_every", "checkpoint_every"):
+            if getattr(self.train, key) <= 0:
+                raise VisionConfigError(
+                    f"train.{key} must be positive, got {getattr(self.train, key)}"
+                )
+        if self.train.lr <= 0:
+            raise VisionConfigError(f"train.lr must be positive, got {self.train.lr}")
+        if self.model.cross_every <= 0 or self.model.max_tiles <= 0:
+            raise VisionConfigError("model.cross_every and model.max_tiles must be positive")

@@ -1,0 +1,1 @@
+"""Adapter pre-training on image-text pairs: data, the captioning objective, a small loop."""
