@@ -33,7 +33,13 @@ def _load_pipeline(args: argparse.Namespace) -> Any:
 
 def _configure_run(p: argparse.ArgumentParser) -> None:
     _pipeline_arguments(p)
-    p.add_argument("--restart", action="store_true", help="discard the work already done")
+    p.add_argument(
+        "--restart",
+        "--force",
+        dest="restart",
+        action="store_true",
+        help="discard the work already done (needed when the pipeline or its inputs changed)",
+    )
     p.add_argument("--no-progress", action="store_true")
 
 

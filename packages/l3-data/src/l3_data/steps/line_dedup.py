@@ -18,6 +18,7 @@ import xxhash
 from l3_data.document import Document
 from l3_data.steps.base import ChunkContext, GlobalStep, register
 from l3_data.steps.global_arrays import Loader
+from l3_data.steps.limits import NON_NEGATIVE, POSITIVE, option_limits
 
 
 def _line_key(line: str) -> str:
@@ -27,6 +28,8 @@ def _line_key(line: str) -> str:
 @register("line_dedup")
 @dataclass(kw_only=True)
 class LineDedup(GlobalStep):
+    limits = option_limits(bucket_size=POSITIVE, max_count=POSITIVE, min_line_chars=NON_NEGATIVE)
+
     bucket_size: int = 30_000_000
     max_count: int = 6
     min_line_chars: int = 1

@@ -29,6 +29,7 @@ from scipy.sparse.csgraph import connected_components
 from l3_data.document import Document
 from l3_data.steps.base import ChunkContext, GlobalStep, keep_mask_apply, register
 from l3_data.steps.global_arrays import Loader, cluster_members, save_masks, write_clusters
+from l3_data.steps.limits import FRACTION, POSITIVE, option_limits
 
 _WORD = re.compile(r"\w+")
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -193,6 +194,8 @@ class MinHashDedup(GlobalStep):
     """Near-duplicate removal: one document per MinHash cluster (the first in corpus order).
 
     ``per_language`` keeps clusters within one ``lang`` (run ``langid`` first)."""
+
+    limits = option_limits(ngram=POSITIVE, bands=POSITIVE, rows=POSITIVE, threshold=FRACTION)
 
     ngram: int = 5
     bands: int = 14
