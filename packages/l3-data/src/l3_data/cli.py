@@ -205,7 +205,8 @@ def _dedup(args: argparse.Namespace) -> int:
         for part in sorted(kept.glob("*.jsonl")):
             out.write(part.read_bytes())
     summary = report["global"]["01." + step["type"]]
-    shutil.copyfile(summary["clusters_file"], args.out_dir / "clusters.jsonl")
+    with atomic_write(args.out_dir / "clusters.jsonl", "wb") as out:
+        out.write(Path(summary["clusters_file"]).read_bytes())
     print(
         f"{report['documents_in']} rows, {report['documents_out']} kept, "
         f"{summary['duplicates']} duplicates -> {args.out_dir}/kept.jsonl, clusters.jsonl"

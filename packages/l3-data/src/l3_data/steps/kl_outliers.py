@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import xxhash
 
+from l3_core.io import write_json
 from l3_data.document import Document
 from l3_data.steps.base import ChunkContext, GlobalStep, register
 from l3_data.steps.filters import words
-from l3_data.steps.global_arrays import Loader
+from l3_data.steps.global_arrays import Loader, save_array
 from l3_data.steps.limits import NON_NEGATIVE, POSITIVE, PowerOfTwo, Range, option_limits
 
 
@@ -91,9 +92,8 @@ class KLOutliers(GlobalStep):
             threshold = med + self.z * 1.4826 * max(mad, 1e-3)
         else:
             threshold = float("inf")
-        state_dir.mkdir(parents=True, exist_ok=True)
-        np.save(state_dir / "logq.npy", logq)
-        (state_dir / "threshold.json").write_text(json.dumps(threshold), encoding="utf-8")
+        save_array(state_dir / "logq.npy", logq)
+        write_json(state_dir / "threshold.json", threshold)
         return {
             "words": int(total.sum()),
             "sampled": len(scores),

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import xxhash
 
+from l3_core.io import write_json
 from l3_data.document import Document
 from l3_data.steps.base import ChunkContext, GlobalStep, register
 from l3_data.steps.global_arrays import Loader
@@ -81,8 +82,7 @@ class Mix(GlobalStep):
                 min(present[n] * self.max_upsample / share[n] for n in present if share[n] > 0)
             )
             rates = {n: (share[n] * total / present[n] if n in present else 0.0) for n in names}
-        state_dir.mkdir(parents=True, exist_ok=True)
-        (state_dir / "rates.json").write_text(json.dumps(rates), encoding="utf-8")
+        write_json(state_dir / "rates.json", rates)
         return {
             "input_per_domain": {**present, "other": int(counts[-1])},
             "rates": {n: round(r, 4) for n, r in rates.items()},
