@@ -1,7 +1,8 @@
 """Throughput of the same filter + near-dedup pipeline, l3-data against datatrove, on the same
 synthetic input in the same run (2 worker processes each), with dedup recall and precision.
 
-Pipeline: Gopher quality -> Gopher repetition -> MinHash (5-grams, 14 bands x 8 rows) ->
+Pipeline: Gopher quality -> Gopher repetition -> MinHash (l3-data: its defaults, 3-grams 20x5 with
+exact Jaccard; datatrove: its defaults, 5-grams 14x8) ->
 write JSONL. datatrove runs its documented 4-stage MinHash recipe (signatures, buckets,
 clusters, filter); its stage 1 writes the filtered documents that stage 4 reads, so neither
 side filters twice.
@@ -45,7 +46,7 @@ def run_ours(inp: Path, work: Path, workers: int) -> tuple[float, set[str], set[
             "steps": [
                 {"type": "gopher_quality"},
                 {"type": "gopher_repetition"},
-                {"type": "minhash_dedup", "ngram": 5, "bands": 14, "rows": 8},
+                {"type": "minhash_dedup"},  # its defaults: 3-grams, 20x5, exact Jaccard
                 {"type": "write_jsonl", "output": str(work / "out")},
             ],
         }

@@ -156,3 +156,35 @@ def test_version_comes_from_the_package_metadata(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.strip() == f"l3-data {package_version('l3-data')}"
+
+
+def test_scurve_command_draws_a_png_and_names_the_half_probability_similarity(tmp_path, capsys):
+    out = tmp_path / "s.png"
+    assert main(["scurve", str(out), "--bands", "20", "--rows", "5", "--compare", "14x8"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = capsys.readouterr().out
+    # (1 - 0.5 ** (1/20)) ** (1/5) = 0.509; (1 - 0.5 ** (1/14)) ** (1/8) = 0.685
+    assert "Jaccard 0.509" in text and "Jaccard 0.685" in text
+    assert main(["scurve", str(out), "--compare", "14-8"]) == 3
+
+
+def test_outputs_get_the_permissions_of_the_umask(tmp_path):
+    import os
+    import stat
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": "some words to keep here"}) + "\n")
+    old = os.umask(0o022)
+    try:
+        assert main(["dedup", str(src), str(tmp_path / "d"), "--workers", "1"]) == 0
+        assert main(["langid", str(src), str(tmp_path / "l.jsonl")]) == 0
+    finally:
+        os.umask(old)
+    for p in (
+        tmp_path / "d" / "kept.jsonl",
+        tmp_path / "d" / "clusters.jsonl",
+        tmp_path / "l.jsonl",
+    ):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644, p
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "d").rglob("*") if p.is_file()}
+    assert modes == {0o644}

@@ -10,6 +10,7 @@ from l3_core.versions import package_version
 from l3_data.classifier import load_classifier, train_classifier
 from l3_data.document import BadRecord, Document
 from l3_data.errors import (
+    InputChangedError,
     InputFormatError,
     L3DataError,
     MissingExtraError,
@@ -36,6 +37,7 @@ __all__ = [
     "Executor",
     "Filter",
     "GlobalStep",
+    "InputChangedError",
     "InputFormatError",
     "InputSpec",
     "L3DataError",

@@ -33,7 +33,13 @@ def _load_pipeline(args: argparse.Namespace) -> Any:
 
 def _configure_run(p: argparse.ArgumentParser) -> None:
     _pipeline_arguments(p)
-    p.add_argument("--restart", action="store_true", help="discard the work already done")
+    p.add_argument(
+        "--restart",
+        "--force",
+        dest="restart",
+        action="store_true",
+        help="discard the work already done (needed when the pipeline or its inputs changed)",
+    )
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -155,14 +161,20 @@ def _configure_dedup(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path)
     p.add_argument("out_dir", type=Path)
     p.add_argument("--method", choices=["minhash", "exact"], default="minhash")
-    p.add_argument("--ngram", type=int, default=5)
-    p.add_argument("--bands", type=int, default=14)
-    p.add_argument("--rows", type=int, default=8)
+    p.add_argument("--ngram", type=int, default=3)
+    p.add_argument("--bands", type=int, default=20)
+    p.add_argument("--rows", type=int, default=5)
     p.add_argument(
         "--threshold",
         type=float,
         default=0.5,
-        help="minimum signature agreement (estimated Jaccard) of a joined pair",
+        help="minimum similarity of a joined pair (Jaccard of the word n-gram sets)",
+    )
+    p.add_argument(
+        "--verify",
+        choices=["jaccard", "signature"],
+        default="jaccard",
+        help="similarity of candidate pairs: exact Jaccard, or the signatures' estimate",
     )
     p.add_argument("--workers", type=int, default=0)
 
@@ -182,6 +194,7 @@ def _dedup(args: argparse.Namespace) -> int:
         "bands": args.bands,
         "rows": args.rows,
         "threshold": args.threshold,
+        "verify": args.verify,
     }
     if args.method == "exact":
         step = {"type": "exact_dedup"}
@@ -199,11 +212,42 @@ def _dedup(args: argparse.Namespace) -> int:
         for part in sorted(kept.glob("*.jsonl")):
             out.write(part.read_bytes())
     summary = report["global"]["01." + step["type"]]
-    shutil.copyfile(summary["clusters_file"], args.out_dir / "clusters.jsonl")
+    with atomic_write(args.out_dir / "clusters.jsonl", "wb") as out:
+        out.write(Path(summary["clusters_file"]).read_bytes())
     print(
         f"{report['documents_in']} rows, {report['documents_out']} kept, "
         f"{summary['duplicates']} duplicates -> {args.out_dir}/kept.jsonl, clusters.jsonl"
     )
+    return 0
+
+
+def _configure_scurve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("output", type=Path, help="PNG to write")
+    p.add_argument("--bands", type=int, default=20)
+    p.add_argument("--rows", type=int, default=5)
+    p.add_argument("--threshold", type=float, default=0.5, help="the verification threshold")
+    p.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="BxR",
+        help="another banding to draw for comparison, e.g. 14x8 (repeatable)",
+    )
+
+
+def _scurve(args: argparse.Namespace) -> int:
+    from l3_data.extras import require_extra
+    from l3_data.scurve import parse_banding, plot_scurve
+
+    require_extra("plot", "l3-data scurve")
+    settings = [(args.bands, args.rows), *(parse_banding(c) for c in args.compare)]
+    summary = plot_scurve(settings, args.threshold, args.output)
+    for (b, r), s50 in zip(settings, summary["similarity_at_half"]):
+        print(
+            f"{b} bands x {r} rows: a pair becomes a candidate with probability 0.5 at "
+            f"Jaccard {s50:.3f}"
+        )
+    print(f"S-curve -> {args.output}")
     return 0
 
 
@@ -274,6 +318,7 @@ COMMANDS = [
     Command(
         "train-classifier", "train a fastText or scikit-learn classifier", _configure_train, _train
     ),
+    Command("scurve", "draw the MinHash LSH S-curve of a banding", _configure_scurve, _scurve),
     Command("steps", "list the step types and their options", _no_arguments, _steps),
 ]
 

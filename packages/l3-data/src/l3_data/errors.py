@@ -26,6 +26,13 @@ class InputFormatError(L3DataError, core.InputError):
     """An input file cannot be read at all (missing, unknown format, unreadable container)."""
 
 
+class InputChangedError(L3DataError, core.InputError):
+    """A resumed run's input files are not the ones its workdir recorded at the first start.
+
+    An input error (exit 4), not a configuration one: the pipeline file is the same, what
+    differs is the data under it."""
+
+
 class ModelFileError(L3DataError, core.ModelFileError):
     """A language-ID or classifier model file is missing, not a model, or a refused format."""
 

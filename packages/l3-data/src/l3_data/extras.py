@@ -20,6 +20,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "parquet": ("pyarrow",),
     "tokenize": ("tiktoken", "sentencepiece"),
     "ray": ("ray",),
+    "plot": ("matplotlib",),
 }
 
 

@@ -36,6 +36,7 @@ from l3_core.errors import ConfigError
 from l3_data.errors import PipelineConfigError
 from l3_data.extras import require_extra
 from l3_data.steps import STEPS, GlobalStep, Step
+from l3_data.steps.limits import NON_NEGATIVE, POSITIVE, violations
 from l3_data.steps.readers import FORMAT_EXTRAS, InputSpec
 
 
@@ -46,6 +47,10 @@ class Settings:
     workers: int = 0
     executor: str = "local"
     ray_address: str = ""
+
+
+SETTINGS_LIMITS = {"chunk_size": POSITIVE, "workers": NON_NEGATIVE}
+INPUT_LIMITS = {"max_chars": POSITIVE}
 
 
 @dataclass
@@ -109,6 +114,9 @@ class Pipeline:
                 step = from_dict(step_cls, opts, where)
             except ConfigError as e:
                 raise PipelineConfigError(f"{self.origin}: {e}") from None
+            problems = step.check_options()
+            if problems:
+                raise PipelineConfigError(f"{self.origin}: {where}: " + "; ".join(problems))
             step.label = f"{i + 1:02d}.{name}"
             out.append(step)
         return out
@@ -177,8 +185,9 @@ def _check_settings(settings: Settings, origin: str) -> None:
         )
     if executor.extra:
         require_extra(executor.extra, f"{origin}: pipeline.executor = {settings.executor!r}")
-    if settings.chunk_size < 1:
-        raise PipelineConfigError(f"{origin}: pipeline.chunk_size must be positive")
+    problems = violations(vars(settings), SETTINGS_LIMITS)
+    if problems:
+        raise PipelineConfigError(f"{origin}: pipeline." + "; pipeline.".join(problems))
 
 
 def _check_input(spec: InputSpec, origin: str) -> None:
@@ -189,6 +198,9 @@ def _check_input(spec: InputSpec, origin: str) -> None:
         )
     if extra:
         require_extra(extra, f"{origin}: input.format = {spec.format!r}")
+    problems = violations(vars(spec), INPUT_LIMITS)
+    if problems:
+        raise PipelineConfigError(f"{origin}: input." + "; input.".join(problems))
 
 
 def segments(steps: list[Step]) -> list[tuple[list[int], int | None]]:

@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 
+from l3_data.document import Document
 from l3_data.steps.minhash import EMPTY, MinHasher, cluster, cluster_members, first_of_cluster
 
 
@@ -98,3 +99,59 @@ def test_text_without_spaces_is_shingled_by_characters():
     assert len(h.shingles(a)) > 50  # characters, not two clause-long "words"
     labels = cluster(h.signatures([a, b, c]), bands=14, rows=8, threshold=0.5)
     assert labels[0] == labels[1] != labels[2]
+
+
+def test_exact_jaccard_equals_python_sets(rng, prose):
+    from l3_data.steps.minhash import exact_jaccard
+
+    h = MinHasher(num_perm=16, ngram=3)
+    texts = [prose(rng, 60) for _ in range(3)]
+    texts.append(texts[0].replace("the", "zzz"))
+    sets = [set(h.shingles(t).tolist()) for t in texts]
+    arrays = {i: np.unique(h.shingles(t)) for i, t in enumerate(texts)}
+    pairs = np.array([[0, 1], [0, 3], [2, 3]])
+    got = exact_jaccard(lambda idx: {int(i): arrays[int(i)] for i in idx})(pairs)
+    want = [len(sets[a] & sets[b]) / len(sets[a] | sets[b]) for a, b in pairs.tolist()]
+    assert np.allclose(got, want) and got[1] > 0.3
+
+
+def test_candidate_rate_follows_the_s_curve():
+    from l3_data.steps.minhash import candidate_pairs, candidate_probability
+
+    # Two shingle sets with Jaccard exactly 0.5 (200 shared of 400), hashed under 300 seeds.
+    v = np.random.default_rng(0).integers(0, 2**63, 400, dtype=np.uint64)  # like shingle hashes
+    a, b = v[:300], v[100:]
+    for bands, rows in ((20, 5), (14, 8)):
+        hits = [
+            len(
+                candidate_pairs(
+                    MinHasher(bands * rows, seed=s).signatures_of_shingles([a, b]), bands, rows
+                )
+            )
+            for s in range(300)
+        ]
+        want = float(candidate_probability(0.5, bands, rows))
+        assert abs(np.mean(hits) - want) < 0.08, (bands, rows, np.mean(hits), want)
+
+
+def test_default_step_finds_five_percent_word_edits_and_joins_no_unrelated_text(
+    rng, prose, tmp_path
+):
+    from l3_data.steps.minhash import MinHashDedup
+
+    step = MinHashDedup()
+    step.setup()
+    texts = [prose(rng, 300) for _ in range(120)]
+    copies = []
+    for t in texts[:60]:
+        ws = t.split(" ")
+        for i in rng.sample(range(len(ws)), len(ws) // 20):
+            ws[i] = f"edit{rng.randrange(10**9)}"
+        copies.append(" ".join(ws))
+    docs = [Document(t, str(i)) for i, t in enumerate(texts + copies)]
+    # two chunks, so the reduce loads shingles across units
+    arrays = {"a": step.collect(docs[:100]), "b": step.collect(docs[100:])}
+    summary = step.reduce(["a", "b"], arrays.__getitem__, tmp_path)
+    keep = np.concatenate([np.load(tmp_path / f"{u}.keep.npy") for u in "ab"])
+    assert keep[:120].all(), "an unrelated document was removed"
+    assert (~keep[120:]).mean() >= 0.9 and summary["duplicates"] == int((~keep).sum())

@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from l3_core.io import atomic_write, write_json
+from l3_core.io import atomic_write, remove_stale_temporaries, write_json
 from l3_core.jsonl import iter_jsonl
 from l3_data.document import BadRecord, Document
-from l3_data.errors import WorkdirMismatchError
+from l3_data.errors import InputChangedError, WorkdirMismatchError
+from l3_data.executors.inputs import check_inputs, record_inputs
 from l3_data.pipeline import Pipeline, segments
 from l3_data.steps import ChunkContext, GlobalStep, Step
 from l3_data.steps.readers import Record
@@ -81,21 +82,47 @@ class Engine:
     # -- planning ---------------------------------------------------------------------------
 
     def prepare(self, restart: bool = False) -> None:
-        """Create the workdir, or check that it holds a run of this same pipeline."""
+        """Create the workdir, or check that it holds a run of this same pipeline over the same
+        input files (:mod:`l3_data.executors.inputs`); clear what killed writes left."""
         fp_path = self.workdir / "pipeline.json"
+        inputs_path = self.workdir / "inputs.json"
         fp = self.pipeline.fingerprint()
         if fp_path.exists() and not restart:
             if fp_path.read_text(encoding="utf-8") != fp:
                 raise WorkdirMismatchError(
                     f"{self.workdir}: holds a run of a different pipeline; use another "
-                    "workdir or --restart to discard it"
+                    "workdir or --force (--restart) to discard it"
                 )
+            if not inputs_path.is_file():
+                raise InputChangedError(
+                    f"{self.workdir}: has no record of its input files (started by an older "
+                    "l3-data), so a resume cannot prove it reads the same inputs: use a new "
+                    "workdir, or --force (--restart) to discard the work done"
+                )
+            recorded = json.loads(inputs_path.read_text(encoding="utf-8"))
+            check_inputs(recorded, self.tasks(), self.workdir)
+            self._remove_stale_temporaries()
             return
         if restart and self.workdir.exists():
             for sub in ("markers", "data", "state", "excluded"):
                 shutil.rmtree(self.workdir / sub, ignore_errors=True)
+        self._remove_stale_temporaries()
+        # The input record first, the fingerprint last: a workdir with a fingerprint is
+        # always one whose inputs were recorded.
+        write_json(inputs_path, record_inputs(self.tasks()))
         with atomic_write(fp_path, encoding="utf-8") as f:
             f.write(fp)
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete the partial files of atomic writes a kill -9 interrupted: in the workdir and
+        in the output folders the steps write."""
+        dirs = [self.workdir, *(Path(d) for s in self.steps for d in s.output_dirs())]
+        for top in dirs:
+            if not top.is_dir():
+                continue
+            for d in [top, *(p for p in top.rglob("*") if p.is_dir())]:
+                for p in remove_stale_temporaries(d):
+                    log.info("removed %s, left by an interrupted write", p)
 
     def tasks(self) -> list[Path]:
         return self.pipeline.input.tasks()

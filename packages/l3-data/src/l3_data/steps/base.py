@@ -13,7 +13,9 @@ Three kinds of step:
 Steps are keyword-only dataclasses whose fields are the options a pipeline file may set, so an
 unknown option is rejected by name when the file is read. A step declares what the pipeline
 needs to know about it as class attributes: ``extra`` (the optional extra it needs, checked at
-load) and ``path_fields`` (options that hold file paths, resolved against the pipeline file).
+load), ``path_fields`` (options that hold file paths, resolved against the pipeline file),
+``output_fields`` (options naming a folder the step writes) and ``limits`` (the meaningful range
+of each numeric or enumerated option, :mod:`l3_data.steps.limits`, checked at load).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from l3_data.document import Document
+from l3_data.steps.limits import Check, violations
 
 STEPS: dict[str, type[Step]] = {}
 
@@ -70,7 +73,19 @@ class Step:
     path_fields: ClassVar[tuple[str, ...]] = ()
     # Values of a path field that name a built-in resource rather than a file.
     builtin_values: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    # Options naming a folder the step writes (stale temporaries there are cleared at start).
+    output_fields: ClassVar[tuple[str, ...]] = ()
+    # option -> its meaningful values; every numeric option of a step has one (tested).
+    limits: ClassVar[Mapping[str, Check]] = {}
     label: str = field(default="", init=False, repr=False)
+
+    def check_options(self) -> list[str]:
+        """What is wrong with the options, one ``option = value: expected ...`` each. Steps
+        with a constraint across options extend this."""
+        return violations(vars(self), self.limits)
+
+    def output_dirs(self) -> list[str]:
+        return [getattr(self, f) for f in self.output_fields if getattr(self, f)]
 
     @classmethod
     def resolve_paths(

@@ -10,6 +10,7 @@ from l3_data.classifier import load_classifier
 from l3_data.document import Document
 from l3_data.errors import PipelineConfigError
 from l3_data.steps.base import ChunkContext, Step, batches, register
+from l3_data.steps.limits import FRACTION, POSITIVE, option_limits
 
 
 @register("classify")
@@ -21,6 +22,7 @@ class Classify(Step):
 
     extra = "classify"
     path_fields = ("model",)
+    limits = option_limits(min_score=FRACTION, batch_size=POSITIVE)
 
     model: str
     field: str = "quality"

@@ -15,6 +15,7 @@ from pathlib import Path
 from l3_data.document import Document
 from l3_data.errors import PipelineConfigError
 from l3_data.steps.base import ChunkContext, Filter, Step, register
+from l3_data.steps.limits import FRACTION, NON_NEGATIVE, option_limits
 
 WORD = re.compile(r"\w+")
 # A whitespace-separated token with no letter: only digits, underscores and punctuation.
@@ -29,6 +30,10 @@ def words(text: str) -> list[str]:
 @register("length_filter")
 @dataclass(kw_only=True)
 class LengthFilter(Filter):
+    limits = option_limits(
+        **dict.fromkeys(("min_chars", "max_chars", "min_words", "max_words"), NON_NEGATIVE)
+    )
+
     min_chars: int | None = 1
     max_chars: int | None = None
     min_words: int | None = None
@@ -52,6 +57,22 @@ class LengthFilter(Filter):
 @register("gopher_quality")
 @dataclass(kw_only=True)
 class GopherQuality(Filter):
+    limits = option_limits(
+        **dict.fromkeys(
+            ("min_words", "max_words", "min_mean_word_len", "max_mean_word_len", "min_stop_words"),
+            NON_NEGATIVE,
+        ),
+        **dict.fromkeys(
+            (
+                "max_symbol_word_ratio",
+                "max_bullet_lines_ratio",
+                "max_ellipsis_lines_ratio",
+                "min_alpha_words_ratio",
+            ),
+            FRACTION,
+        ),
+    )
+
     min_words: int | None = 50
     max_words: int | None = 100_000
     min_mean_word_len: float | None = 3
@@ -158,6 +179,20 @@ class GopherRepetition(Filter):
     """Repeated content (logs, error messages, spam): duplicate lines and paragraphs, top
     n-grams and the duplicated n-gram coverage ratio (Llama 3, 3.1.1)."""
 
+    limits = option_limits(
+        **dict.fromkeys(
+            (
+                "max_dup_line_frac",
+                "max_dup_para_frac",
+                "max_dup_line_char_frac",
+                "max_dup_para_char_frac",
+                "top_ngram_max",
+                "dup_ngram_max",
+            ),
+            FRACTION,
+        )
+    )
+
     max_dup_line_frac: float | None = 0.3
     max_dup_para_frac: float | None = 0.3
     max_dup_line_char_frac: float | None = 0.2
@@ -168,6 +203,14 @@ class GopherRepetition(Filter):
     dup_ngram_max: dict[str, float] = field(
         default_factory=lambda: {"5": 0.15, "6": 0.14, "7": 0.13, "8": 0.12, "9": 0.11, "10": 0.10}
     )
+
+    def check_options(self) -> list[str]:
+        problems = super().check_options()
+        for name in ("top_ngram_max", "dup_ngram_max"):
+            for n in getattr(self, name):
+                if not (n.isdigit() and int(n) >= 1):
+                    problems.append(f"{name}.{n}: expected an n-gram length (an integer >= 1)")
+        return problems
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         text = doc.text
@@ -213,6 +256,8 @@ class C4Quality(Step):
     """C4's rules: drop lines without terminal punctuation, with too few words, mentioning
     javascript or a cookie/terms policy; reject documents with "lorem ipsum", a curly bracket,
     or too few sentences left. ``languages`` limits the step to those ``lang`` values."""
+
+    limits = option_limits(min_words_per_line=NON_NEGATIVE, min_sentences=NON_NEGATIVE)
 
     languages: list[str] = field(default_factory=list)
     min_words_per_line: int = 3
@@ -276,6 +321,7 @@ class DirtyWords(Filter):
     a language without a list pass."""
 
     path_fields = ("word_lists",)
+    limits = option_limits(max_ratio=FRACTION, max_count=NON_NEGATIVE)
 
     word_lists: dict[str, str] = field(default_factory=dict)
     max_ratio: float = 0.01

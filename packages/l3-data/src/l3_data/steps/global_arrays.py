@@ -22,12 +22,18 @@ def concat(units: list[str], load: Loader, key: str) -> tuple[np.ndarray, list[i
     return np.concatenate(parts), sizes
 
 
+def save_array(path: Path, array: np.ndarray) -> None:
+    """Write one ``.npy`` atomically: a reduce killed mid-write leaves no half-written state
+    for the next start to trust (its temporary is cleared then)."""
+    with atomic_write(path, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+
+
 def save_masks(state_dir: Path, units: list[str], sizes: list[int], keep: np.ndarray) -> None:
     """Split a global boolean mask into one ``<unit>.keep.npy`` per unit."""
-    state_dir.mkdir(parents=True, exist_ok=True)
     start = 0
     for unit, n in zip(units, sizes):
-        np.save(state_dir / f"{unit}.keep.npy", keep[start : start + n])
+        save_array(state_dir / f"{unit}.keep.npy", keep[start : start + n])
         start += n
 
 

@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 import xxhash
 
+from l3_core.io import write_json
 from l3_data.document import Document
-from l3_data.errors import PipelineConfigError
 from l3_data.steps.base import ChunkContext, GlobalStep, register
 from l3_data.steps.filters import words
-from l3_data.steps.global_arrays import Loader
+from l3_data.steps.global_arrays import Loader, save_array
+from l3_data.steps.limits import NON_NEGATIVE, POSITIVE, PowerOfTwo, Range, option_limits
 
 
 def kl_divergence(doc_bins: np.ndarray, logq: np.ndarray) -> float:
@@ -37,6 +38,14 @@ def kl_divergence(doc_bins: np.ndarray, logq: np.ndarray) -> float:
 @register("kl_outliers")
 @dataclass(kw_only=True)
 class KLOutliers(GlobalStep):
+    limits = option_limits(
+        max_kl=NON_NEGATIVE,
+        z=Range(0, low_open=True),
+        bins=PowerOfTwo(),
+        min_words=NON_NEGATIVE,
+        sample_per_chunk=POSITIVE,
+    )
+
     max_kl: float | None = None
     z: float = 6.0
     bins: int = 1 << 18
@@ -49,10 +58,6 @@ class KLOutliers(GlobalStep):
             [xxhash.xxh3_64_intdigest(w.lower().encode()) & mask for w in words(doc.text)],
             dtype=np.int64,
         )
-
-    def __post_init__(self) -> None:
-        if self.bins < 1 or self.bins & (self.bins - 1):
-            raise PipelineConfigError(f"kl_outliers.bins = {self.bins}: must be a power of two")
 
     def collect(self, docs: list[Document]) -> dict[str, np.ndarray]:
         counts = np.zeros(self.bins, np.int64)
@@ -87,9 +92,8 @@ class KLOutliers(GlobalStep):
             threshold = med + self.z * 1.4826 * max(mad, 1e-3)
         else:
             threshold = float("inf")
-        state_dir.mkdir(parents=True, exist_ok=True)
-        np.save(state_dir / "logq.npy", logq)
-        (state_dir / "threshold.json").write_text(json.dumps(threshold), encoding="utf-8")
+        save_array(state_dir / "logq.npy", logq)
+        write_json(state_dir / "threshold.json", threshold)
         return {
             "words": int(total.sum()),
             "sampled": len(scores),

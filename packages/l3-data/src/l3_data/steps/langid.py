@@ -15,6 +15,7 @@ from pathlib import Path
 from l3_data.document import Document
 from l3_data.errors import ModelFileError
 from l3_data.steps.base import ChunkContext, Step, batches, register
+from l3_data.steps.limits import FRACTION, POSITIVE, option_limits
 
 
 def default_model_path() -> Path:
@@ -81,6 +82,7 @@ class LangId(Step):
 
     extra = "langid"
     path_fields = ("model",)
+    limits = option_limits(default_threshold=FRACTION, thresholds=FRACTION, batch_size=POSITIVE)
 
     model: str = ""
     default_threshold: float = 0.0

@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 import xxhash
 
+from l3_core.io import atomic_write
 from l3_data.document import Document
 from l3_data.steps.base import ChunkContext, GlobalStep, register
-from l3_data.steps.global_arrays import Loader
+from l3_data.steps.global_arrays import Loader, save_array
+from l3_data.steps.limits import NON_NEGATIVE, POSITIVE, option_limits
 
 
 def _line_key(line: str) -> str:
@@ -27,6 +29,8 @@ def _line_key(line: str) -> str:
 @register("line_dedup")
 @dataclass(kw_only=True)
 class LineDedup(GlobalStep):
+    limits = option_limits(bucket_size=POSITIVE, max_count=POSITIVE, min_line_chars=NON_NEGATIVE)
+
     bucket_size: int = 30_000_000
     max_count: int = 6
     min_line_chars: int = 1
@@ -46,7 +50,6 @@ class LineDedup(GlobalStep):
         }
 
     def reduce(self, units: list[str], load: Loader, state_dir: Path) -> dict[str, Any]:
-        state_dir.mkdir(parents=True, exist_ok=True)
         starts: dict[str, int] = {}
         pending: list[np.ndarray] = []
         bucket, n_docs, frequent_total = 0, 0, 0
@@ -55,7 +58,7 @@ class LineDedup(GlobalStep):
             hashes = np.concatenate(pending) if pending else np.zeros(0, np.uint64)
             values, counts = np.unique(hashes, return_counts=True)
             frequent = values[counts > self.max_count]
-            np.save(state_dir / f"bucket{b}.npy", frequent)
+            save_array(state_dir / f"bucket{b}.npy", frequent)
             pending.clear()
             return len(frequent)
 
@@ -76,8 +79,9 @@ class LineDedup(GlobalStep):
                     bucket += 1
         if pending or bucket == 0:
             frequent_total += flush(bucket)
-        np.save(state_dir / "starts.npy", np.array([starts[u] for u in units], dtype=np.int64))
-        (state_dir / "units.txt").write_text("\n".join(units), encoding="utf-8")
+        save_array(state_dir / "starts.npy", np.array([starts[u] for u in units], dtype=np.int64))
+        with atomic_write(state_dir / "units.txt", encoding="utf-8") as f:
+            f.write("\n".join(units))
         return {"documents": n_docs, "buckets": bucket + 1, "frequent_lines": frequent_total}
 
     def apply(self, docs: list[Document], ctx: ChunkContext, state_dir: Path) -> Iterator[Document]:

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 import xxhash
 
+from l3_core.io import write_json
 from l3_data.document import Document
-from l3_data.errors import PipelineConfigError
 from l3_data.steps.base import ChunkContext, GlobalStep, register
 from l3_data.steps.global_arrays import Loader
+from l3_data.steps.limits import NON_NEGATIVE, Range, option_limits
 
 PAPER_MIX = {"general": 0.50, "math": 0.25, "code": 0.17, "multilingual": 0.08}
 
@@ -31,6 +32,13 @@ PAPER_MIX = {"general": 0.50, "math": 0.25, "code": 0.17, "multilingual": 0.08}
 @register("mix")
 @dataclass(kw_only=True)
 class Mix(GlobalStep):
+    limits = option_limits(
+        targets=NON_NEGATIVE,
+        total=NON_NEGATIVE,
+        max_upsample=Range(0, low_open=True),
+        upsample=NON_NEGATIVE,
+    )
+
     key: str = "domain"
     targets: dict[str, float] = field(default_factory=lambda: dict(PAPER_MIX))
     source_domains: dict[str, str] = field(default_factory=dict)
@@ -40,11 +48,11 @@ class Mix(GlobalStep):
     upsample: dict[str, float] = field(default_factory=dict)
     seed: int = 0
 
-    def setup(self) -> None:
-        if any(v < 0 for v in self.targets.values()) or not sum(self.targets.values()):
-            raise PipelineConfigError(
-                f"mix.targets = {self.targets}: need non-negative proportions with a positive sum"
-            )
+    def check_options(self) -> list[str]:
+        problems = super().check_options()
+        if not problems and not sum(self.targets.values()):
+            problems.append(f"targets = {self.targets}: expected proportions with a positive sum")
+        return problems
 
     def domain(self, doc: Document) -> str:
         d = doc.metadata.get(self.key)
@@ -74,8 +82,7 @@ class Mix(GlobalStep):
                 min(present[n] * self.max_upsample / share[n] for n in present if share[n] > 0)
             )
             rates = {n: (share[n] * total / present[n] if n in present else 0.0) for n in names}
-        state_dir.mkdir(parents=True, exist_ok=True)
-        (state_dir / "rates.json").write_text(json.dumps(rates), encoding="utf-8")
+        write_json(state_dir / "rates.json", rates)
         return {
             "input_per_domain": {**present, "other": int(counts[-1])},
             "rates": {n: round(r, 4) for n, r in rates.items()},

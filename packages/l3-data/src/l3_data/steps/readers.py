@@ -150,7 +150,14 @@ def read_parquet(spec: InputSpec, path: Path, skip: int = 0) -> Iterator[tuple[i
         )
     source = _source_name(spec, path)
     i = 0
-    for batch in pf.iter_batches(batch_size=4096):
+    batches = pf.iter_batches(batch_size=4096)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as e:  # a corrupt page or column chunk, found only when read
+            raise InputFormatError(f"{path}: corrupt Parquet data after row {i}: {e}") from None
         if i + batch.num_rows <= skip:
             i += batch.num_rows
             continue
@@ -170,7 +177,10 @@ def read_text_folder(spec: InputSpec, path: Path, skip: int = 0) -> Iterator[tup
         if i < skip:
             continue
         rel = str(p.relative_to(path))
-        raw = p.read_bytes()
+        try:
+            raw = p.read_bytes()
+        except OSError as e:
+            raise InputFormatError(f"{p}: cannot read ({e.strerror})") from None
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:

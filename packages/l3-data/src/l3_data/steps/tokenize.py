@@ -14,6 +14,7 @@ from l3_core.shards import write_manifest, write_shard
 from l3_core.tokenizer import Tokenizer
 from l3_data.document import Document
 from l3_data.steps.base import ChunkContext, Step, register
+from l3_data.steps.limits import POSITIVE, option_limits
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ class Tokenize(Step):
     extra = "tokenize"
     path_fields = ("output", "tokenizer")
     builtin_values: ClassVar[Mapping[str, tuple[str, ...]]] = {"tokenizer": ("llama3",)}
+    output_fields = ("output",)
+    limits = option_limits(batch_size=POSITIVE)
 
     output: str
     tokenizer: str = "llama3"

@@ -13,8 +13,8 @@ from typing import IO, Any
 
 from l3_core.io import atomic_write
 from l3_data.document import Document
-from l3_data.errors import PipelineConfigError
 from l3_data.steps.base import ChunkContext, Step, register
+from l3_data.steps.limits import OneOf, option_limits
 
 _EXT = {"gz": ".jsonl.gz", "zst": ".jsonl.zst", "none": ".jsonl"}
 
@@ -58,15 +58,11 @@ def write_compressed_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
 @dataclass(kw_only=True)
 class JsonlWriter(Step):
     path_fields = ("output",)
+    output_fields = ("output",)
+    limits = option_limits(compression=OneOf(tuple(_EXT)))
 
     output: str
     compression: str = "gz"
-
-    def __post_init__(self) -> None:
-        if self.compression not in _EXT:
-            raise PipelineConfigError(
-                f"write_jsonl.compression = {self.compression!r}: expected one of {sorted(_EXT)}"
-            )
 
     def run(self, docs: Iterable[Document], ctx: ChunkContext) -> Iterator[Document]:
         kept: list[Document] = []
