@@ -23,7 +23,7 @@ PACKAGES: dict[str, str] = {
     "l3-core": "model,train,test",
     "l3-data": "html,langid,classify,parquet,tokenize,test",
     "l3-scaling": "test",
-    "l3-guard": "llm,serve,test",
+    "l3-guard": "llm,serve,codeshield-ts,test",
     "l3-infer-fp8": "test",
 }
 # Files some packages read at test time that come from PyPI wheels with no runtime use:

@@ -61,6 +61,7 @@ _RULE_KEYS = {
     "query",
     "insecure_example",
     "secure_example",
+    "sanitizer",
 }
 _TEXT_ENGINES = ("regex", "flow")
 _TREE_ENGINES = ("query", "taint")
@@ -168,6 +169,7 @@ class Rule:
     # rule file's assignment query for taint, and the rule's own test cases.
     query: str | None = None
     tree_source: str | None = None
+    sanitizer: str | None = None
     assign: str | None = None
     insecure_example: str | None = None
     secure_example: str | None = None
@@ -288,6 +290,7 @@ def load_rule_file(path: Path | Any, name: str) -> list[Rule]:
                 max_lines=int(raw.get("max_lines", 50)),
                 query=raw.get("query") if engine == "query" else raw.get("sink"),
                 tree_source=raw["source"] if engine == "taint" else None,
+                sanitizer=raw.get("sanitizer") if engine == "taint" else None,
                 assign=assign if engine == "taint" else None,
                 insecure_example=raw.get("insecure_example"),
                 secure_example=raw.get("secure_example"),
@@ -361,19 +364,24 @@ def _text_findings(rule: Rule, src: Any) -> Iterable[tuple[int, int]]:
         yield pos, m.end()
 
 
-def _tree_findings(
-    rule: Rule, parsed: code_tree.Parsed, language: str
-) -> Iterable[tuple[int, int]]:
+def _tree_findings(rule: Rule, parsed: code_tree.Parsed) -> Iterable[tuple[int, int]]:
     """(start, end) offsets of a query match, or of a sink whose argument a source reaches."""
     assert rule.query is not None
     where = f"rule file {rule.origin}, rule {rule.id}"
-    sink = code_tree.compile_query(language, rule.query, where)
+    sink = code_tree.compile_query(parsed.grammar, rule.query, where)
     state = None
     if rule.engine == "taint":
         assert rule.tree_source is not None
-        source = code_tree.compile_query(language, rule.tree_source, where)
-        assign = code_tree.compile_query(language, rule.assign, where) if rule.assign else None
-        state = code_tree.taint(parsed, source, assign)
+        source = code_tree.compile_query(parsed.grammar, rule.tree_source, where)
+        assign = (
+            code_tree.compile_query(parsed.grammar, rule.assign, where) if rule.assign else None
+        )
+        clean = (
+            code_tree.compile_query(parsed.grammar, rule.sanitizer, where)
+            if rule.sanitizer
+            else None
+        )
+        state = code_tree.taint(parsed, source, assign, clean)
         if not state.sources:
             return
     for captures in code_tree.matches(sink, parsed):
@@ -421,9 +429,10 @@ def _for_engine(language: str, rules: list[Rule]) -> list[Rule]:
     kept = [r for r in rules if r.is_syntax_rule or (r.origin, r.id) not in superseded]
     for r in kept:
         where = f"rule file {r.origin}, rule {r.id}"
-        for text in (r.query, r.tree_source, r.assign):
-            if r.is_syntax_rule and text:
-                code_tree.compile_query(language, text, where)
+        for text in (r.query, r.tree_source, r.sanitizer, r.assign):
+            for grammar in code_tree.VARIANTS_OF.get(language, (language,)):
+                if r.is_syntax_rule and text:
+                    code_tree.compile_query(grammar, text, where)
     return kept
 
 
@@ -486,9 +495,7 @@ class CodeShield:
             if rule.is_syntax_rule and not tree:
                 tree.append(code_tree.parse(text, lang))
             found = (
-                _tree_findings(rule, tree[0], lang)
-                if rule.is_syntax_rule
-                else _text_findings(rule, src)
+                _tree_findings(rule, tree[0]) if rule.is_syntax_rule else _text_findings(rule, src)
             )
             for pos, end in found:
                 if rule.unless is not None:
