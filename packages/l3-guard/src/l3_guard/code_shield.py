@@ -8,11 +8,18 @@ scope ``any`` (secrets, key material) also look inside strings. Rules are plain 
 patterns: the fast path is one linear pass per rule, and back-references express the
 structural rules (a buffer declared on the stack and later written by ``memcpy``) in the same
 engine, so a scan never spawns a process.
+
+Where the ``codeshield-ts`` extra is installed, rules of engine ``query`` and ``taint`` match
+the tree-sitter parse tree instead (:mod:`l3_guard.code_tree`) and supersede the text rules of
+the same id in the same file; without the extra those are skipped and the text rules stay.
+Every syntax rule carries an ``insecure_example`` it must flag and a ``secure_example`` it must
+not, and the test suite holds each rule to both.
 """
 
 from __future__ import annotations
 
 import bisect
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -22,10 +29,12 @@ from typing import Any, Literal
 
 from l3_core.config import read_toml
 from l3_core.errors import ConfigError
+from l3_guard import code_tree
 from l3_guard.code_lexer import LEXER_OF_LANGUAGE, lex
 from l3_guard.errors import GuardInputError, RuleFileError
 from l3_guard.fail_closed import error_text, fail_closed
 
+log = logging.getLogger(__name__)
 Treatment = Literal["BLOCK", "WARN", "IGNORE"]
 _SEVERITIES = ("error", "warning", "advice")
 _TREATMENT_OF_SEVERITY: dict[str, Treatment] = {
@@ -49,6 +58,19 @@ _RULE_KEYS = {
     "source",
     "sink",
     "max_lines",
+    "query",
+    "insecure_example",
+    "secure_example",
+    "sanitizer",
+}
+_TEXT_ENGINES = ("regex", "flow")
+_TREE_ENGINES = ("query", "taint")
+# The fields each engine needs, besides id, severity and description.
+_ENGINE_FIELDS = {
+    "regex": ("pattern",),
+    "flow": ("source", "sink"),
+    "query": ("query", "insecure_example", "secure_example"),
+    "taint": ("source", "sink", "insecure_example", "secure_example"),
 }
 
 LANGUAGES: tuple[str, ...] = tuple(LEXER_OF_LANGUAGE)
@@ -132,7 +154,7 @@ class Rule:
     cwe: str | None
     severity: str
     description: str
-    pattern: re.Pattern[str]
+    pattern: re.Pattern[str] | None
     scope: str = "code"
     unless: re.Pattern[str] | None = None
     unless_file: re.Pattern[str] | None = None
@@ -143,6 +165,18 @@ class Rule:
     engine: str = "regex"
     source: re.Pattern[str] | None = None
     max_lines: int = 50
+    # engines "query" / "taint": tree-sitter query texts (compiled per scanned grammar), the
+    # rule file's assignment query for taint, and the rule's own test cases.
+    query: str | None = None
+    tree_source: str | None = None
+    sanitizer: str | None = None
+    assign: str | None = None
+    insecure_example: str | None = None
+    secure_example: str | None = None
+
+    @property
+    def is_syntax_rule(self) -> bool:
+        return self.engine in _TREE_ENGINES
 
 
 @dataclass(frozen=True)
@@ -203,6 +237,12 @@ def load_rule_file(path: Path | Any, name: str) -> list[Rule]:
         data = read_toml(path) if isinstance(path, Path) else _read_resource_toml(path)
     except (ConfigError, OSError, ValueError) as e:
         raise RuleFileError(f"rule file {name}: {e}") from e
+    unknown_tables = set(data) - {"rule", "tree"}
+    if unknown_tables:
+        raise RuleFileError(
+            f"rule file {name}: unknown tables {sorted(unknown_tables)}; allowed rule, tree"
+        )
+    assign = data.get("tree", {}).get("assign")
     rules: list[Rule] = []
     for i, raw in enumerate(data.get("rule", [])):
         where = f"rule file {name}, rule #{i + 1} ({raw.get('id', '?')})"
@@ -212,12 +252,9 @@ def load_rule_file(path: Path | Any, name: str) -> list[Rule]:
                 f"{where}: unknown keys {sorted(unknown)}; allowed {sorted(_RULE_KEYS)}"
             )
         engine = raw.get("engine", "regex")
-        if engine not in ("regex", "flow"):
-            raise RuleFileError(f"{where}: engine {engine!r} not in ('regex', 'flow')")
-        needed = ("id", "severity", "description") + (
-            ("pattern",) if engine == "regex" else ("source", "sink")
-        )
-        for key in needed:
+        if engine not in _ENGINE_FIELDS:
+            raise RuleFileError(f"{where}: engine {engine!r} not in {tuple(_ENGINE_FIELDS)}")
+        for key in ("id", "severity", "description", *_ENGINE_FIELDS[engine]):
             if not isinstance(raw.get(key), str) or not raw[key]:
                 raise RuleFileError(f"{where}: field {key!r} must be a non-empty string")
         if raw["severity"] not in _SEVERITIES:
@@ -229,6 +266,8 @@ def load_rule_file(path: Path | Any, name: str) -> list[Rule]:
         if scope not in ("code", "any"):
             raise RuleFileError(f"{where}: scope {scope!r} not in ('code', 'any')")
         flags = re.M | (re.I if raw.get("ignore_case") else 0)
+        if engine == "taint" and not assign:
+            log.debug("%s: taint rule without a [tree] assign query: direct flows only", where)
         source = _compile(raw["source"], where, flags) if engine == "flow" else None
         if source is not None and "v" not in source.groupindex:
             raise RuleFileError(f"{where}: a flow rule's source needs a named group (?P<v>...)")
@@ -238,7 +277,7 @@ def load_rule_file(path: Path | Any, name: str) -> list[Rule]:
                 cwe=cwe,
                 severity=raw["severity"],
                 description=raw["description"].strip(),
-                pattern=_compile(raw["sink"] if engine == "flow" else raw["pattern"], where, flags),
+                pattern=_text_pattern(raw, engine, where, flags),
                 scope=scope,
                 unless=_compile(raw["unless"], where, flags) if raw.get("unless") else None,
                 unless_file=_compile(raw["unless_file"], where, flags)
@@ -249,9 +288,22 @@ def load_rule_file(path: Path | Any, name: str) -> list[Rule]:
                 engine=engine,
                 source=source,
                 max_lines=int(raw.get("max_lines", 50)),
+                query=raw.get("query") if engine == "query" else raw.get("sink"),
+                tree_source=raw["source"] if engine == "taint" else None,
+                sanitizer=raw.get("sanitizer") if engine == "taint" else None,
+                assign=assign if engine == "taint" else None,
+                insecure_example=raw.get("insecure_example"),
+                secure_example=raw.get("secure_example"),
             )
         )
     return rules
+
+
+def _text_pattern(
+    raw: dict[str, Any], engine: str, where: str, flags: int
+) -> re.Pattern[str] | None:
+    key = {"regex": "pattern", "flow": "sink"}.get(engine)
+    return _compile(raw[key], where, flags) if key else None
 
 
 def _verdict(language: str | None, issues: list[CodeIssue]) -> CodeScanResult:
@@ -285,6 +337,60 @@ def _reaches(
 _WORD = re.compile(r"\$?\w+")
 
 
+def _flow_sources(rule: Rule, src: Any) -> list[tuple[int, str]]:
+    """(line, variable) of every tainted assignment, in order."""
+    assert rule.source is not None
+    return [
+        (src.line_col(m.start())[0], m.group("v"))
+        for m in rule.source.finditer(src.code)
+        if not src.in_string(m.start())
+    ]
+
+
+def _text_findings(rule: Rule, src: Any) -> Iterable[tuple[int, int]]:
+    """(start, end) offsets of a regex or flow rule's matches in code, outside strings for
+    rules of scope ``code``."""
+    assert rule.pattern is not None
+    assigned = _flow_sources(rule, src) if rule.engine == "flow" else None
+    if assigned is not None and not assigned:
+        return
+    for m in rule.pattern.finditer(src.code):
+        at = "at" in rule.pattern.groupindex and m.start("at") >= 0
+        pos = m.start("at") if at else m.start()
+        if rule.scope == "code" and src.in_string(pos):
+            continue
+        if assigned is not None and not _reaches(assigned, m, src, rule.max_lines):
+            continue
+        yield pos, m.end()
+
+
+def _tree_findings(rule: Rule, parsed: code_tree.Parsed) -> Iterable[tuple[int, int]]:
+    """(start, end) offsets of a query match, or of a sink whose argument a source reaches."""
+    assert rule.query is not None
+    where = f"rule file {rule.origin}, rule {rule.id}"
+    sink = code_tree.compile_query(parsed.grammar, rule.query, where)
+    state = None
+    if rule.engine == "taint":
+        assert rule.tree_source is not None
+        source = code_tree.compile_query(parsed.grammar, rule.tree_source, where)
+        assign = (
+            code_tree.compile_query(parsed.grammar, rule.assign, where) if rule.assign else None
+        )
+        clean = (
+            code_tree.compile_query(parsed.grammar, rule.sanitizer, where)
+            if rule.sanitizer
+            else None
+        )
+        state = code_tree.taint(parsed, source, assign, clean)
+        if not state.sources:
+            return
+    for captures in code_tree.matches(sink, parsed):
+        if state is not None and not any(state.reaches(a) for a in captures.get("arg", ())):
+            continue
+        node = code_tree.report_node(captures)
+        yield parsed.char_offset(node.start_byte), parsed.char_offset(node.end_byte)
+
+
 def _read_resource_toml(traversable: Any) -> dict[str, Any]:
     import tomllib
 
@@ -309,8 +415,25 @@ def load_rules(rules_dir: str | Path | None = None) -> dict[str, list[Rule]]:
         own = list(per_file.get(lang, []))
         for inc in _INCLUDES.get(lang, ()):
             own += per_file.get(inc, [])
-        rules[lang] = own + per_file.get("language_agnostic", [])
+        rules[lang] = _for_engine(lang, own + per_file.get("language_agnostic", []))
     return rules
+
+
+def _for_engine(language: str, rules: list[Rule]) -> list[Rule]:
+    """The rules that run for ``language``: with its grammar, syntax rules replace the text
+    rules of the same file and id (and are compiled now, so a bad query fails at load);
+    without it, the text rules stay and syntax rules are left out."""
+    if not code_tree.available(language):
+        return [r for r in rules if not r.is_syntax_rule]
+    superseded = {(r.origin, r.id) for r in rules if r.is_syntax_rule}
+    kept = [r for r in rules if r.is_syntax_rule or (r.origin, r.id) not in superseded]
+    for r in kept:
+        where = f"rule file {r.origin}, rule {r.id}"
+        for text in (r.query, r.tree_source, r.sanitizer, r.assign):
+            for grammar in code_tree.VARIANTS_OF.get(language, (language,)):
+                if r.is_syntax_rule and text:
+                    code_tree.compile_query(grammar, text, where)
+    return kept
 
 
 class CodeShield:
@@ -362,28 +485,22 @@ class CodeShield:
         lang = normalise_language(language)
         text = self._text(code)
         src = lex(text, lang)
+        tree: list[code_tree.Parsed] = []  # parsed on the first syntax rule, then reused
         issues: list[CodeIssue] = []
         for rule in self._rules[lang]:
             if rule.unless_file is not None and rule.unless_file.search(src.code):
                 continue
             if rule.if_file is not None and not rule.if_file.search(src.code):
                 continue
-            assigned = self._flow_sources(rule, src) if rule.engine == "flow" else None
-            if assigned is not None and not assigned:
-                continue
-            for m in rule.pattern.finditer(src.code):
-                pos = (
-                    m.start("at")
-                    if "at" in rule.pattern.groupindex and m.start("at") >= 0
-                    else m.start()
-                )
-                if rule.scope == "code" and src.in_string(pos):
-                    continue
-                if assigned is not None and not _reaches(assigned, m, src, rule.max_lines):
-                    continue
+            if rule.is_syntax_rule and not tree:
+                tree.append(code_tree.parse(text, lang))
+            found = (
+                _tree_findings(rule, tree[0]) if rule.is_syntax_rule else _text_findings(rule, src)
+            )
+            for pos, end in found:
                 if rule.unless is not None:
-                    a = src.code.rfind("\n", 0, m.start()) + 1
-                    b = src.code.find("\n", m.end())
+                    a = src.code.rfind("\n", 0, pos) + 1
+                    b = src.code.find("\n", end)
                     if rule.unless.search(src.code[a : b if b >= 0 else len(src.code)]):
                         continue
                 line, col = src.line_col(pos)
@@ -397,7 +514,7 @@ class CodeShield:
                         col,
                         rule.description,
                         treatment,
-                        m.group(0)[:120],
+                        text[pos:end][:120],
                     )
                 )
         return _verdict(lang, issues)
@@ -408,16 +525,6 @@ class CodeShield:
         text = self._text(code)
         issues = [i for lang in LANGUAGES for i in self.scan(text, lang).issues]
         return _verdict(None, issues)
-
-    @staticmethod
-    def _flow_sources(rule: Rule, src: Any) -> list[tuple[int, str]]:
-        """(line, variable) of every tainted assignment, in order."""
-        assert rule.source is not None
-        return [
-            (src.line_col(m.start())[0], m.group("v"))
-            for m in rule.source.finditer(src.code)
-            if not src.in_string(m.start())
-        ]
 
     def scan_safe(self, code: Any, language: Any) -> CodeScanResult:
         """Like :meth:`scan` but never raises: a failure is a BLOCK result carrying the error."""
