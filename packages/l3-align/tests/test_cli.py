@@ -17,7 +17,7 @@ from l3_align.cli import main
 from l3_align.synthetic import imitation_rows
 from l3_core.checkpoint import load_checkpoint
 from l3_core.jsonl import write_jsonl
-from l3_core.train.metrics import read_metrics
+from l3_core.metrics_schema import read_metrics
 
 FAST = [
     "--set",
@@ -30,7 +30,7 @@ FAST = [
 
 
 def _losses(run_dir):
-    return [(r["step"], r["loss"]) for r in read_metrics(run_dir / "metrics.jsonl")]
+    return [(r.step, r.loss) for r in read_metrics(run_dir / "metrics.jsonl")]
 
 
 def test_dpo_writes_metrics_final_model_and_counts_exclusions(
@@ -60,7 +60,7 @@ def test_dpo_writes_metrics_final_model_and_counts_exclusions(
         ]
     )
     assert code == 0
-    records = read_metrics(out / "metrics.jsonl")
+    records = [r.to_json() for r in read_metrics(out / "metrics.jsonl")]
     assert [r["step"] for r in records] == [1, 2, 3]
     assert all({"loss", "reward_margin", "reward_accuracy", "lr"} <= set(r) for r in records)
     assert records[0]["lr"] == 1e-3 and "val_reward_accuracy" in records[-1]

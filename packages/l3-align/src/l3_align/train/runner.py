@@ -113,6 +113,7 @@ def run_training(
     net = TokenLosses(model).train()
     logger = MetricsLogger(run_dir, cfg.max_steps, start, True, tensorboard=False, progress=False)
     record: dict[str, Any] = {}
+    tokens_seen = int(state.get("tokens", 0)) if state is not None else 0
     try:
         for step in range(start + 1, cfg.max_steps + 1):
             t0 = time.perf_counter()
@@ -124,14 +125,21 @@ def run_training(
             grad_norm = _clip(model, cfg.clip_grad)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+            dt = time.perf_counter() - t0
+            step_tokens = int((batch.group >= 0).sum())
+            tokens_seen += step_tokens
             record = {
                 "step": step,
                 **sums.means(),
                 "lr": lr,
                 "grad_norm": grad_norm,
+                "tokens_per_s": step_tokens / dt,
+                "mfu": float("nan"),  # this single-process runner measures no device peak
+                "seq_len": int(batch.tokens.shape[1]),
+                "batch_size": batch.n_rows,
                 "rows": batch.n_rows,
-                "tokens": int((batch.group >= 0).sum()),
-                "step_time_s": time.perf_counter() - t0,
+                "tokens": tokens_seen,
+                "step_time_s": dt,
             }
             last = step == cfg.max_steps
             if eval_data is not None and (last or (cfg.eval_every and step % cfg.eval_every == 0)):
@@ -143,7 +151,7 @@ def run_training(
                     step,
                     model,
                     optimizer,
-                    {"data": train_data.state_dict()},
+                    {"data": train_data.state_dict(), "tokens": tokens_seen},
                     cfg.keep_last,
                 )
     finally:
