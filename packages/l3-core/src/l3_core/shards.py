@@ -18,6 +18,7 @@ them; boundaries come from the offsets, never from special ids.
 from __future__ import annotations
 
 import json
+import tokenize
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -343,14 +344,18 @@ def _read_meta(path: Path) -> ShardInfo:
         raise ShardError(f"{path}: invalid shard meta: {e}") from None
 
 
+# what np.load raises on a damaged .npy file (its header is a Python literal, parsed by ast)
+_NPY_ERRORS = (OSError, ValueError, EOFError, TypeError, SyntaxError, tokenize.TokenError)
+
+
 def _load_index(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     """An integer .npy document index of ``shape`` (memory-mapped, never unpickled)."""
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except FileNotFoundError:
         raise ShardError(f"{path}: shard file missing") from None
-    except (OSError, ValueError, EOFError) as e:
-        raise ShardError(f"{path}: document index unreadable: {e}") from None
+    except _NPY_ERRORS as e:
+        raise ShardError(f"{path}: document index unreadable: {e!r}") from None
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "iu":
         raise ShardError(f"{path}: expected an integer array, got {getattr(arr, 'dtype', arr)}")
     if arr.shape != shape:
