@@ -75,7 +75,7 @@ def save(
     with atomic_write(root / LATEST, encoding="utf-8") as f:
         f.write(path.name + "\n")
     done = sorted(p for p in root.glob("step_*") if p.is_dir())
-    for old in done[:-keep_last] if keep_last > 0 else []:
+    for old in done[:-keep_last]:  # keep_last >= 1 (RANGES)
         shutil.rmtree(old, ignore_errors=True)
     log.info("checkpoint %s written", path)
     dist.barrier()
