@@ -7,8 +7,18 @@ import torch
 
 from l3_core import CheckpointError, ModelArgs, Transformer, load_checkpoint, save_checkpoint
 from l3_core.checkpoint import detect_format
+from l3_core.checkpoint.integrity import FILES, CorruptCheckpointError
 
 TINY = ModelArgs.from_preset("llama3-tiny")
+
+
+def _edit_json(ck, name, change):
+    """Edit ``ck/name`` as a person would by hand: the edited checkpoint has no record of its
+    files (``files.json``), so the edit reaches the loader's own checks."""
+    data = json.loads((ck / name).read_text())
+    change(data)
+    (ck / name).write_text(json.dumps(data))
+    (ck / FILES).unlink()
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +58,7 @@ def test_loading_in_another_dtype(tmp_path, model):
 
 def test_shape_mismatch_names_the_tensor_and_both_shapes(tmp_path, model):
     save_checkpoint(model, tmp_path / "ck")
-    params = json.loads((tmp_path / "ck" / "params.json").read_text())
-    params["args"]["vocab_size"] = 1024
-    (tmp_path / "ck" / "params.json").write_text(json.dumps(params))
+    _edit_json(tmp_path / "ck", "params.json", lambda p: p["args"].update(vocab_size=1024))
     with pytest.raises(
         CheckpointError, match=r"'tok_embeddings.weight' has shape \(512, 64\).*\(1024, 64\)"
     ):
@@ -59,9 +67,7 @@ def test_shape_mismatch_names_the_tensor_and_both_shapes(tmp_path, model):
 
 def test_missing_tensors_are_listed(tmp_path, model):
     save_checkpoint(model, tmp_path / "ck")
-    params = json.loads((tmp_path / "ck" / "params.json").read_text())
-    params["args"]["n_layers"] = 3
-    (tmp_path / "ck" / "params.json").write_text(json.dumps(params))
+    _edit_json(tmp_path / "ck", "params.json", lambda p: p["args"].update(n_layers=3))
     with pytest.raises(CheckpointError, match=r"missing tensors \['layers.2"):
         load_checkpoint(tmp_path / "ck")
 
@@ -69,6 +75,7 @@ def test_missing_tensors_are_listed(tmp_path, model):
 def test_pickle_weights_are_never_loaded(tmp_path, model):
     save_checkpoint(model, tmp_path / "ck", format="hf")
     (tmp_path / "ck" / "model.safetensors").unlink()
+    (tmp_path / "ck" / FILES).unlink()  # as in a foreign HF checkpoint
     (tmp_path / "ck" / "pytorch_model.bin").write_bytes(b"\x80\x04not really")
     with pytest.raises(CheckpointError, match="never unpickles"):
         load_checkpoint(tmp_path / "ck")
@@ -92,9 +99,7 @@ def test_a_failed_save_leaves_the_previous_checkpoint_intact(tmp_path, model, mo
 
 def test_hf_config_missing_a_key_names_it(tmp_path, model):
     save_checkpoint(model, tmp_path / "ck", format="hf")
-    cfg = json.loads((tmp_path / "ck" / "config.json").read_text())
-    del cfg["hidden_size"]
-    (tmp_path / "ck" / "config.json").write_text(json.dumps(cfg))
+    _edit_json(tmp_path / "ck", "config.json", lambda c: c.pop("hidden_size"))
     with pytest.raises(CheckpointError, match="config.json: missing key 'hidden_size'"):
         load_checkpoint(tmp_path / "ck")
 
@@ -104,3 +109,44 @@ def test_unknown_format_and_missing_directory_are_errors(tmp_path, model):
         save_checkpoint(model, tmp_path / "x", format="pth")
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("fmt", ["l3", "hf"])
+def test_every_file_is_recorded_with_its_size_and_sha256(tmp_path, model, fmt):
+    import hashlib
+
+    ck = save_checkpoint(model, tmp_path / "ck", format=fmt, max_shard_bytes=100_000)
+    files = json.loads((ck / FILES).read_text())["files"]
+    assert sorted(files) == sorted(p.name for p in ck.iterdir() if p.name != FILES)
+    for name, rec in files.items():
+        data = (ck / name).read_bytes()
+        assert rec == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def test_a_truncated_weights_file_is_named_with_both_sizes(tmp_path, model):
+    ck = save_checkpoint(model, tmp_path / "ck")
+    path = ck / "model.safetensors"
+    size = path.stat().st_size
+    path.write_bytes(path.read_bytes()[: size // 2])
+    with pytest.raises(CorruptCheckpointError, match=rf"model.safetensors: {size // 2} bytes, "):
+        load_checkpoint(ck, checksums=False)  # the size check alone finds it
+
+
+def test_an_altered_byte_is_found_by_its_checksum(tmp_path, model):
+    ck = save_checkpoint(model, tmp_path / "ck")
+    path = ck / "model.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF  # inside a tensor: still a readable safetensors file
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptCheckpointError, match=r"model.safetensors: sha256 .* altered"):
+        load_checkpoint(ck)
+    assert load_checkpoint(ck, checksums=False) is not None
+
+
+def test_a_truncated_file_without_a_record_is_still_a_checkpoint_error(tmp_path, model):
+    ck = save_checkpoint(model, tmp_path / "ck", format="hf")
+    (ck / FILES).unlink()
+    path = ck / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(CorruptCheckpointError, match="unreadable safetensors file"):
+        load_checkpoint(ck)

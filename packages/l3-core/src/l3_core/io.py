@@ -22,6 +22,8 @@ from typing import IO, Any
 from l3_core.errors import OutputError
 
 TMP_SUFFIX = ".tmp"
+# atomic_path moves a directory it replaces aside under this name for one rename
+OLD_SUFFIX = ".old" + TMP_SUFFIX
 
 
 def _umask() -> int:
@@ -103,7 +105,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         if path.is_dir() and not path.is_symlink():
             # A directory cannot be replaced atomically when it exists; move the old one aside
             # first so that the window without a complete directory is one rename long.
-            old = path.with_name(f".{path.name}.old")
+            old = path.with_name(f".{path.name}{OLD_SUFFIX}")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
             os.replace(target, path)
@@ -136,16 +138,27 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 def remove_stale_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
     """Delete the temporary files and folders that interrupted atomic writes left in ``directory``
-    (not recursive); return what was removed. Call it at start-up, before writing."""
+    (not recursive); return what was removed. Call it at start-up, before writing.
+
+    A directory that :func:`atomic_path` had moved aside (``.NAME.old.tmp``) when the process
+    died before its replacement took its place is renamed back to ``NAME``, the last complete
+    version, instead of being deleted.
+    """
     directory = Path(directory)
     removed: list[Path] = []
     if not directory.is_dir():
         return removed
-    for p in directory.iterdir():
-        if p.name.startswith(".") and p.name.endswith(TMP_SUFFIX):
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink(missing_ok=True)
-            removed.append(p)
+    for p in sorted(directory.iterdir()):
+        if not (p.name.startswith(".") and p.name.endswith(TMP_SUFFIX)):
+            continue
+        original = directory / p.name[1 : -len(OLD_SUFFIX)] if p.name.endswith(OLD_SUFFIX) else None
+        if original is not None and p.is_dir() and not original.exists():
+            os.replace(p, original)
+            fsync_directory(directory)
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
     return removed

@@ -11,9 +11,11 @@ and what it must be.
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from l3_core.args import ModelArgs
 from l3_core.config import dump_toml, load_config
@@ -229,7 +231,9 @@ class RunConfig:
         return self.train.max_steps + sum(s.steps for s in self.long_context.stages)
 
     def validate(self, world_size: int) -> ParallelSizes:
-        """Check values that depend on each other; return the resolved parallel sizes."""
+        """Check every value's range (:data:`RANGES`) and the values that depend on each other;
+        return the resolved parallel sizes."""
+        self.check_values()
         p = self.parallel.resolve(world_size)
         args = self.model.args()
         t = self.train
@@ -294,20 +298,29 @@ class RunConfig:
                     f"{name} = {gbs}: the interleaved schedule needs the number of "
                     f"micro-batches ({gbs // per}) to be a multiple of pp = {p.pp}",
                 )
-        _check(t.max_steps >= 0, f"train.max_steps = {t.max_steps} must be >= 0")
         _check(
             self.schedule.anneal_steps <= t.max_steps,
             f"schedule.anneal_steps = {self.schedule.anneal_steps} must be <= train.max_steps "
             f"= {t.max_steps} (or use schedule.anneal_fraction)",
         )
-        _check(
-            0.0 <= self.schedule.anneal_fraction <= 1.0,
-            f"schedule.anneal_fraction = {self.schedule.anneal_fraction} must be in [0, 1]",
-        )
-        for w in (self.data.weights, self.schedule.anneal_weights):
-            for k, v in w.items():
-                _check(v >= 0, f"data weight for source {k!r} = {v} must be >= 0")
         return p
+
+    def check_values(self) -> None:
+        """Check the shape of the ramps and every field of :data:`RANGES` (no world size needed)."""
+        for name in ("batch_ramp", "seq_ramp"):
+            ramp = getattr(self.schedule, name)
+            for i, item in enumerate(ramp):
+                _check(
+                    len(item) == 2, f"schedule.{name}[{i}] = {item}: expected [from_step, value]"
+                )
+            steps = [s for s, _ in ramp]
+            _check(steps == sorted(steps), f"schedule.{name}: steps {steps} must increase")
+        for path, allowed in RANGES.items():
+            for name, value in _values_at(self, path.split(".")):
+                _check(
+                    value is None or allowed.allows(value),
+                    f"{name} = {value!r}: must be {allowed}",
+                )
 
     def _seq_lens(self):
         yield "data.seq_len", self.data.seq_len
@@ -327,18 +340,127 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+@dataclass(frozen=True)
+class Range:
+    """The finite numbers a field may hold: ``low`` to ``high`` (None = unbounded), each end
+    included unless its ``*_open`` flag says otherwise."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def allows(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {_num(self.low)}"
+        if self.low is None:
+            return f"{'<' if self.high_open else '<='} {_num(self.high)}"
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"in {left}{_num(self.low)}, {_num(self.high)}{right}"
+
+
+def _num(x: float | None) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+POSITIVE = Range(0, low_open=True)
+AT_LEAST_1 = Range(1)
+NON_NEGATIVE = Range(0)
+FRACTION = Range(0, 1)
+
+#: Every numeric run-config field with a meaningless range -> the values it may hold. A path
+#: segment ``*`` stands for every item of a list or every value of a table; ``None`` (a model
+#: field left to its preset) is always allowed.
+RANGES: dict[str, Range] = {
+    "model.dim": AT_LEAST_1,
+    "model.n_layers": AT_LEAST_1,
+    "model.n_heads": AT_LEAST_1,
+    "model.n_kv_heads": AT_LEAST_1,
+    "model.vocab_size": AT_LEAST_1,
+    "model.multiple_of": AT_LEAST_1,
+    "model.ffn_dim_multiplier": POSITIVE,
+    "model.norm_eps": POSITIVE,
+    "model.rope_theta": POSITIVE,
+    "model.max_seq_len": AT_LEAST_1,
+    "model.init_std": POSITIVE,
+    "data.seq_len": AT_LEAST_1,
+    "data.weights.*": NON_NEGATIVE,
+    "data.val_fraction": Range(0, 1, high_open=True),
+    "train.max_steps": NON_NEGATIVE,
+    "train.seed": Range(0, 2**32 - 1),  # numpy's seeds
+    "train.global_batch_size": AT_LEAST_1,
+    "train.micro_batch_size": AT_LEAST_1,
+    "train.eval_every": NON_NEGATIVE,  # 0 = only at the end of the run
+    "train.eval_batches": AT_LEAST_1,
+    "train.peak_flops": NON_NEGATIVE,  # 0 = the device's known or measured peak
+    "optimizer.lr": POSITIVE,
+    "optimizer.min_lr_ratio": FRACTION,
+    "optimizer.weight_decay": NON_NEGATIVE,
+    "optimizer.beta1": Range(0, 1, high_open=True),
+    "optimizer.beta2": Range(0, 1, high_open=True),
+    "optimizer.eps": POSITIVE,
+    "optimizer.clip_grad": NON_NEGATIVE,  # 0 = no clipping
+    "schedule.warmup_steps": NON_NEGATIVE,
+    "schedule.decay_steps": NON_NEGATIVE,
+    "schedule.anneal_steps": NON_NEGATIVE,
+    "schedule.anneal_fraction": FRACTION,
+    "schedule.anneal_weights.*": NON_NEGATIVE,
+    "schedule.batch_ramp.*.0": NON_NEGATIVE,
+    "schedule.batch_ramp.*.1": AT_LEAST_1,
+    "schedule.seq_ramp.*.0": NON_NEGATIVE,
+    "schedule.seq_ramp.*.1": AT_LEAST_1,
+    "long_context.stages.*.seq_len": AT_LEAST_1,
+    "long_context.stages.*.steps": AT_LEAST_1,
+    "long_context.needle_trials": NON_NEGATIVE,
+    "parallel.tp": AT_LEAST_1,
+    "parallel.cp": AT_LEAST_1,
+    "parallel.pp": AT_LEAST_1,
+    "parallel.vpp": AT_LEAST_1,
+    "parallel.dp": NON_NEGATIVE,  # 0 = what the world size leaves
+    "parallel.fsdp": AT_LEAST_1,
+    "parallel.first_stage_layers": NON_NEGATIVE,
+    "parallel.last_stage_layers": NON_NEGATIVE,
+    "checkpoint.every": NON_NEGATIVE,  # 0 = only at the end
+    "checkpoint.keep_last": AT_LEAST_1,
+}
+
+
+def _values_at(node: Any, path: list[str], name: str = "") -> Iterator[tuple[str, Any]]:
+    """``(dotted name, value)`` of every value that ``path`` reaches from ``node``."""
+    if not path:
+        yield name, node
+        return
+    head, rest = path[0], path[1:]
+    if head == "*":
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in items:
+            sub = f"{name}[{key}]" if isinstance(key, int) else f"{name}.{key}"
+            yield from _values_at(child, rest, sub)
+    elif head.isdigit():
+        yield from _values_at(node[int(head)], rest, f"{name}[{head}]")
+    else:
+        yield from _values_at(getattr(node, head), rest, f"{name}.{head}" if name else head)
+
+
 def load_run_config(
     path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()
 ) -> RunConfig:
     """Read a run TOML with ``--set`` overrides (unknown keys are errors)."""
     cfg = load_config(RunConfig, path, overrides)
-    cfg.model.args()  # unknown preset / bad shape fails here, at start-up
-    for name in ("batch_ramp", "seq_ramp"):
-        ramp = getattr(cfg.schedule, name)
-        for i, item in enumerate(ramp):
-            _check(len(item) == 2, f"schedule.{name}[{i}] = {item}: expected [from_step, value]")
-        steps = [s for s, _ in ramp]
-        _check(steps == sorted(steps), f"schedule.{name}: steps {steps} must increase")
+    try:
+        cfg.check_values()
+        cfg.model.args()  # unknown preset / bad shape fails here, at start-up
+    except ConfigError as e:
+        raise type(e)(f"{path}: {e}" if path is not None else str(e)) from None
     return cfg
 
 

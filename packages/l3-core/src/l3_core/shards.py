@@ -18,9 +18,11 @@ them; boundaries come from the offsets, never from special ids.
 from __future__ import annotations
 
 import json
+import tokenize
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -177,14 +179,7 @@ class ShardDataset:
             raise ShardError(
                 f"{path}: manifest not found (is {self.directory} a token-shard dataset?)"
             )
-        try:
-            self.manifest = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ShardError(f"{path}: not valid JSON: {e}") from None
-        if self.manifest.get("format") != FORMAT:
-            raise ShardError(
-                f"{path}: format is {self.manifest.get('format')!r}, expected {FORMAT!r}"
-            )
+        self.manifest = _read_manifest(path)
         tok = self.manifest["tokenizer"]
         if expect_tokenizer is not None and tok != expect_tokenizer:
             raise ShardError(
@@ -197,10 +192,23 @@ class ShardDataset:
                 f"vocab_size {expect_vocab_size}"
             )
         self.shards = [self._open(name) for name in self.manifest["shards"]]
+        for key in ("n_tokens", "n_docs"):
+            total = sum(getattr(sh.info, key) for sh in self.shards)
+            if total != self.manifest[key]:
+                raise ShardError(
+                    f"{path}: {key} = {self.manifest[key]}, but its shards hold {total}"
+                )
         self.sources = sorted({s for sh in self.shards for s in sh.info.sources})
 
     def _open(self, name: str) -> Shard:
-        info = _read_meta(self.directory / f"{name}.meta.json")
+        meta_path = self.directory / f"{name}.meta.json"
+        info = _read_meta(meta_path)
+        for key in ("tokenizer", "vocab_size"):
+            if getattr(info, key) != self.manifest[key]:
+                raise ShardError(
+                    f"{meta_path}: {key} = {getattr(info, key)!r}, but {MANIFEST} says "
+                    f"{self.manifest[key]!r}"
+                )
         tok_path = self.directory / f"{name}.tokens.bin"
         if not tok_path.is_file():
             raise ShardError(f"{tok_path}: shard file missing")
@@ -216,19 +224,15 @@ class ShardDataset:
             if info.n_tokens
             else np.zeros(0, info.dtype)
         )
-        try:
-            offsets = np.load(self.directory / f"{name}.offsets.npy", mmap_mode="r")
-            sources = np.load(self.directory / f"{name}.sources.npy", mmap_mode="r")
-        except (OSError, ValueError) as e:
-            raise ShardError(f"{self.directory / name}: document index unreadable: {e}") from None
-        if offsets.shape != (info.n_docs + 1,) or int(offsets[-1]) != info.n_tokens:
+        offsets = _load_index(self.directory / f"{name}.offsets.npy", (info.n_docs + 1,))
+        sources = _load_index(self.directory / f"{name}.sources.npy", (info.n_docs,))
+        _check_offsets(self.directory / f"{name}.offsets.npy", offsets, info.n_tokens)
+        if sources.size and int(sources.max()) >= len(info.sources):
             raise ShardError(
-                f"{self.directory / name}.offsets.npy: does not match {name}.meta.json"
+                f"{self.directory / name}.sources.npy: source index {int(sources.max())} "
+                f"but {name}.meta.json names {len(info.sources)} sources"
             )
-        if sources.shape != (info.n_docs,):
-            raise ShardError(
-                f"{self.directory / name}.sources.npy: does not match {name}.meta.json"
-            )
+        _check_token_ids(tok_path, tokens, info.vocab_size)
         return Shard(info, tokens, offsets, sources)
 
     @property
@@ -254,11 +258,134 @@ class ShardDataset:
         return np.concatenate(parts).astype(np.int64) if parts else np.zeros((0, 2), np.int64)
 
 
-def _read_meta(path: Path) -> ShardInfo:
+def _read_json(path: Path) -> Any:
+    """The JSON value in ``path``; a missing, binary, non-UTF-8 or malformed file is a
+    :class:`ShardError` naming it."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return ShardInfo(**data)
+        return json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
-        raise ShardError(f"{path}: shard meta file missing (incomplete shard)") from None
-    except (json.JSONDecodeError, TypeError) as e:
+        raise ShardError(f"{path}: missing (incomplete shard)") from None
+    except UnicodeDecodeError as e:
+        raise ShardError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise ShardError(f"{path}: not valid JSON: {e}") from None
+    except OSError as e:
+        raise ShardError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _is_name(v: Any) -> bool:
+    # a shard name is a file-name prefix inside the dataset directory, never a path
+    return (
+        isinstance(v, str) and bool(v) and "/" not in v and "\\" not in v and v not in (".", "..")
+    )
+
+
+def _is_count_table(v: Any) -> bool:
+    return isinstance(v, dict) and all(_is_count(n) for n in v.values())
+
+
+#: key -> (check, what it must be); the manifest's and each meta file's required fields
+_MANIFEST_FIELDS = {
+    "tokenizer": (lambda v: isinstance(v, str), "a string"),
+    "vocab_size": (lambda v: _is_count(v) and v > 0, "a positive integer"),
+    "n_tokens": (_is_count, "an integer >= 0"),
+    "n_docs": (_is_count, "an integer >= 0"),
+    "shards": (lambda v: isinstance(v, list) and all(map(_is_name, v)), "a list of shard names"),
+}
+_META_FIELDS = {
+    "name": (_is_name, "a shard name"),
+    "n_tokens": (_is_count, "an integer >= 0"),
+    "n_docs": (_is_count, "an integer >= 0"),
+    "dtype": (lambda v: v in ("<u2", "<u4"), "'<u2' or '<u4'"),
+    "vocab_size": (lambda v: _is_count(v) and v > 0, "a positive integer"),
+    "tokenizer": (lambda v: isinstance(v, str), "a string"),
+    "sources": (
+        lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+        "a list of source names",
+    ),
+    "tokens_per_source": (_is_count_table, "a table of counts"),
+    "docs_per_source": (_is_count_table, "a table of counts"),
+}
+
+
+def _check_fields(path: Path, data: Any, fields: dict, required: Iterable[str]) -> None:
+    if not isinstance(data, dict):
+        raise ShardError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    for key in required:
+        if key not in data:
+            raise ShardError(f"{path}: missing key {key!r}")
+    for key, (ok, what) in fields.items():
+        if key in data and not ok(data[key]):
+            raise ShardError(f"{path}: {key} = {data[key]!r}: expected {what}")
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    data = _read_json(path)
+    _check_fields(path, data, _MANIFEST_FIELDS, ("format", *_MANIFEST_FIELDS))
+    if data["format"] != FORMAT:
+        raise ShardError(f"{path}: format is {data['format']!r}, expected {FORMAT!r}")
+    return data
+
+
+def _read_meta(path: Path) -> ShardInfo:
+    data = _read_json(path)
+    known = {f.name for f in fields(ShardInfo)}
+    _check_fields(path, data, _META_FIELDS, ("name", "n_tokens", "n_docs", "dtype", "vocab_size"))
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ShardError(f"{path}: invalid shard meta: unknown keys {unknown}")
+    try:
+        return ShardInfo(**data)
+    except TypeError as e:
         raise ShardError(f"{path}: invalid shard meta: {e}") from None
+
+
+# what np.load raises on a damaged .npy file (its header is a Python literal, parsed by ast)
+_NPY_ERRORS = (OSError, ValueError, EOFError, TypeError, SyntaxError, tokenize.TokenError)
+
+
+def _load_index(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """An integer .npy document index of ``shape`` (memory-mapped, never unpickled)."""
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise ShardError(f"{path}: shard file missing") from None
+    except _NPY_ERRORS as e:
+        raise ShardError(f"{path}: document index unreadable: {e!r}") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "iu":
+        raise ShardError(f"{path}: expected an integer array, got {getattr(arr, 'dtype', arr)}")
+    if arr.shape != shape:
+        raise ShardError(
+            f"{path}: shape {arr.shape} does not match the meta file (expected {shape})"
+        )
+    return arr
+
+
+def _check_offsets(path: Path, offsets: np.ndarray, n_tokens: int) -> None:
+    if int(offsets[0]) != 0 or int(offsets[-1]) != n_tokens:
+        raise ShardError(
+            f"{path}: offsets run from {int(offsets[0])} to {int(offsets[-1])}, expected 0 to "
+            f"n_tokens = {n_tokens}"
+        )
+    steps = np.diff(offsets.astype(np.int64))
+    if steps.size and int(steps.min()) < 0:
+        d = int(np.argmax(steps < 0))
+        raise ShardError(
+            f"{path}: offsets out of order: document {d + 1} starts at {int(offsets[d + 1])}, "
+            f"before document {d} (at {int(offsets[d])})"
+        )
+
+
+def _check_token_ids(path: Path, tokens: np.ndarray, vocab_size: int) -> None:
+    # Once per shard at open: one vectorised pass over the mapped file (the ids are
+    # unsigned, so only the maximum can be out of range).
+    if tokens.size and int(tokens.max()) >= vocab_size:
+        at = int(np.argmax(tokens >= vocab_size))
+        raise ShardError(
+            f"{path}: token id {int(tokens[at])} at position {at} is outside the vocabulary "
+            f"[0, {vocab_size})"
+        )

@@ -57,3 +57,22 @@ def test_stale_temporaries_are_removed(tmp_path):
     removed = remove_stale_temporaries(tmp_path)
     assert sorted(p.name for p in removed) == [".model.x9.tmp", ".shard.bin.abc123.tmp"]
     assert os.listdir(tmp_path) == ["keep.bin"]
+
+
+def test_a_directory_moved_aside_by_a_killed_atomic_path_is_restored(tmp_path):
+    # killed between moving the old step_4 aside and renaming the new one into place
+    aside = tmp_path / ".step_4.old.tmp"
+    aside.mkdir()
+    (aside / "model.safetensors").write_bytes(b"complete")
+    half = tmp_path / ".step_4.x1y2.tmp"
+    (half / "step_4").mkdir(parents=True)
+    assert remove_stale_temporaries(tmp_path) == [half]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_4"]
+    assert (tmp_path / "step_4" / "model.safetensors").read_bytes() == b"complete"
+
+
+def test_a_moved_aside_directory_whose_replacement_landed_is_removed(tmp_path):
+    (tmp_path / "step_4").mkdir()
+    (tmp_path / ".step_4.old.tmp").mkdir()
+    assert remove_stale_temporaries(tmp_path) == [tmp_path / ".step_4.old.tmp"]
+    assert [p.name for p in tmp_path.iterdir()] == ["step_4"]

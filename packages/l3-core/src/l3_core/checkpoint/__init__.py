@@ -1,7 +1,8 @@
 """Load and save checkpoints: Hugging Face Llama format and the project's own ("l3") format.
 
 Both are safetensors; nothing is ever unpickled. Saving writes into a temporary directory that
-replaces the target only when complete.
+replaces the target only when complete, with the size and sha256 of every file in
+``files.json`` (:mod:`l3_core.checkpoint.integrity`), which loading checks.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Literal
 
 import torch
 
-from l3_core.checkpoint import hf, native
+from l3_core.checkpoint import hf, integrity, native
 from l3_core.checkpoint.tensors import load_tensors, save_tensors
 from l3_core.errors import CheckpointError
 from l3_core.io import atomic_path
@@ -37,14 +38,19 @@ def load_checkpoint(
     path: str | os.PathLike[str],
     device: str | torch.device = "cpu",
     dtype: torch.dtype | None = None,
+    checksums: bool = True,
 ) -> Transformer:
     """Load an HF or l3 checkpoint into a :class:`Transformer` in eval mode (args at ``.args``).
 
     ``dtype`` defaults to the checkpoint's own. Any missing, unexpected or mis-shaped tensor is
-    an error naming the tensor (and both shapes).
+    an error naming the tensor (and both shapes). When the directory has ``files.json`` (l3
+    wrote it), every file's size and (with ``checksums``, one read of each file) sha256 is
+    checked first: a truncated or altered file raises
+    :class:`~l3_core.checkpoint.integrity.CorruptCheckpointError` naming it.
     """
     path = Path(path)
     fmt = detect_format(path)
+    integrity.verify_files(path, checksums=checksums)
     if fmt == "hf":
         args = hf.args_from_hf_config(hf.read_hf_config(path), where=str(path / "config.json"))
         state = hf.from_hf_state(load_tensors(path), args, where=str(path))
@@ -80,6 +86,7 @@ def save_checkpoint(
         else:
             native.write_params(tmp, model.args, str(dtype).removeprefix("torch."))
             save_tensors(state, tmp, max_shard_bytes)
+        integrity.record_files(tmp)
     return path
 
 

@@ -72,7 +72,7 @@ def args_from_hf_config(config: dict[str, Any], where: str) -> ModelArgs:
         return _args_from_hf_config(config, where)
     except KeyError as e:
         raise CheckpointError(f"{where}: missing key {e.args[0]!r}") from None
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, AttributeError, OverflowError) as e:
         raise CheckpointError(f"{where}: invalid value: {e}") from None
 
 
@@ -169,9 +169,12 @@ def hf_config(args: ModelArgs, dtype: torch.dtype) -> dict[str, Any]:
 def read_hf_config(directory: Path) -> dict[str, Any]:
     path = directory / "config.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+        config = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: not valid JSON: {e}") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(config).__name__}")
+    return config
 
 
 def write_hf_config(directory: Path, args: ModelArgs, dtype: torch.dtype) -> None:

@@ -11,6 +11,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from l3_core.checkpoint.integrity import CorruptCheckpointError
 from l3_core.errors import CheckpointError
 from l3_core.io import write_json
 
@@ -53,10 +54,12 @@ def load_tensors(directory: Path) -> dict[str, torch.Tensor]:
     index = directory / INDEX
     if index.is_file():
         try:
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        except (json.JSONDecodeError, KeyError) as e:
-            raise CheckpointError(f"{index}: invalid safetensors index: {e}") from None
-        files = sorted(set(weight_map.values()))
+            weight_map = json.loads(index.read_bytes().decode("utf-8"))["weight_map"]
+            files = sorted(set(weight_map.values()))
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+            raise CorruptCheckpointError(f"{index}: invalid safetensors index: {e}") from None
+        if not all(isinstance(f, str) and "/" not in f for f in files):
+            raise CorruptCheckpointError(f"{index}: weight_map must name files in {directory}")
     elif (directory / SINGLE).is_file():
         files = [SINGLE]
     else:
@@ -70,9 +73,15 @@ def load_tensors(directory: Path) -> dict[str, torch.Tensor]:
     for fname in files:
         path = directory / fname
         if not path.is_file():
-            raise CheckpointError(f"{path}: shard listed in the index is missing")
-        try:
-            state.update(load_file(path))
-        except (SafetensorError, OSError) as e:
-            raise CheckpointError(f"{path}: unreadable safetensors file: {e}") from None
+            raise CorruptCheckpointError(f"{path}: shard listed in the index is missing")
+        state.update(read_safetensors(path))
     return state
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of one safetensors file; a truncated or corrupt file is a
+    :class:`CorruptCheckpointError` naming it."""
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CorruptCheckpointError(f"{path}: unreadable safetensors file: {e}") from None

@@ -13,7 +13,10 @@ Because every tensor is stored unsharded under plain names, a checkpoint written
 (:mod:`l3_core.checkpoint.megatron`; where the shards live, Megatron's distributed optimizer
 or FSDP, is the job of :mod:`l3_core.train.checkpoint_backend`). The directory is written to a temporary name and renamed
 into place, then ``latest`` is rewritten atomically; a kill at any moment leaves the previous
-checkpoint intact. Only the newest ``keep_last`` checkpoints are kept.
+checkpoint intact. ``files.json`` records every file's size and sha256
+(:mod:`l3_core.checkpoint.integrity`); on resume a checkpoint whose files do not match is
+skipped for the newest intact one before it (:func:`read_newest_intact`). Only the newest
+``keep_last`` checkpoints are kept.
 
 Gathering to rank 0 suits the model sizes a CPU can train; at the 8B+ scale the same layout
 would be written by each rank for its own tensors.
@@ -30,7 +33,9 @@ from typing import Any
 import torch.distributed as dist
 
 from l3_core.args import ModelArgs, args_from_dict, args_to_dict
-from l3_core.checkpoint import native
+from l3_core.checkpoint import integrity, native
+from l3_core.checkpoint.integrity import CorruptCheckpointError
+from l3_core.checkpoint.tensors import read_safetensors
 from l3_core.errors import CheckpointError
 from l3_core.io import atomic_path, atomic_write, write_json
 from l3_core.train.checkpoint_backend import CheckpointBackend, PlainState
@@ -66,10 +71,11 @@ def save(
             tmp / "trainer.json",
             {**state, "step": step, "adam_step": plain.adam_step, "model_args": args_to_dict(args)},
         )
+        integrity.record_files(tmp)
     with atomic_write(root / LATEST, encoding="utf-8") as f:
         f.write(path.name + "\n")
     done = sorted(p for p in root.glob("step_*") if p.is_dir())
-    for old in done[:-keep_last] if keep_last > 0 else []:
+    for old in done[:-keep_last]:  # keep_last >= 1 (RANGES)
         shutil.rmtree(old, ignore_errors=True)
     log.info("checkpoint %s written", path)
     dist.barrier()
@@ -77,29 +83,68 @@ def save(
 
 
 def latest(run_dir: Path) -> Path | None:
-    """The newest complete checkpoint of ``run_dir``, or None."""
+    """The checkpoint that ``run_dir``'s ``latest`` pointer names (complete when written), or
+    None when there is no pointer."""
     pointer = run_dir / "checkpoints" / LATEST
     if not pointer.is_file():
         return None
-    path = run_dir / "checkpoints" / pointer.read_text(encoding="utf-8").strip()
-    if not (path / "trainer.json").is_file():
-        raise CheckpointError(f"{pointer} names {path.name}, which is missing or incomplete")
-    return path
+    return run_dir / "checkpoints" / pointer.read_text(encoding="utf-8").strip()
+
+
+def read_newest_intact(
+    run_dir: Path, args: ModelArgs
+) -> tuple[Path, PlainState, dict[str, Any]] | None:
+    """(path, tensors, trainer state) of the newest intact checkpoint of ``run_dir``, or None
+    when it has none yet.
+
+    The one ``latest`` names comes first, then the older ones, newest first; a broken one (a
+    file missing, truncated or altered) is skipped with a warning naming it and why. When
+    every checkpoint is broken that is an error: starting again from step 0 would silently
+    lose the run.
+    """
+    named = latest(run_dir)
+    if named is None:
+        return None
+    older = sorted(
+        (p for p in named.parent.glob("step_*") if p.is_dir() and p.name < named.name),
+        reverse=True,
+    )
+    broken = []
+    for path in [named, *older]:
+        try:
+            plain, state = read(path, args)
+        except CorruptCheckpointError as e:
+            log.warning("checkpoint %s is broken, trying the one before: %s", path.name, e)
+            broken.append(str(e))
+            continue
+        if broken:
+            log.warning("resuming from %s, the newest intact checkpoint", path)
+        return path, plain, state
+    raise CheckpointError(
+        f"{named.parent}: no intact checkpoint to resume from ({'; '.join(broken)}); "
+        "move the folder away or set checkpoint.resume = false to start again"
+    )
 
 
 def read(path: Path, args: ModelArgs) -> tuple[PlainState, dict[str, Any]]:
-    """(tensors, trainer state) of checkpoint ``path``, checked against ``args``."""
-    from safetensors.torch import load_file
+    """(tensors, trainer state) of checkpoint ``path``, checked against ``args``.
 
+    Its files are checked against ``files.json`` first; a missing, truncated or altered file,
+    or an unreadable one, raises :class:`CorruptCheckpointError`.
+    """
+    if not (path / "trainer.json").is_file():
+        raise CorruptCheckpointError(f"{path}: missing or incomplete (no trainer.json)")
+    integrity.verify_files(path)
     try:
-        state = json.loads((path / "trainer.json").read_text(encoding="utf-8"))
+        state = json.loads((path / "trainer.json").read_bytes().decode("utf-8"))
         saved = args_from_dict(state["model_args"], where=str(path / "trainer.json"))
-    except (OSError, json.JSONDecodeError, KeyError) as e:
-        raise CheckpointError(f"{path}: unreadable trainer.json: {e}") from None
+        adam_step = int(state["adam_step"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+        raise CorruptCheckpointError(f"{path}: unreadable trainer.json: {e}") from None
     check_same_model(saved, args, str(path))
-    weights = load_file(str(path / "model.safetensors"))
-    moments = load_file(str(path / "optimizer.safetensors"))
-    return PlainState(weights, moments, int(state["adam_step"])), state
+    weights = read_safetensors(path / "model.safetensors")
+    moments = read_safetensors(path / "optimizer.safetensors")
+    return PlainState(weights, moments, adam_step), state
 
 
 def _signature(args: ModelArgs) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import torch.distributed as dist
 from l3_core.args import ModelArgs
 from l3_core.config import to_dict
 from l3_core.errors import CheckpointError, ConfigError
-from l3_core.io import write_json
+from l3_core.io import remove_stale_temporaries, write_json
 from l3_core.parallel import cpu_compat
 from l3_core.parallel.groups import ParallelSizes, init_distributed
 from l3_core.parallel.model import ModelOptions, build_model_chunks, transformer_config
@@ -94,6 +94,8 @@ class Trainer:
         self.start_step = 0
         self.tokens_seen = 0
         self.peak = cfg.train.peak_flops or device_peak_flops(self.bf16)
+        if self.rank == 0:
+            self._remove_stale_temporaries()
         self._resume_or_init()
 
     def _build_model(self) -> None:
@@ -203,13 +205,21 @@ class Trainer:
             self.ps.get_tensor_model_parallel_world_size(),
         )
 
+    def _remove_stale_temporaries(self) -> None:
+        # What a process killed mid-write (kill -9, a lost node) left beside the run's files.
+        for directory in (self.run_dir, self.run_dir / "checkpoints"):
+            for p in remove_stale_temporaries(directory):
+                log.warning("removed %s, left by an interrupted write", p)
+
     def _resume_or_init(self) -> None:
-        path = ckpt.latest(self.run_dir) if self.cfg.checkpoint.resume else None
-        if path is None:
+        found = (
+            ckpt.read_newest_intact(self.run_dir, self.args) if self.cfg.checkpoint.resume else None
+        )
+        if found is None:
             if self.rank == 0 and (self.run_dir / "metrics.jsonl").exists():
                 truncate_metrics(self.run_dir, 0)
             return
-        plain, state = ckpt.read(path, self.args)
+        path, plain, state = found
         fp = self.stream.tokenizer
         if state.get("tokenizer") and state["tokenizer"] != fp:
             raise CheckpointError(
