@@ -149,8 +149,8 @@ def test_a_bad_metrics_line_is_an_input_error_naming_file_and_line(tmp_path):
     with pytest.raises(TableError, match=r"metrics\.jsonl:2: invalid JSON") as e:
         final_val_loss(tmp_path, 10)
     assert e.value.exit_code == ExitCode.INPUT
-    _metrics(p, [{**_record(10, 2.0), "val_los": 2.0}])  # checked against l3-core's schema
-    with pytest.raises(TableError, match=r"metrics\.jsonl:1: unknown metrics key val_los"):
+    _metrics(p, [{**_record(10, 2.0), "val_loss": "low"}])  # checked against l3-core's schema
+    with pytest.raises(TableError, match=r"metrics\.jsonl:1: val_loss: expected float, got 'low'"):
         final_val_loss(tmp_path, 10)
     _metrics(p, [_record(10, val_loss=float("nan"))])
     with pytest.raises(TableError, match=r"final val_loss=nan at step 10"):
