@@ -49,9 +49,15 @@ def peer(hf: LlamaForCausalLM, batch: list[list[int]], new_tokens: int) -> float
     ids = torch.tensor([[0] * (width - len(p)) + p for p in batch])
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch])
     t0 = time.perf_counter()
-    out = hf.generate(ids, attention_mask=mask, max_new_tokens=new_tokens,
-                      min_new_tokens=new_tokens, do_sample=False, pad_token_id=0,
-                      eos_token_id=None)
+    out = hf.generate(
+        ids,
+        attention_mask=mask,
+        max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens,
+        do_sample=False,
+        pad_token_id=0,
+        eos_token_id=None,
+    )
     elapsed = time.perf_counter() - t0
     return (out.shape[1] - width) * len(batch) / elapsed
 
@@ -69,13 +75,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         save_checkpoint(model, Path(tmp) / "hf", format="hf")
         hf = LlamaForCausalLM.from_pretrained(Path(tmp) / "hf", torch_dtype=torch.float32).eval()
-    print(f"{preset}, fp32, {torch.get_num_threads()} threads, "
-          f"matmul peak {machine_peak(torch.float32) / 1e9:.0f} GFLOP/s, torch {torch.__version__}")
+    print(
+        f"{preset}, fp32, {torch.get_num_threads()} threads, "
+        f"matmul peak {machine_peak(torch.float32) / 1e9:.0f} GFLOP/s, torch {torch.__version__}"
+    )
     for n in (1, 8, 32):
         batch = prompts(n, args.vocab_size)
         ours(model, batch, 2), peer(hf, batch, 2)  # warm-up
-        report(f"greedy decode, {n} concurrent (tokens/s)", ours(model, batch, new_tokens),
-               peer(hf, batch, new_tokens), "tok/s", "transformers")
+        report(
+            f"greedy decode, {n} concurrent (tokens/s)",
+            ours(model, batch, new_tokens),
+            peer(hf, batch, new_tokens),
+            "tok/s",
+            "transformers",
+        )
     return 0
 
 

@@ -52,21 +52,28 @@ def run(workdir: Path) -> dict:
         pass
     state = ServerState(EngineLoop(engine), tok, checkpoints[-1].name, guard)
     with BackgroundServer(create_app(state)) as server:
-        client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="unused", max_retries=0,
-                               timeout=600)
+        client = openai.OpenAI(
+            base_url=server.base_url + "/v1", api_key="unused", max_retries=0, timeout=600
+        )
 
         def ask(q: str):
             return client.chat.completions.create(
-                model=state.model_name, messages=[{"role": "user", "content": q}],
-                max_tokens=48, temperature=0.7, top_p=0.9, seed=0)
+                model=state.model_name,
+                messages=[{"role": "user", "content": q}],
+                max_tokens=48,
+                temperature=0.7,
+                top_p=0.9,
+                seed=0,
+            )
 
         t0 = time.perf_counter()
         with ThreadPoolExecutor(CONCURRENT) as pool:
             answers = list(pool.map(ask, QUESTIONS[:CONCURRENT]))
         elapsed = time.perf_counter() - t0
     tokens = sum(a.usage.completion_tokens for a in answers)
-    text = "\n\n".join(f"Q: {q}\nA: {a.choices[0].message.content}"
-                       for q, a in zip(QUESTIONS, answers))
+    text = "\n\n".join(
+        f"Q: {q}\nA: {a.choices[0].message.content}" for q, a in zip(QUESTIONS, answers)
+    )
     (workdir / "answers.txt").write_text(text + "\n")
     print(text)
     return {
