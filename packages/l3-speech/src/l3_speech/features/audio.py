@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,9 +67,15 @@ def resample(samples: torch.Tensor, rate: int, target: int = SAMPLE_RATE) -> tor
     """``samples`` [n] from ``rate`` to ``target`` Hz (torchaudio's windowed-sinc resampler)."""
     if rate == target:
         return samples
-    import torchaudio.functional as AF
+    return _resampler(rate, target)(samples)
 
-    return AF.resample(samples, rate, target)
+
+@functools.lru_cache(maxsize=16)
+def _resampler(rate: int, target: int) -> torch.nn.Module:
+    # Building the sinc kernel costs more than applying it: one per rate pair.
+    import torchaudio.transforms as AT
+
+    return AT.Resample(rate, target)
 
 
 def _reason(e: Exception) -> str:
