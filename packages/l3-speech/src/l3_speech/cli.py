@@ -38,7 +38,9 @@ def _pretrain(opts: argparse.Namespace) -> int:
 
 def _configure_transcribe(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, type=Path, help="a speech checkpoint directory")
-    p.add_argument("files", nargs="+", type=Path, help="audio files (WAV, FLAC, ...) at any common rate")
+    p.add_argument(
+        "files", nargs="+", type=Path, help="audio files (WAV, FLAC, ...) at any common rate"
+    )
     p.add_argument("--batch-size", type=int, default=8)
 
 
@@ -60,7 +62,9 @@ def _configure_synth(p: argparse.ArgumentParser) -> None:
 def _synth(opts: argparse.Namespace) -> int:
     from l3_speech.synth import SynthSpec, synthesize
 
-    manifests = synthesize(opts.out, SynthSpec(n_train=opts.n_train, n_test=opts.n_test, seed=opts.seed))
+    manifests = synthesize(
+        opts.out, SynthSpec(n_train=opts.n_train, n_test=opts.n_test, seed=opts.seed)
+    )
     for name, path in manifests.items():
         print(f"{name}\t{path}")
     return 0
@@ -69,8 +73,12 @@ def _synth(opts: argparse.Namespace) -> int:
 COMMANDS = [
     Command("train", "train encoder + adapter into a frozen LM (ASR)", _configure_train, _train),
     Command("pretrain", "BEST-RQ pre-training of the encoder", _configure_pretrain, _pretrain),
-    Command("transcribe", "print one transcript per audio file, in input order", _configure_transcribe,
-            _transcribe),
+    Command(
+        "transcribe",
+        "print one transcript per audio file, in input order",
+        _configure_transcribe,
+        _transcribe,
+    ),
     Command("synth", "synthesise a spoken-digits corpus with espeak-ng", _configure_synth, _synth),
 ]
 

@@ -24,11 +24,17 @@ def system_prompt(task: str, language: str = "English") -> str:
     try:
         return TASK_PROMPTS[task].format(language=language)
     except KeyError:
-        raise SpeechConfigError(f"unknown task {task!r}; tasks: {', '.join(TASK_PROMPTS)}") from None
+        raise SpeechConfigError(
+            f"unknown task {task!r}; tasks: {', '.join(TASK_PROMPTS)}"
+        ) from None
 
 
-def prompt_ids(tokenizer: Tokenizer, task: str, language: str = "English",
-               audio_region: list[int] | None = None) -> list[int]:
+def prompt_ids(
+    tokenizer: Tokenizer,
+    task: str,
+    language: str = "English",
+    audio_region: list[int] | None = None,
+) -> list[int]:
     """The prompt up to the assistant header; the user turn holds the audio markers around
     ``audio_region`` (default: the single placeholder)."""
     chat = ChatFormat(tokenizer)
@@ -38,7 +44,10 @@ def prompt_ids(tokenizer: Tokenizer, task: str, language: str = "English",
         tokenizer.bos_id,
         *chat.encode_message(Message(role="system", content=system_prompt(task, language))),
         *chat.encode_header("user"),
-        sp[AUDIO_START], *region, sp[AUDIO_END], tokenizer.eot_id,
+        sp[AUDIO_START],
+        *region,
+        sp[AUDIO_END],
+        tokenizer.eot_id,
         *chat.encode_header("assistant"),
     ]
 

@@ -16,8 +16,18 @@ from l3_core.jsonl import write_jsonl
 from l3_speech.errors import SpeechDependencyError, SpeechError
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-PHRASES = ["hello world", "good morning", "thank you", "yes", "no", "stop", "go",
-           "open the door", "call me later", "see you soon"]
+PHRASES = [
+    "hello world",
+    "good morning",
+    "thank you",
+    "yes",
+    "no",
+    "stop",
+    "go",
+    "open the door",
+    "call me later",
+    "see you soon",
+]
 
 
 @dataclass(frozen=True)
@@ -45,24 +55,32 @@ def speak(text: str, voice: str, path: Path, speed: int = 160, pitch: int = 50) 
     if exe is None:
         raise SpeechDependencyError("espeak-ng is not installed (apt-get install -y espeak-ng)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([exe, "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(path), text],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [exe, "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(path), text],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0 or not path.is_file():
         raise SpeechError(f"espeak-ng failed for voice {voice!r}: {done.stderr.strip()}")
 
 
 def _digit_string(rng: random.Random, spec: SynthSpec) -> str:
-    return " ".join(rng.choice(DIGITS) for _ in range(rng.randint(spec.min_digits, spec.max_digits)))
+    return " ".join(
+        rng.choice(DIGITS) for _ in range(rng.randint(spec.min_digits, spec.max_digits))
+    )
 
 
-def synthesize(out_dir: Path, spec: SynthSpec = SynthSpec()) -> dict[str, Path]:
+def synthesize(out_dir: Path, spec: SynthSpec | None = None) -> dict[str, Path]:
     """Write WAVs and three manifests: ``train``, ``test_seen_voices`` (new digit strings, the
     training voices) and ``test_held_out_voice`` (new strings, a voice never trained on)."""
+    spec = spec if spec is not None else SynthSpec()
     rng = random.Random(spec.seed)
     phrases = [*PHRASES, *spec.extra_phrases]
     train_texts: list[str] = []
     for _ in range(spec.n_train):
-        text = rng.choice(phrases) if rng.random() < spec.phrase_fraction else _digit_string(rng, spec)
+        text = (
+            rng.choice(phrases) if rng.random() < spec.phrase_fraction else _digit_string(rng, spec)
+        )
         train_texts.append(text)
     seen = set(train_texts)
     test_texts: list[str] = []

@@ -67,8 +67,13 @@ def run_loop(module: nn.Module, step_fn: Step, cfg: LoopConfig, run_dir: Path) -
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
-        row = {"step": step, **metrics, "lr": lr_at(step, cfg), "grad_norm": float(grad_norm),
-               "seconds": round(time.perf_counter() - t0, 4)}
+        row = {
+            "step": step,
+            **metrics,
+            "lr": lr_at(step, cfg),
+            "grad_norm": float(grad_norm),
+            "seconds": round(time.perf_counter() - t0, 4),
+        }
         rows.append(row)
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
             log.info("step %d loss %.4f", step, metrics["loss"])
@@ -93,7 +98,10 @@ def _save(module: nn.Module, opt: torch.optim.Optimizer, step: int, path: Path) 
 
     with atomic_path(path) as tmp:
         tmp.mkdir()
-        save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp / "module.safetensors"))
+        save_file(
+            {k: v.contiguous() for k, v in module.state_dict().items()},
+            str(tmp / "module.safetensors"),
+        )
         save_file(_optimizer_tensors(opt), str(tmp / "optimizer.safetensors"))
         (tmp / "state.json").write_text(json.dumps({"step": step}) + "\n")
 

@@ -17,7 +17,9 @@ def test_head_sees_exactly_the_masked_valid_frames_and_loss_is_their_multi_softm
     obj = BestRQObjective(ConformerEncoder(encoder_preset("test")), args).eval()
     seen: dict[str, torch.Tensor] = {}
     obj.encoder.register_forward_hook(lambda m, i, o: seen.__setitem__("encoded", o[0]))
-    obj.head.register_forward_hook(lambda m, i, o: seen.__setitem__("head_in", i[0]) or seen.__setitem__("logits", o))
+    obj.head.register_forward_hook(
+        lambda m, i, o: seen.__setitem__("head_in", i[0]) or seen.__setitem__("logits", o)
+    )
     feats = torch.randn(2, 90, 80)
     lengths = torch.tensor([90, 61])
     loss, metrics = obj(feats, lengths, torch.Generator().manual_seed(5))
@@ -39,7 +41,9 @@ def test_masked_frames_pools_four_input_frames() -> None:
 
 
 def test_quantiser_buffers_travel_with_the_state_dict() -> None:
-    obj = BestRQObjective(ConformerEncoder(encoder_preset("test")), BestRQArgs(n_codes=16, n_codebooks=2))
+    obj = BestRQObjective(
+        ConformerEncoder(encoder_preset("test")), BestRQArgs(n_codes=16, n_codebooks=2)
+    )
     state = obj.state_dict()
     assert state["quantizer.codebooks"].shape == (2, 16, 16)
     assert state["quantizer.projection"].shape == (2, 320, 16)

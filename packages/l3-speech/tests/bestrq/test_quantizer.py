@@ -24,8 +24,12 @@ def _hand_made() -> BestRQQuantizer:
 
 def test_targets_are_the_closest_angle_per_codebook() -> None:
     q = _hand_made()
-    x = torch.tensor([[1.0, 0.1, 0.0, -1.0],    # 6 deg -> 0; 270 deg -> 3
-                      [-0.2, 2.0, -3.0, 0.4]])  # 96 deg -> 1; 172 deg -> 2
+    x = torch.tensor(
+        [
+            [1.0, 0.1, 0.0, -1.0],  # 6 deg -> 0; 270 deg -> 3
+            [-0.2, 2.0, -3.0, 0.4],
+        ]
+    )  # 96 deg -> 1; 172 deg -> 2
     assert q(x).tolist() == [[0, 3], [1, 2]]
 
 

@@ -12,7 +12,13 @@ from l3_speech.errors import SpeechConfigError
 
 def test_paper_encoder_has_about_one_billion_parameters() -> None:
     args = encoder_preset("llama3-speech-1b")
-    assert (args.dim, args.n_layers, args.n_heads, args.ffn_dim, args.conv_kernel) == (1536, 24, 24, 4096, 7)
+    assert (args.dim, args.n_layers, args.n_heads, args.ffn_dim, args.conv_kernel) == (
+        1536,
+        24,
+        24,
+        4096,
+        7,
+    )
     assert args.rotary and args.frame_ms == 40.0
     with torch.device("meta"):
         n = ConformerEncoder(args).num_params()
@@ -38,7 +44,9 @@ def test_stacking_puts_four_frames_side_by_side_and_rounds_lengths_up() -> None:
     assert lengths.tolist() == [3, 2]
 
 
-def test_rotary_encoder_is_position_aware_and_plain_one_is_permutation_equivariant_in_attention() -> None:
+def test_rotary_encoder_is_position_aware_and_plain_one_is_permutation_equivariant_in_attention() -> (
+    None
+):
     # With kernel 1 the conv sees one frame, so only rotary attention can tell positions apart.
     torch.manual_seed(0)
     for rotary, equivariant in ((False, True), (True, False)):

@@ -14,8 +14,13 @@ from l3_speech.encoder.torchaudio_layout import from_torchaudio_state, torchaudi
 def _pair(kernel: int = 7):
     args = encoder_preset("test", rotary=False, conv_norm="batch", conv_kernel=kernel, n_layers=3)
     torch.manual_seed(0)
-    ref = Conformer(input_dim=args.dim, num_heads=args.n_heads, ffn_dim=args.ffn_dim,
-                    num_layers=args.n_layers, depthwise_conv_kernel_size=kernel)
+    ref = Conformer(
+        input_dim=args.dim,
+        num_heads=args.n_heads,
+        ffn_dim=args.ffn_dim,
+        num_layers=args.n_layers,
+        depthwise_conv_kernel_size=kernel,
+    )
     # Non-trivial BatchNorm statistics, so that the mapping of running stats is exercised.
     for m in ref.modules():
         if isinstance(m, torch.nn.BatchNorm1d):
@@ -24,7 +29,9 @@ def _pair(kernel: int = 7):
             m.weight.data.uniform_(0.5, 1.5)
             m.bias.data.uniform_(-0.2, 0.2)
     ours = ConformerEncoder(args)
-    missing, unexpected = ours.load_state_dict(from_torchaudio_state(ref.state_dict()), strict=False)
+    missing, unexpected = ours.load_state_dict(
+        from_torchaudio_state(ref.state_dict()), strict=False
+    )
     assert unexpected == []
     assert sorted(missing) == ["input_proj.bias", "input_proj.weight"]
     return ref.eval(), ours.eval(), args
@@ -58,7 +65,9 @@ def test_padded_utterance_encodes_as_alone_and_full_rows_still_match_torchaudio(
 
 
 def test_every_torchaudio_tensor_name_maps_and_unknown_names_are_refused() -> None:
-    ref = Conformer(input_dim=8, num_heads=2, ffn_dim=16, num_layers=1, depthwise_conv_kernel_size=3)
+    ref = Conformer(
+        input_dim=8, num_heads=2, ffn_dim=16, num_layers=1, depthwise_conv_kernel_size=3
+    )
     names = {torchaudio_name_to_ours(k) for k in ref.state_dict()}
     assert len(names) == len(ref.state_dict())
     with pytest.raises(KeyError, match="no mapping"):

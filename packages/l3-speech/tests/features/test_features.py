@@ -48,7 +48,9 @@ def test_a_tone_read_at_44_1_khz_gives_the_16_khz_features(tmp_path) -> None:
 def test_stereo_is_averaged_to_mono(tmp_path) -> None:
     left = _tone(16000)
     soundfile.write(tmp_path / "s.wav", np.stack([left, np.zeros_like(left)], 1), 16000)
-    torch.testing.assert_close(read_audio(tmp_path / "s.wav"), torch.from_numpy(left) / 2, atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        read_audio(tmp_path / "s.wav"), torch.from_numpy(left) / 2, atol=1e-4, rtol=0
+    )
 
 
 def test_normalised_features_have_zero_mean_unit_variance_per_bin() -> None:
@@ -85,7 +87,9 @@ def test_specaugment_is_seeded_and_masks_bands_and_spans() -> None:
 
 @settings(max_examples=20, deadline=None)
 @given(st.floats(0.03, 0.3), st.sampled_from([8000, 22050, 48000]))
-def test_any_length_at_any_common_rate_gives_finite_normalised_features(seconds: float, rate: int) -> None:
+def test_any_length_at_any_common_rate_gives_finite_normalised_features(
+    seconds: float, rate: int
+) -> None:
     n = int(seconds * rate)
     x = torch.from_numpy(np.random.default_rng(n).standard_normal(n).astype(np.float32) * 0.1)
     f = utterance_features(resample(x, rate))

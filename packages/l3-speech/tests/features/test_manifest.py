@@ -47,9 +47,18 @@ def test_bad_rows_go_to_exclusions_with_reasons(tmp_path) -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.one_of(st.text(max_size=20), st.dictionaries(st.sampled_from(["audio", "text", "x"]),
-                                                                  st.one_of(st.text(max_size=8), st.integers())))
-                , max_size=6))
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=20),
+            st.dictionaries(
+                st.sampled_from(["audio", "text", "x"]),
+                st.one_of(st.text(max_size=8), st.integers()),
+            ),
+        ),
+        max_size=6,
+    )
+)
 def test_any_manifest_is_read_or_excluded_row_by_row_never_crashes(tmp_path_factory, rows) -> None:
     d = tmp_path_factory.mktemp("m")
     lines = [r if isinstance(r, str) else json.dumps(r) for r in rows]

@@ -58,10 +58,17 @@ class SpeechAdapter(nn.Module):
     def __init__(self, args: AdapterArgs, encoder_dim: int, lm_dim: int) -> None:
         super().__init__()
         self.args = args
-        self.conv = nn.Conv1d(encoder_dim, args.dim, args.conv_kernel, stride=args.conv_stride,
-                              padding=(args.conv_kernel - 1) // 2)
+        self.conv = nn.Conv1d(
+            encoder_dim,
+            args.dim,
+            args.conv_kernel,
+            stride=args.conv_stride,
+            padding=(args.conv_kernel - 1) // 2,
+        )
         self.attention_norm = nn.LayerNorm(args.dim)
-        self.attention = SelfAttention(args.dim, args.n_heads, rotary=True, rope_theta=args.rope_theta)
+        self.attention = SelfAttention(
+            args.dim, args.n_heads, rotary=True, rope_theta=args.rope_theta
+        )
         self.ffn_norm = nn.LayerNorm(args.dim)
         self.w1 = nn.Linear(args.dim, args.ffn_dim)
         self.w2 = nn.Linear(args.ffn_dim, args.dim)
@@ -72,7 +79,9 @@ class SpeechAdapter(nn.Module):
         k, s = self.args.conv_kernel, self.args.conv_stride
         return (lengths + 2 * ((k - 1) // 2) - k) // s + 1
 
-    def forward(self, encoded: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, encoded: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         valid = ~padding_mask(lengths, encoded.shape[1])
         x = self.conv(encoded.masked_fill(~valid[..., None], 0.0).transpose(1, 2)).transpose(1, 2)
         out_lengths = self.output_lengths(lengths)

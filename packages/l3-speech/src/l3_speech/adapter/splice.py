@@ -43,7 +43,9 @@ def splice_embeddings(
             ids.append(list(row))
             continue
         at = list(row).index(placeholder)
-        pieces.append(torch.cat([embed(tokens[:at]), emb.to(embed.weight.dtype), embed(tokens[at + 1 :])]))
+        pieces.append(
+            torch.cat([embed(tokens[:at]), emb.to(embed.weight.dtype), embed(tokens[at + 1 :])])
+        )
         ids.append([*row[:at], *([-1] * emb.shape[0]), *row[at + 1 :]])
     lengths = [p.shape[0] for p in pieces]
     longest = max(lengths)

@@ -21,8 +21,8 @@ import torch
 
 from l3_core import load_checkpoint, save_checkpoint
 from l3_core.errors import L3Error
-from l3_core.tokenizer import Tokenizer
 from l3_core.io import atomic_path
+from l3_core.tokenizer import Tokenizer
 from l3_speech.adapter.adapter import AdapterArgs, SpeechAdapter
 from l3_speech.asr.model import SpeechLM
 from l3_speech.encoder.conformer import ConformerEncoder
@@ -34,18 +34,27 @@ FORMAT = "l3-speech.checkpoint"
 VERSION = 1
 
 
-def save_speech_checkpoint(path: Path, model: SpeechLM, tokenizer: Tokenizer, meta: dict[str, Any]) -> Path:
+def save_speech_checkpoint(
+    path: Path, model: SpeechLM, tokenizer: Tokenizer, meta: dict[str, Any]
+) -> Path:
     from safetensors.torch import save_file
 
     if tokenizer.path is None:
         raise SpeechModelFileError("the tokenizer has no file to store with the checkpoint")
     with atomic_path(path) as tmp:
         tmp.mkdir()
-        header = {"format": FORMAT, "version": VERSION,
-                  "encoder": dataclasses.asdict(model.encoder.args),
-                  "adapter": dataclasses.asdict(model.adapter.args), **meta}
+        header = {
+            "format": FORMAT,
+            "version": VERSION,
+            "encoder": dataclasses.asdict(model.encoder.args),
+            "adapter": dataclasses.asdict(model.adapter.args),
+            **meta,
+        }
         (tmp / "speech.json").write_text(json.dumps(header, indent=2) + "\n")
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "speech.safetensors"))
+        save_file(
+            {k: v.contiguous() for k, v in model.state_dict().items()},
+            str(tmp / "speech.safetensors"),
+        )
         save_checkpoint(model.lm, tmp / "lm", format="l3")
         shutil.copyfile(tokenizer.path, tmp / "tokenizer.model")
     return path
@@ -79,11 +88,18 @@ def load_speech_checkpoint(path: Path) -> tuple[SpeechLM, Tokenizer, dict[str, A
     except L3Error as e:
         raise SpeechModelFileError(f"{path}: {e}") from None
     encoder = ConformerEncoder(enc_args)
-    model = SpeechLM(encoder, SpeechAdapter(ad_args, enc_args.dim, lm.args.dim), lm,
-                     placeholder_id(tok), tok.pad_id)
+    model = SpeechLM(
+        encoder,
+        SpeechAdapter(ad_args, enc_args.dim, lm.args.dim),
+        lm,
+        placeholder_id(tok),
+        tok.pad_id,
+    )
     try:
         state = load_file(str(path / "speech.safetensors"))
         model.load_state_dict(state)
     except (OSError, SafetensorError, RuntimeError) as e:
-        raise SpeechModelFileError(f"{path / 'speech.safetensors'}: {str(e).splitlines()[0]}") from None
+        raise SpeechModelFileError(
+            f"{path / 'speech.safetensors'}: {str(e).splitlines()[0]}"
+        ) from None
     return model.eval(), tok, header

@@ -32,8 +32,10 @@ def normalize_text(text: str) -> str:
 
 def load_features(manifest: Path, exclusions: Exclusions, max_seconds: float = 60.0) -> FeatureSet:
     utts = read_manifest(manifest, exclusions, max_seconds=max_seconds)
-    return FeatureSet([utterance_features(read_audio(u.audio)) for u in utts],
-                      [normalize_text(u.text) for u in utts])
+    return FeatureSet(
+        [utterance_features(read_audio(u.audio)) for u in utts],
+        [normalize_text(u.text) for u in utts],
+    )
 
 
 def pad_batch(features: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,8 +46,9 @@ def pad_batch(features: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Ten
     return out, lengths
 
 
-def sample_batch(data: FeatureSet, batch_size: int, gen: torch.Generator,
-                 augment: SpecAugment | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+def sample_batch(
+    data: FeatureSet, batch_size: int, gen: torch.Generator, augment: SpecAugment | None
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     idx = torch.randint(0, len(data), (batch_size,), generator=gen).tolist()
     feats = [data.features[i] for i in idx]
     if augment is not None:

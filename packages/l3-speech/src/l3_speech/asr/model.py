@@ -19,8 +19,14 @@ from l3_speech.encoder.conformer import ConformerEncoder
 
 
 class SpeechLM(nn.Module):
-    def __init__(self, encoder: ConformerEncoder, adapter: SpeechAdapter, lm: Transformer,
-                 placeholder: int, pad_id: int) -> None:
+    def __init__(
+        self,
+        encoder: ConformerEncoder,
+        adapter: SpeechAdapter,
+        lm: Transformer,
+        placeholder: int,
+        pad_id: int,
+    ) -> None:
         super().__init__()
         self.encoder, self.adapter = encoder, adapter
         # Held outside the module tree: its weights are not trained, not in this state dict,
@@ -37,30 +43,50 @@ class SpeechLM(nn.Module):
         emb, out_lengths = self.adapter(encoded, enc_lengths)
         return [emb[i, : int(n)] for i, n in enumerate(out_lengths)]
 
-    def logits(self, rows: Sequence[Sequence[int]],
-               audio: Sequence[torch.Tensor | None]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    def logits(
+        self, rows: Sequence[Sequence[int]], audio: Sequence[torch.Tensor | None]
+    ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
         """Logits [b, s, vocab], the spliced token ids [b, s] and the row lengths."""
-        h, ids, lengths = splice_embeddings(self.lm.tok_embeddings, rows, self.placeholder, audio, self.pad_id)
+        h, ids, lengths = splice_embeddings(
+            self.lm.tok_embeddings, rows, self.placeholder, audio, self.pad_id
+        )
         positions = torch.arange(h.shape[1], device=h.device).expand(h.shape[0], -1)
         # Right padding under a causal mask never reaches a valid position: no mask needed.
         return self.lm.forward_hidden(h, positions, None), ids, lengths
 
-    def loss(self, rows: Sequence[Sequence[int]], n_targets: Sequence[int],
-             features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self,
+        rows: Sequence[Sequence[int]],
+        n_targets: Sequence[int],
+        features: torch.Tensor,
+        lengths: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         """Cross-entropy of the last ``n_targets[i]`` tokens of each row (the answer and its end
         of turn), given the prompt with the audio spliced in."""
-        logits, ids, row_lengths = self.logits(rows, self.audio_embeddings(features, lengths))
+        return self.answer_loss(rows, n_targets, self.audio_embeddings(features, lengths))
+
+    def answer_loss(
+        self, rows: Sequence[Sequence[int]], n_targets: Sequence[int], audio: Sequence[torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        logits, ids, row_lengths = self.logits(rows, audio)
         labels = torch.full_like(ids, -100)
         for i, (n, length) in enumerate(zip(n_targets, row_lengths)):
             labels[i, length - n - 1 : length - 1] = ids[i, length - n : length]
         loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
         picked = labels != -100
         accuracy = (logits.argmax(-1)[picked] == labels[picked]).float().mean()
-        return loss, {"loss": float(loss.detach()), "token_accuracy": float(accuracy)}
+        value = float(loss.detach())
+        return loss, {"loss": value, "lm_loss": value, "token_accuracy": float(accuracy)}
 
     @torch.no_grad()
-    def greedy(self, prompt: Sequence[int], features: torch.Tensor, lengths: torch.Tensor,
-               stop: set[int], max_new_tokens: int = 48) -> list[list[int]]:
+    def greedy(
+        self,
+        prompt: Sequence[int],
+        features: torch.Tensor,
+        lengths: torch.Tensor,
+        stop: set[int],
+        max_new_tokens: int = 48,
+    ) -> list[list[int]]:
         """Greedy answers (without the stop token) for a batch of utterances sharing ``prompt``."""
         audio = self.audio_embeddings(features, lengths)
         outs: list[list[int]] = [[] for _ in audio]

@@ -30,22 +30,46 @@ def train_tokenizer(texts: Sequence[str], path: Path, vocab_size: int = 320) -> 
     return train_sentencepiece(lines * 4, path, vocab_size=vocab_size)
 
 
-def copy_sequence(tok: Tokenizer, text: str, rng: random.Random, max_fill: int = 3) -> tuple[list[int], int]:
+def word_tokens(tok: Tokenizer, text: str) -> list[list[int]]:
+    """``text``'s tokens word by word (a space before every word but the first)."""
+    return [
+        tok.encode(w if i == 0 else " " + w, bos=False, eos=False)
+        for i, w in enumerate(text.split())
+    ]
+
+
+def copy_sequence(
+    tok: Tokenizer, text: str, rng: random.Random, max_fill: int = 3
+) -> tuple[list[int], int]:
     """The ASR prompt with ``text``'s tokens (between fillers) as the audio, then ``text``."""
     filler = tok.special_tokens[FILLER]
     region: list[int] = []
-    for i, word in enumerate(text.split()):
+    for ids in word_tokens(tok, text):
         region += [filler] * rng.randint(0, max_fill)
-        region += tok.encode(word if i == 0 else " " + word, bos=False, eos=False)
+        region += ids
     region += [filler] * rng.randint(0, max_fill)
     answer = [*tok.encode(text, bos=False, eos=False), tok.eot_id]
     return [*prompt_ids(tok, "asr", audio_region=region), *answer], len(answer)
 
 
-def pretrain_tiny_lm(tok: Tokenizer, texts: Sequence[str], run_dir: Path, steps: int = 300,
-                     dim: int = 128, n_layers: int = 2, seed: int = 0) -> Transformer:
-    args = ModelArgs.from_preset("llama3-tiny", dim=dim, n_layers=n_layers, n_heads=4, n_kv_heads=2,
-                                 vocab_size=tok.n_words, max_seq_len=512)
+def pretrain_tiny_lm(
+    tok: Tokenizer,
+    texts: Sequence[str],
+    run_dir: Path,
+    steps: int = 300,
+    dim: int = 128,
+    n_layers: int = 2,
+    seed: int = 0,
+) -> Transformer:
+    args = ModelArgs.from_preset(
+        "llama3-tiny",
+        dim=dim,
+        n_layers=n_layers,
+        n_heads=4,
+        n_kv_heads=2,
+        vocab_size=tok.n_words,
+        max_seq_len=512,
+    )
     lm = Transformer.build(args, seed=seed)
 
     def step(i: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
@@ -61,5 +85,7 @@ def pretrain_tiny_lm(tok: Tokenizer, texts: Sequence[str], run_dir: Path, steps:
         loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
         return loss, {"loss": float(loss.detach())}
 
-    run_loop(lm, step, LoopConfig(steps=steps, lr=3e-3, warmup_steps=20, checkpoint_every=steps), run_dir)
+    run_loop(
+        lm, step, LoopConfig(steps=steps, lr=3e-3, warmup_steps=20, checkpoint_every=steps), run_dir
+    )
     return lm.eval()

@@ -18,5 +18,6 @@ def transcribe_files(checkpoint: Path, files: Sequence[Path], batch_size: int = 
     model, tok, meta = load_speech_checkpoint(checkpoint)
     feats = [utterance_features(read_audio(f)) for f in files]
     with torch.no_grad():
-        yield from transcribe_features(model, tok, feats, meta.get("task", "asr"),
-                                       meta.get("language", "English"), batch_size)
+        yield from transcribe_features(
+            model, tok, feats, meta.get("task", "asr"), meta.get("language", "English"), batch_size
+        )

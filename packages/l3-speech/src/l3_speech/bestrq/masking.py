@@ -7,8 +7,13 @@ import torch
 from l3_speech.encoder.conformer import padding_mask
 
 
-def span_mask(lengths: torch.Tensor, length: int, prob: float = 0.025, span: int = 32,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+def span_mask(
+    lengths: torch.Tensor,
+    length: int,
+    prob: float = 0.025,
+    span: int = 32,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """[b, length] True at masked frames; spans are cut at the utterance's end and may overlap.
 
     An utterance with no start drawn gets one at a random frame, so that every utterance

@@ -36,22 +36,30 @@ class BestRQArgs:
 class BestRQObjective(nn.Module):
     """Encoder + frozen quantiser + one softmax head per codebook."""
 
-    def __init__(self, encoder: ConformerEncoder, args: BestRQArgs = BestRQArgs()) -> None:
+    def __init__(self, encoder: ConformerEncoder, args: BestRQArgs | None = None) -> None:
         super().__init__()
-        self.encoder, self.args = encoder, args
+        self.encoder, self.args = encoder, args if args is not None else BestRQArgs()
+        args = self.args
         e = encoder.args
-        self.quantizer = BestRQQuantizer(e.stack * e.n_mels, args.code_dim, args.n_codes,
-                                         args.n_codebooks, args.quantizer_seed)
+        self.quantizer = BestRQQuantizer(
+            e.stack * e.n_mels, args.code_dim, args.n_codes, args.n_codebooks, args.quantizer_seed
+        )
         self.head = nn.Linear(e.dim, args.n_codebooks * args.n_codes)
 
-    def forward(self, features: torch.Tensor, lengths: torch.Tensor,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(
+        self,
+        features: torch.Tensor,
+        lengths: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         """Mean cross-entropy over masked frames and codebooks, and metrics."""
         features, lengths = crop(features, lengths, self.args.max_frames)
         stack = self.encoder.args.stack
         stacked, enc_lengths = self.encoder.stacked(features, lengths)
         targets = self.quantizer(stacked)
-        mask = span_mask(lengths, features.shape[1], self.args.mask_prob, self.args.mask_span, generator)
+        mask = span_mask(
+            lengths, features.shape[1], self.args.mask_prob, self.args.mask_span, generator
+        )
         noise = torch.randn(features.shape, generator=generator) * NOISE_STD
         noisy = torch.where(mask[..., None], noise.to(features), features)
         encoded, _ = self.encoder(noisy, lengths)
@@ -60,8 +68,11 @@ class BestRQObjective(nn.Module):
         chosen = targets[frame_mask]
         loss = F.cross_entropy(logits.flatten(0, 1), chosen.flatten())
         accuracy = (logits.argmax(-1) == chosen).float().mean()
-        return loss, {"loss": float(loss.detach()), "accuracy": float(accuracy),
-                      "masked_fraction": float(frame_mask.sum() / enc_lengths.sum())}
+        return loss, {
+            "loss": float(loss.detach()),
+            "accuracy": float(accuracy),
+            "masked_fraction": float(frame_mask.sum() / enc_lengths.sum()),
+        }
 
 
 def masked_frames(mask: torch.Tensor, stack: int) -> torch.Tensor:
@@ -70,7 +81,9 @@ def masked_frames(mask: torch.Tensor, stack: int) -> torch.Tensor:
     return F.pad(mask, (0, pad)).view(mask.shape[0], -1, stack).any(dim=-1)
 
 
-def crop(features: torch.Tensor, lengths: torch.Tensor, max_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+def crop(
+    features: torch.Tensor, lengths: torch.Tensor, max_frames: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Keep the first ``max_frames`` frames of every utterance."""
     if features.shape[1] <= max_frames:
         return features, lengths

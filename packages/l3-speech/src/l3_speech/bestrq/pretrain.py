@@ -56,12 +56,22 @@ def pretrain(cfg: PretrainConfig) -> dict:
         x, lengths, _ = sample_batch(data, cfg.batch_size, gen, None)
         return objective(x, lengths, gen)
 
-    loop = LoopConfig(steps=cfg.steps, lr=cfg.lr, warmup_steps=cfg.warmup_steps, seed=cfg.seed,
-                      checkpoint_every=cfg.checkpoint_every)
+    loop = LoopConfig(
+        steps=cfg.steps,
+        lr=cfg.lr,
+        warmup_steps=cfg.warmup_steps,
+        seed=cfg.seed,
+        checkpoint_every=cfg.checkpoint_every,
+    )
     rows = run_loop(objective, step, loop, run_dir / "run")
     _save_encoder(run_dir / "encoder", objective)
-    figures = {"utterances": len(data), "excluded": len(exclusions), "first_loss": round(rows[0]["loss"], 3),
-               "final_loss": round(rows[-1]["loss"], 3), "final_accuracy": round(rows[-1]["accuracy"], 4)}
+    figures = {
+        "utterances": len(data),
+        "excluded": len(exclusions),
+        "first_loss": round(rows[0]["loss"], 3),
+        "final_loss": round(rows[-1]["loss"], 3),
+        "final_accuracy": round(rows[-1]["accuracy"], 4),
+    }
     write_json(run_dir / "figures.json", figures)
     return figures
 
@@ -75,6 +85,13 @@ def _save_encoder(path: Path, objective: BestRQObjective) -> None:
         state = {f"encoder.{k}": v for k, v in objective.encoder.state_dict().items()}
         state |= {f"quantizer.{k}": v for k, v in objective.quantizer.state_dict().items()}
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "encoder.safetensors"))
-        (tmp / "encoder.json").write_text(json.dumps({
-            "encoder": dataclasses.asdict(objective.encoder.args),
-            "bestrq": dataclasses.asdict(objective.args)}, indent=2) + "\n")
+        (tmp / "encoder.json").write_text(
+            json.dumps(
+                {
+                    "encoder": dataclasses.asdict(objective.encoder.args),
+                    "bestrq": dataclasses.asdict(objective.args),
+                },
+                indent=2,
+            )
+            + "\n"
+        )

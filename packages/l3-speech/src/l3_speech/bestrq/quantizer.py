@@ -17,8 +17,14 @@ class BestRQQuantizer(nn.Module):
     projection: torch.Tensor
     codebooks: torch.Tensor
 
-    def __init__(self, input_dim: int = 320, code_dim: int = 16, n_codes: int = 8192,
-                 n_codebooks: int = 16, seed: int = 0) -> None:
+    def __init__(
+        self,
+        input_dim: int = 320,
+        code_dim: int = 16,
+        n_codes: int = 8192,
+        n_codebooks: int = 16,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         gen = torch.Generator().manual_seed(seed)
         # Xavier-uniform projections and unit-norm Gaussian codes, as the BEST-RQ paper.

@@ -29,7 +29,9 @@ class RotaryPositions(nn.Module):
 
 
 class SelfAttention(nn.Module):
-    def __init__(self, dim: int, n_heads: int, rotary: bool, rope_theta: float, dropout: float = 0.0) -> None:
+    def __init__(
+        self, dim: int, n_heads: int, rotary: bool, rope_theta: float, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.n_heads, self.head_dim = n_heads, dim // n_heads
         self.wqkv = nn.Linear(dim, 3 * dim, bias=True)
@@ -46,7 +48,10 @@ class SelfAttention(nn.Module):
             q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         mask = None if key_padding is None else ~key_padding[:, None, None, :]
         out = F.scaled_dot_product_attention(
-            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask,
+            q.transpose(1, 2),
+            k.transpose(1, 2),
+            v.transpose(1, 2),
+            attn_mask=mask,
             dropout_p=self.dropout if self.training else 0.0,
         )
         return self.wo(out.transpose(1, 2).reshape(b, t, -1))

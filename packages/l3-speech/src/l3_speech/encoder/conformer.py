@@ -71,7 +71,9 @@ class ConformerBlock(nn.Module):
         super().__init__()
         self.ffn1 = FeedForward(args.dim, args.ffn_dim, args.dropout)
         self.attention_norm = nn.LayerNorm(args.dim)
-        self.attention = SelfAttention(args.dim, args.n_heads, args.rotary, args.rope_theta, args.dropout)
+        self.attention = SelfAttention(
+            args.dim, args.n_heads, args.rotary, args.rope_theta, args.dropout
+        )
         self.attention_dropout = nn.Dropout(args.dropout)
         self.conv = ConvModule(args.dim, args.conv_kernel, args.conv_norm, args.dropout)
         self.ffn2 = FeedForward(args.dim, args.ffn_dim, args.dropout)
@@ -90,7 +92,9 @@ def padding_mask(lengths: torch.Tensor, length: int) -> torch.Tensor:
     return torch.arange(length, device=lengths.device)[None, :] >= lengths[:, None]
 
 
-def stack_frames(features: torch.Tensor, lengths: torch.Tensor, stack: int) -> tuple[torch.Tensor, torch.Tensor]:
+def stack_frames(
+    features: torch.Tensor, lengths: torch.Tensor, stack: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """[b, t, n] -> [b, ceil(t / stack), stack * n]: ``stack`` consecutive frames side by side
     (the tail is zero-padded); lengths become ceil(lengths / stack)."""
     b, t, n = features.shape
@@ -109,11 +113,15 @@ class ConformerEncoder(nn.Module):
         self.input_proj = nn.Linear(args.stack * args.n_mels, args.dim)
         self.layers = nn.ModuleList(ConformerBlock(args) for _ in range(args.n_layers))
 
-    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, features: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         x, lengths = self.stacked(features, lengths)
         return self.blocks(self.input_proj(x), lengths), lengths
 
-    def stacked(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def stacked(
+        self, features: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if features.dim() != 3 or features.shape[-1] != self.args.n_mels:
             raise AudioInputError(
                 f"features must be [batch, frames, {self.args.n_mels}], got {tuple(features.shape)}"
@@ -122,7 +130,9 @@ class ConformerEncoder(nn.Module):
 
     def blocks(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The Conformer blocks on already projected frames ``x`` [b, t, dim]."""
-        key_padding = padding_mask(lengths, x.shape[1]) if bool((lengths < x.shape[1]).any()) else None
+        key_padding = (
+            padding_mask(lengths, x.shape[1]) if bool((lengths < x.shape[1]).any()) else None
+        )
         for layer in self.layers:
             x = layer(x, key_padding)
         return x

@@ -36,7 +36,9 @@ class EncoderArgs:
                 f"encoder.dim {self.dim} must split into n_heads {self.n_heads} heads of even size"
             )
         if self.conv_kernel % 2 == 0 or self.conv_kernel < 1:
-            raise SpeechConfigError(f"encoder.conv_kernel {self.conv_kernel} must be odd ('same' padding)")
+            raise SpeechConfigError(
+                f"encoder.conv_kernel {self.conv_kernel} must be odd ('same' padding)"
+            )
         if self.stack < 1:
             raise SpeechConfigError(f"encoder.stack {self.stack} must be >= 1")
 
@@ -58,7 +60,9 @@ ENCODER_PRESETS: dict[str, EncoderArgs] = {
     # A CPU model that trains in minutes (the main job's ASR run).
     "tiny": EncoderArgs(dim=144, n_layers=4, n_heads=4, ffn_dim=576, conv_norm="layer"),
     # The smallest one, for tests.
-    "test": EncoderArgs(dim=32, n_layers=2, n_heads=4, ffn_dim=64, conv_kernel=3, conv_norm="layer"),
+    "test": EncoderArgs(
+        dim=32, n_layers=2, n_heads=4, ffn_dim=64, conv_kernel=3, conv_norm="layer"
+    ),
 }
 
 

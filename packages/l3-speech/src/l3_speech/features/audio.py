@@ -15,7 +15,9 @@ from l3_speech.errors import AudioInputError
 SAMPLE_RATE = 16_000
 # Rates that transcription resamples from without complaint; others are refused as a likely
 # mistake (a raw file read with the wrong header, a sensor stream).
-COMMON_RATES = frozenset({8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000, 96_000})
+COMMON_RATES = frozenset(
+    {8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000, 96_000}
+)
 
 
 @dataclass(frozen=True)

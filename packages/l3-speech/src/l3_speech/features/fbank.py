@@ -15,7 +15,9 @@ FRAME_LENGTH_MS = 25.0
 _INT16_SCALE = 32768.0
 
 
-def log_mel(samples: torch.Tensor, sample_rate: int = SAMPLE_RATE, n_mels: int = N_MELS) -> torch.Tensor:
+def log_mel(
+    samples: torch.Tensor, sample_rate: int = SAMPLE_RATE, n_mels: int = N_MELS
+) -> torch.Tensor:
     """Log-mel features [frames, n_mels] of mono ``samples`` [n] (no dither: deterministic)."""
     import torchaudio.compliance.kaldi as kaldi
 

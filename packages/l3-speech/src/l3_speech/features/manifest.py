@@ -64,7 +64,10 @@ def _check_row(
     if info.frames == 0:
         return f"empty audio: {audio}", None
     if info.sample_rate not in sample_rates:
-        return f"wrong sample rate: {audio} is {info.sample_rate} Hz, allowed {sorted(sample_rates)}", None
+        return (
+            f"wrong sample rate: {audio} is {info.sample_rate} Hz, allowed {sorted(sample_rates)}",
+            None,
+        )
     if info.seconds > max_seconds:
         return f"too long: {audio} is {info.seconds:.1f} s, limit {max_seconds:g} s", None
     return None, Utterance(audio, text, line)
