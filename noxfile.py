@@ -124,8 +124,12 @@ def main(session: nox.Session) -> None:
 def speech_main(session: nox.Session) -> None:
     """The main job's speech stage on torch 2.14 (espeak-ng corpus, tiny ASR through a frozen LM)."""
     _apt_install(session, TORCH214["l3-speech"])
-    _install(session, *_editable("l3-core"), *_editable("l3-speech", "test"),
-             constraints=CONSTRAINTS_TORCH214)
+    _install(
+        session,
+        *_editable("l3-core"),
+        *_editable("l3-speech", "test"),
+        constraints=CONSTRAINTS_TORCH214,
+    )
     session.run("python", "integration/main_job.py", "--only", "speech", *session.posargs)
 
 
