@@ -1,5 +1,5 @@
 """``l3-speech``: train an ASR model, pre-train an encoder with BEST-RQ, transcribe WAV files,
-and make a small spoken-digits corpus with espeak-ng."""
+make a small spoken-digits corpus with espeak-ng, and normalise written text to spoken words."""
 
 from __future__ import annotations
 
@@ -70,6 +70,21 @@ def _synth(opts: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_normalize(p: argparse.ArgumentParser) -> None:
+    p.add_argument("text", nargs="+", help="written text; '-' reads stdin line by line")
+
+
+def _normalize(opts: argparse.Namespace) -> int:
+    import sys
+
+    from l3_speech.text.normalize import normalize
+
+    lines = sys.stdin if opts.text == ["-"] else [" ".join(opts.text)]
+    for line in lines:
+        print(normalize(line), flush=True)
+    return 0
+
+
 COMMANDS = [
     Command("train", "train encoder + adapter into a frozen LM (ASR)", _configure_train, _train),
     Command("pretrain", "BEST-RQ pre-training of the encoder", _configure_pretrain, _pretrain),
@@ -80,6 +95,12 @@ COMMANDS = [
         _transcribe,
     ),
     Command("synth", "synthesise a spoken-digits corpus with espeak-ng", _configure_synth, _synth),
+    Command(
+        "normalize",
+        "written text to spoken words (numbers, dates, units, currencies)",
+        _configure_normalize,
+        _normalize,
+    ),
 ]
 
 

@@ -69,6 +69,13 @@ def test_train_then_transcribe_prints_one_line_per_file_in_order(tmp_path, corpu
     assert len(lines) == 3 and lines[0] == lines[2]
     assert all(line == line.lower() for line in lines)
 
+    # A file that is not audio stops transcription with exit 4, naming it.
+    (tmp_path / "junk.wav").write_bytes(b"junk")
+    assert (
+        main(["transcribe", "--checkpoint", str(ckpt), str(wav), str(tmp_path / "junk.wav")]) == 4
+    )
+    assert "junk.wav: unreadable audio" in capsys.readouterr().err
+
     # Resume: more steps continue from the saved state, the first rows are kept.
     assert main(["train", "--config", cfg, "--set", "train.steps=3"]) == 0
     rows = [

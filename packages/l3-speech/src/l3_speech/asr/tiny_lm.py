@@ -78,9 +78,10 @@ def pretrain_tiny_lm(
         longest = max(len(s) for s, _ in seqs)
         tokens = torch.full((len(seqs), longest), tok.pad_id)
         targets = torch.full((len(seqs), longest), -100)
-        for r, (s, _n) in enumerate(seqs):
+        for r, (s, n) in enumerate(seqs):
             tokens[r, : len(s)] = torch.tensor(s)
-            targets[r, : len(s) - 1] = torch.tensor(s[1:])
+            # Only the answer is a target: the audio slot's tokens are random by design.
+            targets[r, len(s) - n - 1 : len(s) - 1] = torch.tensor(s[len(s) - n :])
         logits = lm(tokens)
         loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
         return loss, {"loss": float(loss.detach())}
