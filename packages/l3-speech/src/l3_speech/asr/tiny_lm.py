@@ -60,6 +60,8 @@ def pretrain_tiny_lm(
     dim: int = 128,
     n_layers: int = 2,
     seed: int = 0,
+    batch_size: int = 32,
+    max_fill: int = 3,
 ) -> Transformer:
     args = ModelArgs.from_preset(
         "llama3-tiny",
@@ -74,7 +76,7 @@ def pretrain_tiny_lm(
 
     def step(i: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         rng = random.Random(int(torch.randint(0, 2**31, (1,), generator=gen)))
-        seqs = [copy_sequence(tok, rng.choice(texts), rng) for _ in range(32)]
+        seqs = [copy_sequence(tok, rng.choice(texts), rng, max_fill) for _ in range(batch_size)]
         longest = max(len(s) for s, _ in seqs)
         tokens = torch.full((len(seqs), longest), tok.pad_id)
         targets = torch.full((len(seqs), longest), -100)
