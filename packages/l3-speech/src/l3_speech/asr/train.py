@@ -44,7 +44,9 @@ class ModelConfig:
     # An l3-core checkpoint directory (kept frozen) and its tokenizer; empty: build a tiny LM.
     lm: str = ""
     tokenizer: str = ""
-    tiny_lm_steps: int = 300
+    tiny_lm_steps: int = 400
+    tiny_lm_layers: int = 2
+    tiny_lm_dim: int = 128
     task: str = "asr"
     language: str = "English"
 
@@ -90,7 +92,13 @@ def build_lm(cfg: TrainConfig, train: FeatureSet, run_dir: Path) -> tuple[Transf
         )
     tok = train_tokenizer(train.texts, run_dir / "tiny_lm" / "tokenizer.model")
     lm = pretrain_tiny_lm(
-        tok, train.texts, run_dir / "tiny_lm", steps=cfg.model.tiny_lm_steps, seed=cfg.train.seed
+        tok,
+        train.texts,
+        run_dir / "tiny_lm",
+        steps=cfg.model.tiny_lm_steps,
+        dim=cfg.model.tiny_lm_dim,
+        n_layers=cfg.model.tiny_lm_layers,
+        seed=cfg.train.seed,
     )
     return lm, tok
 
