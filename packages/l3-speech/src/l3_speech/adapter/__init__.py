@@ -1,0 +1,1 @@
+"""The speech adapter and the splice of its outputs into a frozen language model's embeddings."""

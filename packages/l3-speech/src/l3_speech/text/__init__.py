@@ -1,0 +1,1 @@
+"""Text normalisation: written forms (numbers, dates, units, currencies) to spoken words."""
