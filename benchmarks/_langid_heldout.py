@@ -22,9 +22,36 @@ from collections import defaultdict
 from pathlib import Path
 
 # The dev set's 28 languages; Django's locale folder where it differs from the ISO code.
-LANGUAGES = (
-    "ar bn cs de el en es fa fi fr he hi hu id it ja ko nl pl pt ru sv ta th tr uk vi zh"
-).split()
+LANGUAGES = [
+    "ar",
+    "bn",
+    "cs",
+    "de",
+    "el",
+    "en",
+    "es",
+    "fa",
+    "fi",
+    "fr",
+    "he",
+    "hi",
+    "hu",
+    "id",
+    "it",
+    "ja",
+    "ko",
+    "nl",
+    "pl",
+    "pt",
+    "ru",
+    "sv",
+    "ta",
+    "th",
+    "tr",
+    "uk",
+    "vi",
+    "zh",
+]
 _DJANGO_LOCALE = {"zh": "zh_Hans"}
 _UNSPACED = {"ja", "zh", "th"}
 _PLACEHOLDER = re.compile(r"%[(\w)]|\{|<|\\")
