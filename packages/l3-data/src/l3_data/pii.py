@@ -107,7 +107,7 @@ def find_ips(text: str, regions: Sequence[str] = ()) -> list[tuple[int, int]]:
     return out
 
 
-_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d]|-\d)")
+_CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?!\w|-\d)")
 # Issuer prefixes (IIN ranges) of the card networks, with their lengths.
 _CARD_ISSUERS = re.compile(
     r"4\d{12}(?:\d{3}){0,2}"  # Visa 13, 16, 19
