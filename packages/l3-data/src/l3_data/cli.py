@@ -206,6 +206,55 @@ def _pii(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_block_urls(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", type=Path)
+    p.add_argument("output", type=Path, help="the rows whose URL is not blocked")
+    p.add_argument(
+        "--block-list",
+        action="append",
+        required=True,
+        type=Path,
+        help="file of domains (subdomains included) or URL patterns, one a line (repeatable)",
+    )
+    p.add_argument("--url-key", default="url")
+
+
+def _block_urls(args: argparse.Namespace) -> int:
+    from l3_core.io import atomic_write
+    from l3_core.jsonl import Exclusions, iter_jsonl
+    from l3_data.steps.url_filter import BlockList
+
+    if not args.input.is_file():
+        raise InputFormatError(f"{args.input}: input file not found")
+    blocked = BlockList.from_files(args.block_list)
+    removed_path = args.output.with_name(args.output.name + ".removed.jsonl")
+    bad = Exclusions()
+    kept = removed = 0
+    with (
+        atomic_write(args.output, encoding="utf-8") as out,
+        atomic_write(removed_path, encoding="utf-8") as rem,
+    ):
+        for line, row in iter_jsonl(args.input, on_bad_row=bad.add):
+            url = row.get(args.url_key)
+            rule = blocked.match(url) if isinstance(url, str) else None
+            if rule is None:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                kept += 1
+                continue
+            record = {"line": line, "url": url, "reason": f"{rule.origin} {rule.entry}"}
+            rem.write(json.dumps(record, ensure_ascii=False) + "\n")
+            removed += 1
+    excluded = args.output.with_name(args.output.name + ".excluded.jsonl")
+    if bad:
+        bad.write(excluded)
+    print(
+        f"{kept} rows kept -> {args.output}; {removed} blocked -> {removed_path.name} "
+        f"({len(blocked)} rules)"
+        + (f"; {len(bad)} unreadable rows -> {excluded.name}" if bad else "")
+    )
+    return 0
+
+
 def _configure_dedup(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path)
     p.add_argument("out_dir", type=Path)
@@ -364,6 +413,12 @@ COMMANDS = [
     Command("status", "how far the run of a pipeline file got", _pipeline_arguments, _status),
     Command("langid", "add lang and lang_score to JSONL rows", _configure_langid, _langid),
     Command("pii", "find (and redact) PII in JSONL rows", _configure_pii, _pii),
+    Command(
+        "block-urls",
+        "drop JSONL rows whose URL is on a block list",
+        _configure_block_urls,
+        _block_urls,
+    ),
     Command("dedup", "near-duplicate removal of a JSONL file", _configure_dedup, _dedup),
     Command(
         "train-classifier", "train a fastText or scikit-learn classifier", _configure_train, _train

@@ -94,3 +94,30 @@ def test_pipeline_refuses_a_missing_list_and_an_empty_option(tmp_path):
     step = UrlBlocklist(block_lists=[str(tmp_path / "nope.txt")])
     with pytest.raises(PipelineConfigError, match="nope.txt not found"):
         step.setup()
+
+
+def test_block_urls_command_keeps_unblocked_rows_and_names_the_rule_per_removed_row(tmp_path):
+    import json
+
+    from l3_data.cli import main
+
+    (tmp_path / "block.txt").write_text("example.com\nsite.org/ads/*\n")
+    rows = [
+        {"id": 1, "url": "https://news.example.com/a", "text": "x"},
+        {"id": 2, "url": "https://site.org/ads/9", "text": "y"},
+        {"id": 3, "url": "https://other.org/", "text": "z"},
+        {"id": 4, "text": "no url"},
+    ]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out.jsonl"
+    argv = ["block-urls", str(tmp_path / "in.jsonl"), str(out)]
+    assert main([*argv, "--block-list", str(tmp_path / "block.txt")]) == 0
+    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == [3, 4]
+    removed = [
+        json.loads(x) for x in (tmp_path / "out.jsonl.removed.jsonl").read_text().splitlines()
+    ]
+    assert [(r["line"], r["reason"]) for r in removed] == [
+        (1, "block.txt:1 example.com"),
+        (2, "block.txt:2 site.org/ads/*"),
+    ]
+    assert main([*argv, "--block-list", str(tmp_path / "nope.txt")]) == 3
