@@ -87,6 +87,8 @@ def test_unknown_pii_types_and_ratios_out_of_range_are_refused_at_load(tmp_path)
     with pytest.raises(PipelineConfigError, match="passport") as e:
         Pipeline.from_dict({**base, "steps": [step]})
     assert "max_pii_char_ratio = 2" in str(e.value)
+    with pytest.raises(PipelineConfigError, match="phone_regions = \\['XX'\\]"):
+        Pipeline.from_dict({**base, "steps": [{"type": "pii_redact", "phone_regions": ["XX"]}]})
 
 
 def test_pii_command_lists_hits_with_offsets_and_redacts(tmp_path, capsys):

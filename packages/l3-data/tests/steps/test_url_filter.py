@@ -91,9 +91,11 @@ def test_pipeline_refuses_a_missing_list_and_an_empty_option(tmp_path):
     base = {"pipeline": {"workdir": str(tmp_path / "w")}, "input": {"paths": ["x.jsonl"]}}
     with pytest.raises(PipelineConfigError, match="block_lists = \\[\\]"):
         Pipeline.from_dict({**base, "steps": [{"type": "url_blocklist"}]})
-    step = UrlBlocklist(block_lists=[str(tmp_path / "nope.txt")])
+    step = {"type": "url_blocklist", "block_lists": [str(tmp_path / "nope.txt")]}
+    with pytest.raises(PipelineConfigError, match="block_lists: no such file .*nope.txt"):
+        Pipeline.from_dict({**base, "steps": [step]})
     with pytest.raises(PipelineConfigError, match="nope.txt not found"):
-        step.setup()
+        UrlBlocklist(block_lists=[str(tmp_path / "nope.txt")]).setup()
 
 
 def test_block_urls_command_keeps_unblocked_rows_and_names_the_rule_per_removed_row(tmp_path):

@@ -11,9 +11,17 @@ from l3_data.steps.base import ChunkContext, Filter, Step, register
 from l3_data.steps.limits import FRACTION, NON_NEGATIVE, option_limits
 
 
-def _type_problems(types: list[str]) -> list[str]:
+def _option_problems(types: list[str], regions: list[str]) -> list[str]:
+    import phonenumbers  # the step's extra, checked before its options
+
+    problems = []
     unknown = [t for t in types if t not in PII_TYPES]
-    return [f"types = {unknown}: expected some of {list(PII_TYPES)}"] if unknown else []
+    if unknown:
+        problems.append(f"types = {unknown}: expected some of {list(PII_TYPES)}")
+    bad = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
+    if bad:
+        problems.append(f"phone_regions = {bad}: expected ISO 3166 region codes such as 'US'")
+    return problems
 
 
 @register("pii_filter")
@@ -32,7 +40,7 @@ class PiiFilter(Filter):
     max_hits: int | None = None
 
     def check_options(self) -> list[str]:
-        return super().check_options() + _type_problems(self.types)
+        return super().check_options() + _option_problems(self.types, self.phone_regions)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         hits = find_pii(doc.text, self.types, self.phone_regions)
@@ -59,7 +67,7 @@ class PiiRedact(Step):
     phone_regions: list[str] = field(default_factory=lambda: ["US"])
 
     def check_options(self) -> list[str]:
-        return super().check_options() + _type_problems(self.types)
+        return super().check_options() + _option_problems(self.types, self.phone_regions)
 
     def run(self, docs: Iterable[Document], ctx: ChunkContext) -> Iterator[Document]:
         for doc in docs:

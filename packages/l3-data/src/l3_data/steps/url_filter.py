@@ -100,6 +100,9 @@ class UrlBlocklist(Filter):
         problems = super().check_options()
         if not self.block_lists:
             problems.append("block_lists = []: expected at least one block list file")
+        missing = [p for p in self.block_lists if not Path(p).is_file()]
+        if missing:
+            problems.append(f"block_lists: no such file {', '.join(missing)}")
         return problems
 
     def setup(self) -> None:
