@@ -75,3 +75,11 @@ def test_prediction_is_the_more_confident_of_the_as_written_and_lowered_readings
         best = max(readings, key=lambda r: float(r[1][0]))
         assert lang == best[0][0].removeprefix("__label__")
         assert score == pytest.approx(min(float(best[1][0]), 1.0))
+
+
+def test_a_text_of_urls_and_spaces_only_has_no_language():
+    lid = LanguageIdentifier()
+    assert lid.predict(["https://example.com/x  www.example.org", " \n "]) == [
+        ("und", 0.0),
+        ("und", 0.0),
+    ]

@@ -78,7 +78,8 @@ class LanguageIdentifier:
             for i, guess in zip(lowered, self._top(list(lowered.values()))):
                 if guess[1] > as_written[i][1]:
                     as_written[i] = guess
-        return as_written
+        # Nothing left but URLs, addresses or spaces: no language to speak of.
+        return [("und", 0.0) if not t else p for t, p in zip(clean, as_written)]
 
     def _top(self, texts: list[str]) -> list[tuple[str, float]]:
         labels, probs = self.model.predict(texts, k=1)
