@@ -26,7 +26,7 @@ CONSTRAINTS_TORCH214 = ROOT / ".ci" / "constraints-torch214.txt"
 # same pip call, so pip never looks for it on PyPI.
 PACKAGES: dict[str, str] = {
     "l3-core": "model,train,test",
-    "l3-data": "html,langid,classify,parquet,tokenize,test",
+    "l3-data": "html,langid,classify,parquet,tokenize,pii,test",
     "l3-scaling": "test",
     "l3-guard": "llm,serve,codeshield-ts,test",
     "l3-infer-fp8": "test",

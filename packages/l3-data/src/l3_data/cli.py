@@ -1,5 +1,5 @@
-"""``l3-data``: run a pipeline, show its progress, identify languages, deduplicate, train a
-classifier."""
+"""``l3-data``: run a pipeline, show its progress, identify languages, find PII, deduplicate,
+train a classifier."""
 
 from __future__ import annotations
 
@@ -152,6 +152,104 @@ def _langid(args: argparse.Namespace) -> int:
         bad.write(excluded)
     print(
         f"{n} rows labelled -> {args.output}"
+        + (f"; {len(bad)} unreadable rows -> {excluded.name}" if bad else "")
+    )
+    return 0
+
+
+def _configure_pii(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", type=Path)
+    p.add_argument("output", type=Path)
+    p.add_argument("--redact", action="store_true", help="replace each hit with [TYPE]")
+    p.add_argument("--text-key", default="text")
+    p.add_argument(
+        "--phone-region",
+        action="append",
+        default=None,
+        metavar="CC",
+        help="region whose national phone numbers are detected (repeatable; default US)",
+    )
+
+
+def _pii(args: argparse.Namespace) -> int:
+    from l3_core.io import atomic_write
+    from l3_core.jsonl import Exclusions, iter_jsonl
+    from l3_data.extras import require_extra
+    from l3_data.pii import find_pii, redact
+
+    require_extra("pii", "l3-data pii")
+    if not args.input.is_file():
+        raise InputFormatError(f"{args.input}: input file not found")
+    regions = args.phone_region or ["US"]
+    bad = Exclusions()
+    n = hits_total = 0
+    with atomic_write(args.output, encoding="utf-8") as out:
+        for line, row in iter_jsonl(args.input, on_bad_row=bad.add):
+            text = row.get(args.text_key)
+            if not isinstance(text, str):
+                bad.reject(args.input, line, f"no string {args.text_key!r} field")
+                continue
+            hits = find_pii(text, regions=regions)
+            row["pii"] = [h.to_json() for h in hits]
+            if args.redact:
+                row[args.text_key] = redact(text, hits)
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+            hits_total += len(hits)
+    excluded = args.output.with_name(args.output.name + ".excluded.jsonl")
+    if bad:
+        bad.write(excluded)
+    print(
+        f"{n} rows, {hits_total} PII hits{' redacted' if args.redact else ''} -> {args.output}"
+        + (f"; {len(bad)} unreadable rows -> {excluded.name}" if bad else "")
+    )
+    return 0
+
+
+def _configure_block_urls(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", type=Path)
+    p.add_argument("output", type=Path, help="the rows whose URL is not blocked")
+    p.add_argument(
+        "--block-list",
+        action="append",
+        required=True,
+        type=Path,
+        help="file of domains (subdomains included) or URL patterns, one a line (repeatable)",
+    )
+    p.add_argument("--url-key", default="url")
+
+
+def _block_urls(args: argparse.Namespace) -> int:
+    from l3_core.io import atomic_write
+    from l3_core.jsonl import Exclusions, iter_jsonl
+    from l3_data.steps.url_filter import BlockList
+
+    if not args.input.is_file():
+        raise InputFormatError(f"{args.input}: input file not found")
+    blocked = BlockList.from_files(args.block_list)
+    removed_path = args.output.with_name(args.output.name + ".removed.jsonl")
+    bad = Exclusions()
+    kept = removed = 0
+    with (
+        atomic_write(args.output, encoding="utf-8") as out,
+        atomic_write(removed_path, encoding="utf-8") as rem,
+    ):
+        for line, row in iter_jsonl(args.input, on_bad_row=bad.add):
+            url = row.get(args.url_key)
+            rule = blocked.match(url) if isinstance(url, str) else None
+            if rule is None:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                kept += 1
+                continue
+            record = {"line": line, "url": url, "reason": f"{rule.origin} {rule.entry}"}
+            rem.write(json.dumps(record, ensure_ascii=False) + "\n")
+            removed += 1
+    excluded = args.output.with_name(args.output.name + ".excluded.jsonl")
+    if bad:
+        bad.write(excluded)
+    print(
+        f"{kept} rows kept -> {args.output}; {removed} blocked -> {removed_path.name} "
+        f"({len(blocked)} rules)"
         + (f"; {len(bad)} unreadable rows -> {excluded.name}" if bad else "")
     )
     return 0
@@ -314,6 +412,13 @@ COMMANDS = [
     Command("run", "run (or resume) a pipeline file", _configure_run, _run),
     Command("status", "how far the run of a pipeline file got", _pipeline_arguments, _status),
     Command("langid", "add lang and lang_score to JSONL rows", _configure_langid, _langid),
+    Command("pii", "find (and redact) PII in JSONL rows", _configure_pii, _pii),
+    Command(
+        "block-urls",
+        "drop JSONL rows whose URL is on a block list",
+        _configure_block_urls,
+        _block_urls,
+    ),
     Command("dedup", "near-duplicate removal of a JSONL file", _configure_dedup, _dedup),
     Command(
         "train-classifier", "train a fastText or scikit-learn classifier", _configure_train, _train

@@ -21,6 +21,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "tokenize": ("tiktoken", "sentencepiece"),
     "ray": ("ray",),
     "plot": ("matplotlib",),
+    "pii": ("phonenumbers",),
 }
 
 

@@ -46,3 +46,40 @@ def test_langid_step_keeps_chosen_languages_and_thresholds_per_language():
 def test_missing_model_file_is_a_clear_error(tmp_path):
     with pytest.raises(ModelFileError, match="not found"):
         LanguageIdentifier(tmp_path / "nope.ftz")
+
+
+def test_normalisation_removes_urls_and_emails_and_collapses_whitespace():
+    from l3_data.steps.langid import normalise_for_langid
+
+    text = "Voir  https://example.com/a?b=1 ou\nécrire à jean.dupont@example.fr\tdemain  "
+    assert normalise_for_langid(text) == "Voir ou écrire à demain"
+    assert normalise_for_langid("Der Bericht", max_chars=3) == "Der"
+
+
+def test_prediction_is_the_more_confident_of_the_as_written_and_lowered_readings():
+    import fasttext
+
+    from l3_data.steps.langid import normalise_for_langid
+
+    texts = [
+        "LE COMITÉ PUBLIERA SON RAPPORT FINAL AU PRINTEMPS",
+        "Praha je hlavní město České republiky",
+        "NASA dan BMKG memantau gempa di Sulawesi",
+        *SENTENCES.values(),
+    ]
+    lid = LanguageIdentifier()
+    reference = fasttext.load_model(str(default_model_path()))
+    for text, (lang, score) in zip(texts, lid.predict(texts)):
+        clean = normalise_for_langid(text)
+        readings = [reference.predict(t, k=1) for t in (clean, clean.lower())]
+        best = max(readings, key=lambda r: float(r[1][0]))
+        assert lang == best[0][0].removeprefix("__label__")
+        assert score == pytest.approx(min(float(best[1][0]), 1.0))
+
+
+def test_a_text_of_urls_and_spaces_only_has_no_language():
+    lid = LanguageIdentifier()
+    assert lid.predict(["https://example.com/x  www.example.org", " \n "]) == [
+        ("und", 0.0),
+        ("und", 0.0),
+    ]

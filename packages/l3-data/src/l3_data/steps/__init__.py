@@ -10,7 +10,9 @@ from l3_data.steps import (  # noqa: F401  (imported for their registration)
     line_dedup,
     minhash,
     mix,
+    pii,
     tokenize,
+    url_filter,
     writers,
 )
 from l3_data.steps.base import STEPS, ChunkContext, Filter, GlobalStep, Step, register
