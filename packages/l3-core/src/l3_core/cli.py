@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from types import ModuleType
+from typing import TypedDict
 
 from l3_core.args import ModelArgs, list_presets
 from l3_core.cli_runner import Command, run_cli
@@ -32,7 +33,20 @@ def _model_extra(module: str) -> ModuleType:
         ) from None
 
 
-def _preset_row(name: str) -> dict[str, object]:
+class _PresetRow(TypedDict):
+    preset: str
+    params: int
+    dim: int
+    layers: int
+    heads: int
+    kv_heads: int
+    ffn: int
+    vocab: int
+    rope_scaling: bool
+    tied: bool
+
+
+def _preset_row(name: str) -> _PresetRow:
     a = ModelArgs.from_preset(name)
     return {
         "preset": name,

@@ -57,7 +57,8 @@ def save_model_file(path: str | os.PathLike[str], model: ModelFile, compress: bo
     blob = np.frombuffer(json.dumps(header, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
     save = np.savez_compressed if compress else np.savez
     with atomic_write(path, "wb") as f:
-        save(f, **{_HEADER: blob}, **{k: np.asarray(v) for k, v in model.arrays.items()})
+        # numpy types **kwds against its allow_pickle: bool keyword
+        save(f, **{_HEADER: blob}, **{k: np.asarray(v) for k, v in model.arrays.items()})  # type: ignore[arg-type]
 
 
 def load_model_file(

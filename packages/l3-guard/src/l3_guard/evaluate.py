@@ -28,7 +28,9 @@ def binary_metrics(pred: Sequence[bool], gold: Sequence[bool]) -> dict[str, floa
     }
 
 
-def vr_frr(pred_unsafe: Sequence[bool], gold_unsafe: Sequence[bool]) -> dict[str, float | int]:
+def vr_frr(
+    pred_unsafe: Sequence[bool], gold_unsafe: Sequence[bool]
+) -> dict[str, float | int | None]:
     """Violation rate: unsafe items let through; false refusal rate: safe items flagged."""
     n_unsafe = sum(gold_unsafe)
     n_safe = len(gold_unsafe) - n_unsafe

@@ -15,13 +15,13 @@ import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from l3_core import Tokenizer, generate, kernels, load_checkpoint
+from l3_core import Tokenizer, Transformer, generate, kernels, load_checkpoint
 from l3_core.errors import ConfigError
 from l3_guard.errors import GuardInputError
 from l3_guard.llama_guard_format import Role, Turn, as_turns, build_prompt, parse_output
@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 class Int8Linear(nn.Module):
     """A linear layer holding int8 weights and one fp32 scale per output channel."""
+
+    weight_int8: torch.Tensor
+    scale: torch.Tensor
 
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
@@ -54,7 +57,10 @@ class Int8Linear(nn.Module):
         return F.linear(x, self.weight.to(x.dtype), self.bias)
 
 
-def quantize_int8(model: nn.Module) -> nn.Module:
+_M = TypeVar("_M", bound=nn.Module)
+
+
+def quantize_int8(model: _M) -> _M:
     """Replace every ``nn.Linear`` of ``model`` in place by :class:`Int8Linear`."""
     for name, child in list(model.named_children()):
         if isinstance(child, nn.Linear):
@@ -71,7 +77,7 @@ class LlamaGuardLLM:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: Transformer,
         tokenizer: Tokenizer,
         *,
         taxonomy: Taxonomy | None = None,

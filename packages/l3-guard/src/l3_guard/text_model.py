@@ -130,7 +130,10 @@ class LinearTextModel:
             return self.predict_proba([text]), [(0, len(text))]
         chunks = windows(text, max(smallest // 2, 1), max(smallest // 2, 1))
         counts = self.featurizer.counts([text[a:b] for a, b in chunks])
-        rows, spans, seen = [], [], set()
+        # None: the whole text, hashed as one; (i, j): the sum of chunks i..j-1
+        rows: list[tuple[int, int] | None] = []
+        spans: list[tuple[int, int]] = []
+        seen: set[tuple[int, int]] = set()
         if len(text) <= size:  # the whole text, hashed exactly as in training
             rows.append(None)
             spans.append((0, len(text)))

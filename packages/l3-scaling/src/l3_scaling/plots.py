@@ -60,16 +60,18 @@ def plot_isoflops(fit: IsoFlopFit, runs: Runs, path: str | Path) -> Path:
     ax, ax2 = fig.subplots(1, 2)
     cmap = colormaps["viridis"]
     budgets = sorted(fit.budgets, key=lambda b: b.C)
+    run_budgets = runs.C
+    assert run_budgets is not None  # fit_isoflops refuses runs without C
     for i, b in enumerate(budgets):
-        color = cmap(i / max(1, len(budgets) - 1))
-        near = np.abs(np.log(runs.C) - np.log(b.C)) < 0.05
-        ax.scatter(runs.D[near], runs.loss[near], s=12, color=color, alpha=0.7)
+        rgba = cmap(i / max(1, len(budgets) - 1))
+        near = np.abs(np.log(run_budgets) - np.log(b.C)) < 0.05
+        ax.scatter(runs.D[near], runs.loss[near], s=12, color=rgba, alpha=0.7)
         lo, hi = np.log10(runs.D[near].min()), np.log10(runs.D[near].max())
         x = np.linspace(lo, hi, 200)
         inside = (x >= np.log10(b.window[0])) & (x <= np.log10(b.window[1]))
         y = np.polyval(b.coeffs, x)
-        ax.plot(10 ** x[inside], y[inside], color=color, lw=1.5, label=f"C={b.C:.2g}")
-        ax.plot(10**x, y, color=color, lw=0.6, ls=":")
+        ax.plot(10 ** x[inside], y[inside], color=rgba, lw=1.5, label=f"C={b.C:.2g}")
+        ax.plot(10**x, y, color=rgba, lw=0.6, ls=":")
         ax.plot(b.D_opt, b.loss_opt, "x", color="red", ms=8, mew=2)
     ax.set_xscale("log")
     _no_minor_labels(ax)

@@ -28,13 +28,13 @@ def isoflop_runs(
     """
     rng = np.random.default_rng(seed)
     Cs, Ns = [], []
-    for C in budgets:
+    for budget in budgets:
         if model_sizes is None:
-            n_opt, _ = law.optimal_allocation(C)
+            n_opt, _ = law.optimal_allocation(budget)
             sizes = n_opt * np.logspace(-decades / 2, decades / 2, sizes_per_budget)
         else:
             sizes = np.asarray(model_sizes, float)
-        Cs.append(np.full(len(sizes), float(C)))
+        Cs.append(np.full(len(sizes), float(budget)))
         Ns.append(sizes)
     C = np.concatenate(Cs)
     N = np.concatenate(Ns)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -123,7 +124,7 @@ def chunk_mappings(
 ) -> Iterator[tuple[ParamMapping, torch.nn.Parameter]]:
     """Every parameter of a Megatron GPTModel chunk with its plain mapping (``heads=False``:
     the language model's only, without an objective's head)."""
-    model = chunk
+    model: Any = chunk  # a GPTModel under its wrappers; megatron-core has no type hints
     while hasattr(model, "module"):  # DDP / Float16Module wrappers
         model = model.module
     for name, param in model.named_parameters():

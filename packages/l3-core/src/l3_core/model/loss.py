@@ -61,7 +61,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             t = safe[start:end, None]
             picked = logp.gather(1, t).squeeze(1)
             loss -= torch.where(valid[start:end], picked, 0).sum()
-            if not need_grad:
+            if grad_hidden is None or grad_weight is None:  # no gradient needed
                 continue
             grad = logp.exp_()
             grad.scatter_add_(1, t, torch.full_like(picked, -1.0)[:, None])

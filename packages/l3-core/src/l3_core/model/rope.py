@@ -46,17 +46,18 @@ class RotaryTable:
         self._sin: torch.Tensor | None = None
 
     def tables(self, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._cos is None or self._cos.shape[0] < length or self._cos.device != device:
-            size = max(length, 2 * (self._cos.shape[0] if self._cos is not None else 0), 256)
+        cos, sin = self._cos, self._sin
+        if cos is None or sin is None or cos.shape[0] < length or cos.device != device:
+            size = max(length, 2 * (cos.shape[0] if cos is not None else 0), 256)
             inv = inverse_frequencies(
                 self.args.head_dim, self.args.rope_theta, self.args.rope_scaling
             )
             inv = inv.to(device)
             pos = torch.arange(size, device=device, dtype=torch.float32)
             angles = torch.outer(pos, inv)
-            self._cos = torch.cat([angles.cos(), angles.cos()], dim=-1)
-            self._sin = torch.cat([-angles.sin(), angles.sin()], dim=-1)
-        return self._cos, self._sin
+            cos = self._cos = torch.cat([angles.cos(), angles.cos()], dim=-1)
+            sin = self._sin = torch.cat([-angles.sin(), angles.sin()], dim=-1)
+        return cos, sin
 
     def gather(self, positions: torch.Tensor, bound: int) -> tuple[torch.Tensor, torch.Tensor]:
         """cos, signed sin of shape [*positions.shape, head_dim] for integer ``positions``, all

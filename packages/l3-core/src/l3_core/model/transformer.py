@@ -8,6 +8,7 @@ Build it on the meta device to size a 405B model without memory, then materialis
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -185,6 +186,7 @@ class Transformer(nn.Module):
             raise InputError("pass exactly one of tokens and embeddings")
         if tokens is not None:
             return self.embed(tokens)
+        assert embeddings is not None  # exactly one of the two, checked above
         if embeddings.dim() != 3 or embeddings.shape[-1] != self.args.dim:
             raise InputError(
                 f"embeddings must be [batch, seq, {self.args.dim}], got {tuple(embeddings.shape)}"
@@ -247,7 +249,7 @@ class Transformer(nn.Module):
         def trunc_normal(t: torch.Tensor, sd: float) -> None:
             nn.init.trunc_normal_(t, std=sd, a=-3 * sd, b=3 * sd, generator=generator)
 
-        for layer in self.layers:
+        for layer in cast("list[TransformerBlock]", self.layers):  # ModuleList is untyped
             depth_std = std / math.sqrt(2 * (layer.layer_id + 1))
             attn, ffn = layer.attention, layer.feed_forward
             qkv = (attn.wq.weight, attn.wk.weight, attn.wv.weight)

@@ -19,11 +19,16 @@ Importing this module checks the installed version: another version fails with
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from l3_core.errors import L3Error
+
+if TYPE_CHECKING:  # the mixin goes before GPTModel, whose attributes it uses
+    from megatron.core.models.gpt import GPTModel as _MixinBase
+else:
+    _MixinBase = object
 
 SUPPORTED_VERSION = "0.16.1"
 
@@ -70,7 +75,7 @@ def param_slots(optimizer) -> Iterator[tuple[torch.nn.Parameter, torch.Tensor, s
 # -- hidden states from the last stage -------------------------------------------------------
 
 
-class HiddenOutputMixin:
+class HiddenOutputMixin(_MixinBase):
     """Put before ``GPTModel`` in the bases: when ``returns_hidden_states()``, the last stage
     returns ``output_from_hidden_states(hidden_states)`` (hidden states [s, b, dim] after the
     final norm, before the output layer) instead of logits or per-token losses."""

@@ -19,7 +19,9 @@ class RMSNorm(nn.Module):
         self.config = config
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(hidden_size, dtype=config.params_dtype))
-        self.weight.sequence_parallel = bool(config.sequence_parallel)
+        # Megatron reads this flag off the parameter; torch's Parameter does not declare it
+        # (and where lint runs without torch, there is nothing to ignore: hence unused-ignore).
+        self.weight.sequence_parallel = bool(config.sequence_parallel)  # type: ignore[attr-defined, unused-ignore]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         normed = F.rms_norm(x.float(), (x.shape[-1],), eps=self.eps).to(x.dtype)

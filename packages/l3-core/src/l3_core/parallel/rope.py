@@ -18,6 +18,8 @@ from l3_core.model.rope import inverse_frequencies
 class PositionRotary(nn.Module):
     """Drop-in for GPTModel's ``rotary_pos_emb`` that honours per-token positions."""
 
+    inv_freq: torch.Tensor
+
     def __init__(self, args: ModelArgs) -> None:
         super().__init__()
         inv = inverse_frequencies(args.head_dim, args.rope_theta, args.rope_scaling)
@@ -30,6 +32,7 @@ class PositionRotary(nn.Module):
 
     def forward(self, seq_len: int, packed_seq: bool = False, cp_group=None) -> torch.Tensor:
         pos = self.positions
+        assert pos is not None, "PositionRotary.positions must be set before forward"
         inv = self.inv_freq.to(pos.device)  # built after Megatron moved the model
         freqs = pos.to(inv.dtype)[..., None] * inv  # [b, s, hd/2]
         emb = torch.cat((freqs, freqs), dim=-1)  # rotate-half layout, as in HF Llama

@@ -59,6 +59,10 @@ class Tokenizer:
         """Token ids of ``text``; special-token strings are plain text unless allowed."""
         raise NotImplementedError
 
+    def encode_batch(self, texts: Sequence[str], *, bos: bool, eos: bool) -> list[list[int]]:
+        """Token ids of each of ``texts``, special-token strings as plain text."""
+        raise NotImplementedError
+
     def decode(self, ids: Sequence[int]) -> str:
         raise NotImplementedError
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.distributed as dist
@@ -148,9 +149,11 @@ class MegatronBackend(CheckpointBackend):
                     ):
                         out[key][name] = full.cpu().clone()
         keep = dp_rank == 0 and ps.get_tensor_model_parallel_rank() == 0
-        gathered = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+        gathered: list[dict[str, dict[str, torch.Tensor]] | None] | None = (
+            [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+        )
         dist.gather_object(out if keep else None, gathered, dst=0)
-        if dist.get_rank() != 0:
+        if gathered is None:  # not rank 0
             return None
         merged: dict[str, dict[str, torch.Tensor]] = {k: {} for k in local}
         for part in gathered:
@@ -224,7 +227,7 @@ class FsdpBackend(CheckpointBackend):
     def load(self, state: PlainState) -> None:
         from torch.distributed.tensor import DTensor, distribute_tensor
 
-        def shard_of(full: torch.Tensor, p) -> torch.Tensor:
+        def shard_of(full: torch.Tensor, p: DTensor) -> torch.Tensor:
             # every rank holds the same full tensor, so distributing it keeps each one's shard
             return distribute_tensor(
                 full.to(p.to_local().device), p.device_mesh, p.placements
@@ -232,7 +235,8 @@ class FsdpBackend(CheckpointBackend):
 
         with torch.no_grad():
             for chunk in self.chunks:
-                for mapping, p in chunk_mappings(chunk, self.args):
+                for mapping, param in chunk_mappings(chunk, self.args):
+                    p = cast("DTensor", param)  # FSDP2 holds every parameter as a DTensor
                     w = _cut(mapping, state.weights, "", self.args, 0, 1)
                     _check_shape(mapping, w, p)
                     p.to_local().copy_(shard_of(w, p).to(p.dtype))

@@ -45,14 +45,16 @@ class LanguageModelObjective(Objective):
         return open_packed_stream(cfg.data, cfg.train.seed, args.vocab_size)
 
     def micro_batches(self, batch: Batch, layout: Layout) -> list[dict[str, torch.Tensor | None]]:
-        micro: list[dict[str, torch.Tensor | None]] = list(
-            split_rows_and_columns(batch, layout, columns=_COLUMNS)
-        )
+        micro: list[dict[str, torch.Tensor | None]] = [
+            dict(m) for m in split_rows_and_columns(batch, layout, columns=_COLUMNS)
+        ]
         if not self.data.document_mask:
             # one sequence per row: positions are the global column indices
             cols = layout.columns(batch.tokens.shape[1])
             for m in micro:
-                shape = m["tokens"].shape
+                tokens = m["tokens"]
+                assert tokens is not None  # a column of every micro-batch
+                shape = tokens.shape
                 m["positions"] = torch.from_numpy(np.broadcast_to(cols, shape).copy()).to(
                     layout.device
                 )
@@ -66,6 +68,8 @@ class LanguageModelObjective(Objective):
 
     def loss(self, micro: dict[str, torch.Tensor | None], output: torch.Tensor) -> LossParts:
         losses = output.float().reshape(-1)
-        mask = micro["loss_mask"].reshape(-1).float()
+        loss_mask = micro["loss_mask"]
+        assert loss_mask is not None  # a column of every micro-batch
+        mask = loss_mask.reshape(-1).float()
         hits = ((losses.detach() < math.log(2)).float() * mask).sum()  # p(target) > 1/2
         return LossParts((losses * mask).sum(), mask.sum(), {"hits": hits})

@@ -51,6 +51,10 @@ class Trainer:
     a context manager, or call :meth:`close`, to leave the CPU compatibility scope.
     """
 
+    # One chunk per virtual pipeline stage: Megatron's DDP (untyped) or an FSDP2 module.
+    model: list[Any]
+    optimizer: Any  # Megatron's (untyped) optimizer or FsdpOptimizer, which mirrors its API
+
     def __init__(self, cfg: RunConfig, objective: Objective | None = None) -> None:
         self._scope = contextlib.ExitStack()
         self._scope.enter_context(cpu_compat.scope())

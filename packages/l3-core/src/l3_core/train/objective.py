@@ -42,8 +42,16 @@ class BatchSource(Protocol):
     """Where an objective's batches come from; its state resumes a run exactly."""
 
     phase: str
-    tokenizer: str  # fingerprint of the data's tokenizer, checked on resume
-    where: str  # what the data is, for messages
+
+    @property
+    def tokenizer(self) -> str:
+        """Fingerprint of the data's tokenizer, checked on resume."""
+        ...
+
+    @property
+    def where(self) -> str:
+        """What the data is, for messages."""
+        ...
 
     def next_rows(self, n: int, seq_len: int) -> Any: ...
 

@@ -45,7 +45,7 @@ def make_shards(directory: Path, n_docs: int = 120, seed: int = 0, max_len: int 
 
 def config(corpus: Path, run_dir: Path, **sections) -> RunConfig:
     """A tiny fp32 run on ``corpus``; ``sections`` override tables, e.g. parallel={"tp": 2}."""
-    base = {
+    base: dict[str, Any] = {
         "run_dir": str(run_dir),
         "model": {"preset": "llama3-tiny", "n_layers": 4},
         "data": {"path": str(corpus), "seq_len": 64, "val_fraction": 0.05},

@@ -226,9 +226,13 @@ class Engine:
     ) -> int:
         ctx = ctx or ChunkContext(unit=unit, workdir=self.workdir)
         indices, barrier = self.segments[seg]
-        stream: Iterable[Document] = docs
+        stream: Iterator[Document] = iter(docs)
         if seg > 0:
-            g = self.steps[self.segments[seg - 1][1]]  # type: ignore[index]
+            previous = self.segments[seg - 1][1]
+            # every segment but the last ends at a global step, whose apply starts the next
+            assert previous is not None
+            g = self.steps[previous]
+            assert isinstance(g, GlobalStep)
             stream = _count(stream, ctx.stats, g.label, "in")
             stream = g.apply(list(stream), ctx, self.state_dir(seg - 1))
             stream = _timed(stream, ctx.stats, g.label)
@@ -242,9 +246,10 @@ class Engine:
             assert isinstance(g, GlobalStep)
             t0 = time.perf_counter()
             arrays = g.collect(out)
-            ctx.stats[f"{g.label}/time_collect_s"] += time.perf_counter() - t0
+            _add_seconds(ctx.stats, f"{g.label}/time_collect_s", time.perf_counter() - t0)
             with atomic_write(self.data(seg, unit, ".npz"), "wb") as f:
-                np.savez(f, **arrays)
+                # numpy types **kwds against its allow_pickle: bool keyword
+                np.savez(f, **arrays)  # type: ignore[arg-type]
             write_compressed_jsonl(self.data(seg, unit, ".jsonl.zst"), (d.to_json() for d in out))
         if ctx.excluded:
             write_compressed_jsonl(
@@ -358,9 +363,14 @@ def _timed(it: Iterator[Document], stats: Counter, label: str) -> Iterator[Docum
         try:
             doc = next(it)
         except StopIteration:
-            stats[key] += clock() - t0
+            _add_seconds(stats, key, clock() - t0)
             return
-        stats[key] += clock() - t0
+        _add_seconds(stats, key, clock() - t0)
         stats[docs_key] += 1
         stats[chars_key] += len(doc.text)
         yield doc
+
+
+def _add_seconds(stats: Counter, key: str, seconds: float) -> None:
+    # A Counter holds any number; typeshed types its values int, and these are float seconds.
+    stats[key] += seconds  # type: ignore[assignment]

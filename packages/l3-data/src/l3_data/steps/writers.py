@@ -9,12 +9,15 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from l3_core.io import atomic_write
 from l3_data.document import Document
 from l3_data.steps.base import ChunkContext, Step, register
 from l3_data.steps.limits import OneOf, option_limits
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 _EXT = {"gz": ".jsonl.gz", "zst": ".jsonl.zst", "none": ".jsonl"}
 
@@ -22,13 +25,15 @@ _EXT = {"gz": ".jsonl.gz", "zst": ".jsonl.zst", "none": ".jsonl"}
 def open_write_binary(path: Path, raw: IO[bytes]) -> IO[bytes]:
     """A binary writer over ``raw`` compressing by ``path``'s extension; closing it leaves
     ``raw`` open (for :func:`l3_core.io.atomic_write` to sync and rename)."""
+    # The ignores: typeshed's io classes (GzipFile, RawIOBase) are not typing.IO, though they
+    # are binary writers all the same.
     if path.suffix == ".gz":
         # mtime=0: identical content gives identical bytes, so reruns are comparable.
         return gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=3)  # type: ignore[return-value]
     if path.suffix == ".zst":
         import zstandard
 
-        return zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False)  # type: ignore[return-value]
+        return zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False)
     return _Unclosable(raw)  # type: ignore[return-value]
 
 
@@ -39,7 +44,7 @@ class _Unclosable(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, b) -> int:  # type: ignore[override]
+    def write(self, b: ReadableBuffer) -> int:
         return self._raw.write(b)
 
 

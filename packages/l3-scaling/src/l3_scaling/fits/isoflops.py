@@ -185,7 +185,7 @@ def fit_budget(
     N: np.ndarray,
     D: np.ndarray,
     loss: np.ndarray,
-    lines: Sequence[int] | None = None,
+    lines: Sequence[int] | np.ndarray | None = None,
     *,
     window_decades: float | None = 0.5,
     min_points: int = 5,
@@ -279,7 +279,7 @@ def fit_budget(
     else:
         n_opt = C / (6.0 * 10.0**x_opt)
     used = tuple(int(lines[i]) for i in np.flatnonzero(sel))
-    window = (float(10 ** x[sel].min()), float(10 ** x[sel].max()))
+    span = (float(10 ** x[sel].min()), float(10 ** x[sel].max()))
     return BudgetFit(
         C=float(C),
         coeffs=(float(c2), float(c1), float(c0)),
@@ -288,7 +288,7 @@ def fit_budget(
         loss_opt=float(c0 - c1 * c1 / (4 * c2)),
         n_points=n,
         used_lines=used,
-        window=window,
+        window=span,
     )
 
 

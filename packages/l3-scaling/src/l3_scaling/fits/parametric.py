@@ -25,7 +25,7 @@ import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 from scipy.optimize import minimize
@@ -171,6 +171,14 @@ class HuberLogObjective:
         theta[:, 1] += theta[:, 4] * self.c_d
         return theta
 
+    @overload
+    def residuals(
+        self, q: np.ndarray, jacobian: Literal[True] = ...
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    @overload
+    def residuals(self, q: np.ndarray, jacobian: Literal[False]) -> tuple[np.ndarray, None]: ...
+
     def residuals(
         self, q: np.ndarray, jacobian: bool = True
     ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -296,7 +304,7 @@ def fit_parametric(
     level: float = 0.95,
     seed: int = 0,
     allow_few_points: bool = False,
-    lines: Sequence[int] | None = None,
+    lines: Sequence[int] | np.ndarray | None = None,
     source: str = "",
 ) -> ParametricFit:
     """Fit L(N, D) = E + A/N^alpha + B/D^beta to points (N params, D tokens, final loss).

@@ -11,6 +11,7 @@ two small float32 batched products instead of a general attention kernel.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +32,10 @@ def _norm(x: torch.Tensor, norm: RMSNorm) -> torch.Tensor:
     return fused_rms_norm(x, norm.weight, norm.eps)  # RMSNorm.forward without the module call
 
 
+def _blocks(model: Transformer) -> list[TransformerBlock]:
+    return cast("list[TransformerBlock]", model.layers)  # ModuleList is untyped
+
+
 def _projections(layer: TransformerBlock) -> tuple[nn.Module, ...]:
     a, f = layer.attention, layer.feed_forward
     return (a.wq, a.wk, a.wv, a.wo, f.w1, f.w3, f.w2)
@@ -45,9 +50,9 @@ def supports_fast_decode(model: Transformer) -> bool:
         plain_class(layer) is TransformerBlock
         and plain_class(layer.attention) is Attention
         and plain_class(layer.feed_forward) is FeedForward
-        for layer in model.layers
+        for layer in _blocks(model)
     )
-    modules = [m for layer in model.layers for m in _projections(layer)]
+    modules = [m for layer in _blocks(model) for m in _projections(layer)]
     if model.output is not None:
         modules.append(model.output)
     return (
@@ -61,7 +66,7 @@ def projection_weights(model: Transformer) -> list[torch.Tensor] | None:
     """The matrices one decoding step multiplies by, in the order it uses them (wqkv, wo, w13,
     w2 per layer, then the head); None where the stacked copies would pass their budget."""
     weights = []
-    for layer in model.layers:
+    for layer in _blocks(model):
         a, f = layer.attention, layer.feed_forward
         wqkv = stacked_weight(a, [a.wq.weight, a.wk.weight, a.wv.weight])
         w13 = stacked_weight(f, [f.w1.weight, f.w3.weight])
@@ -91,7 +96,7 @@ class DecodePlan:
     ) -> DecodePlan:
         """``weights``: :func:`projection_weights` of ``model``."""
         layers = []
-        for i, layer in enumerate(model.layers):
+        for i, layer in enumerate(_blocks(model)):
             wqkv, wo, w13, w2 = weights[4 * i : 4 * i + 4]
             layers.append((layer.attention_norm, wqkv, wo, layer.ffn_norm, w13, w2))
         a = model.args

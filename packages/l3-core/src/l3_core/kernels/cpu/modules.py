@@ -31,8 +31,9 @@ def stacked_projection(
 ) -> torch.Tensor:
     """The outputs of ``linears`` on ``x`` side by side: one GEMM by their stacked weights where
     all are plain ``nn.Linear`` without bias (within the stacking budget), else each module."""
-    if all(type(m) is nn.Linear and m.bias is None for m in linears):
-        weight = stacked_weight(owner, [m.weight for m in linears])
+    plain = [m for m in linears if type(m) is nn.Linear]
+    if len(plain) == len(linears) and all(m.bias is None for m in plain):
+        weight = stacked_weight(owner, [m.weight for m in plain])
         if weight is not None:
             return F.linear(x, weight)
     return torch.cat([m(x) for m in linears], dim=-1)
