@@ -18,14 +18,14 @@ def _cfg(**train) -> AlignConfig:
     return from_dict(AlignConfig, {"train": {"resume": False, **train}})
 
 
-def test_rejection_sampling_raises_the_sorted_rate(tiny_model_dir, tokenizer, tmp_path):
+def test_rejection_sampling_raises_the_sorted_rate(model_dir, tokenizer, tmp_path):
     write_jsonl(tmp_path / "imitation.jsonl", imitation_rows(200, seed=1))
     write_jsonl(tmp_path / "pairs.jsonl", preference_rows(400, seed=7))
     start = tmp_path / "start"
     run_sft(_cfg(max_steps=100, lr=3e-3, batch_rows=2, micro_batch_rows=2),
-            tiny_model_dir, tmp_path / "imitation.jsonl", start)  # fmt: skip
+            model_dir, tmp_path / "imitation.jsonl", start)  # fmt: skip
     run_reward_training(_cfg(max_steps=100, lr=3e-3, batch_rows=4, micro_batch_rows=4),
-                        tiny_model_dir, tmp_path / "pairs.jsonl", tmp_path / "rm")  # fmt: skip
+                        model_dir, tmp_path / "pairs.jsonl", tmp_path / "rm")  # fmt: skip
     prompts = preference_rows(32, seed=11)
     before = greedy_sorted_share(load_checkpoint(start / "final"), tokenizer, prompts)
     kept = rejection_sampled_rows(
