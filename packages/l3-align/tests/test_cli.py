@@ -1,4 +1,5 @@
-"""The l3-align command line: outputs, exit codes, exclusions, resume after kill -9."""
+"""The l3-align command line (SFT and DPO on l3-core's trainer): outputs, exit codes,
+exclusions, resume after kill -9, checkpoints that ``l3_core.load_checkpoint`` reads."""
 
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ import torch
 from l3_align.cli import main
 from l3_align.synthetic import imitation_rows
 from l3_core.checkpoint import load_checkpoint
-from l3_core.jsonl import write_jsonl
-from l3_core.metrics_schema import read_metrics
+from l3_core.jsonl import read_jsonl, write_jsonl
 
 FAST = [
     "--set",
@@ -30,7 +30,7 @@ FAST = [
 
 
 def _losses(run_dir):
-    return [(r.step, r.loss) for r in read_metrics(run_dir / "metrics.jsonl")]
+    return [(r["step"], r["loss"]) for r in read_jsonl(run_dir / "metrics.jsonl")]
 
 
 def test_dpo_writes_metrics_final_model_and_counts_exclusions(
@@ -60,11 +60,15 @@ def test_dpo_writes_metrics_final_model_and_counts_exclusions(
         ]
     )
     assert code == 0
-    records = [r.to_json() for r in read_metrics(out / "metrics.jsonl")]
+    records = read_jsonl(out / "metrics.jsonl")
     assert [r["step"] for r in records] == [1, 2, 3]
     assert all({"loss", "reward_margin", "reward_accuracy", "lr"} <= set(r) for r in records)
-    assert records[0]["lr"] == 1e-3 and "val_reward_accuracy" in records[-1]
+    assert records[0]["lr"] == 1e-3 and "val_loss" in records[-1]
+    # the training checkpoint and final/ hold the same weights, both read by load_checkpoint
+    trained = load_checkpoint(out / "checkpoints" / "step_00000003")
     model = load_checkpoint(out / "final")
+    for name, t in trained.state_dict().items():
+        assert torch.equal(t, model.state_dict()[name]), name
     assert (out / "final" / "tokenizer.model").read_bytes() == (
         model_dir / "tokenizer.model"
     ).read_bytes()
@@ -80,6 +84,10 @@ def test_dpo_writes_metrics_final_model_and_counts_exclusions(
     ]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["excluded"] == 1 and summary["train_pairs"] == len(rows)
+    # held-out figures from the plain model read back from final/; its loss is the trainer's
+    last = summary["last"]
+    assert 0 <= last["val_reward_accuracy"] <= 1
+    assert last["val_loss"] == pytest.approx(records[-1]["val_loss"], abs=1e-5)
     assert json.loads((out / "config.json").read_text())["dpo"]["beta"] == 0.2
     assert "3 steps" in capsys.readouterr().out
 
@@ -127,6 +135,10 @@ def test_resume_from_a_checkpoint_gives_the_same_losses(model_dir, pref_file, tm
     assert main([*args, "--run-dir", str(a), "--set", "train.resume=false"]) == 0
     assert main([*args, "--run-dir", str(b)]) == 0
     shutil.rmtree(b / "final")
+    assert main([*args, "--run-dir", str(b)]) == 0  # resumes at the last checkpoint
+    assert (b / "final").is_dir()
+    shutil.rmtree(b / "checkpoints" / "step_00000006")
+    (b / "checkpoints" / "latest").write_text("step_00000004\n")
     assert main([*args, "--run-dir", str(b)]) == 0  # resumes at step 4, redoes 5 and 6
     assert _losses(a) == _losses(b)
 
@@ -158,7 +170,7 @@ def test_resume_after_kill_9_gives_the_same_losses(model_dir, pref_file, tmp_pat
     latest = run / "checkpoints" / "latest"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if latest.is_file() and json.loads(latest.read_text())["step"] >= 6:
+        if latest.is_file() and int(latest.read_text().strip().removeprefix("step_")) >= 6:
             break
         time.sleep(0.02)
     if proc.poll() is not None:

@@ -23,17 +23,24 @@ def _configure_rm(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", required=True, help="where metrics.jsonl and final/ go")
     p.add_argument("--eval", help="held-out preference rows for accuracy")
     p.add_argument("--tokenizer", help="tokenizer file (default: MODEL/tokenizer.model)")
+    p.add_argument(
+        "--nproc", type=int, default=1, help="local gloo ranks to train on (parallel.* splits them)"
+    )
 
 
 def _rm(opts: argparse.Namespace) -> int:
-    from l3_align.rm.config import RewardRunConfig
+    from l3_align.config import AlignConfig
+    from l3_align.errors import AlignConfigError
     from l3_align.rm.run import run_reward_training
 
-    cfg = load_config(RewardRunConfig, opts.config, opts.overrides)
+    cfg = load_config(AlignConfig, opts.config, opts.overrides)
+    if opts.nproc < 1:
+        raise AlignConfigError(f"--nproc = {opts.nproc} must be at least 1")
     summary = run_reward_training(
-        opts.model, opts.data, opts.run_dir, cfg, opts.eval, opts.tokenizer
+        cfg, opts.model, opts.data, opts.run_dir, opts.eval, opts.tokenizer, opts.nproc
     )
-    print(json.dumps(summary))
+    if summary:  # empty on ranks other than 0 under torchrun
+        print(json.dumps(summary))
     return 0
 
 

@@ -1,11 +1,15 @@
-"""The run config of ``l3-align sft`` and ``l3-align dpo``: TOML tables ``[train]``, ``[data]``,
-``[dpo]``, every key reachable with ``--set table.key=value``."""
+"""The run config of ``l3-align sft``, ``dpo`` and ``rm``: TOML tables ``[train]``, ``[data]``,
+``[dpo]``, ``[rm]`` and ``[parallel]`` (l3-core's parallel sizes: ``--set parallel.tp=2`` under
+``torchrun`` or ``--nproc``), every key reachable with ``--set table.key=value``. The trainer's
+own config (:class:`l3_core.run_config.RunConfig`) is built from it by
+:func:`l3_align.train.job.trainer_config`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from l3_align.errors import AlignConfigError
+from l3_core.run_config import ParallelSizes
 
 
 @dataclass
@@ -18,8 +22,8 @@ class TrainConfig:
     beta2: float = 0.95
     eps: float = 1e-8
     clip_grad: float = 1.0
-    batch_rows: int = 8  # packed rows per optimizer step
-    micro_batch_rows: int = 8  # packed rows per forward pass
+    batch_rows: int = 8  # packed rows per optimizer step (over all data-parallel ranks)
+    micro_batch_rows: int = 8  # packed rows per forward pass of one rank
     seed: int = 0
     eval_every: int = 0  # 0: evaluate at the last step only
     checkpoint_every: int = 0  # 0: no intermediate checkpoints
@@ -81,16 +85,32 @@ class DPOConfig:
 
 
 @dataclass
+class RewardConfig:
+    loss: str = "ranking"  # a name in l3_align.rm.losses.PAIRS
+
+    def validate(self) -> None:
+        from l3_align.rm.losses import PAIRS
+
+        if self.loss not in PAIRS:
+            raise AlignConfigError(
+                f"rm.loss = {self.loss!r}: known losses are {', '.join(sorted(PAIRS))}"
+            )
+
+
+@dataclass
 class AlignConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
+    rm: RewardConfig = field(default_factory=RewardConfig)
+    parallel: ParallelSizes = field(default_factory=ParallelSizes)
 
     def validate(self) -> None:
         from l3_align.data.encode import truncation_named
 
         self.train.validate()
         self.dpo.validate()
+        self.rm.validate()
         truncation_named(self.data.truncation)
         if self.data.seq_len < 0:
             raise AlignConfigError(f"data.seq_len = {self.data.seq_len} must be 0 or positive")

@@ -9,7 +9,7 @@ from l3_align.config import DPOConfig
 from l3_align.data import ChatEncoder, encode_preference_file
 from l3_align.data.packing import pack
 from l3_align.dpo.objective import DPOObjective, logp_mask, pair_items
-from l3_align.train.seam import Layout, TokenLosses
+from l3_align.train.plain import TokenLosses, one_process
 from l3_core.checkpoint import load_checkpoint
 from l3_core.jsonl import Exclusions
 
@@ -54,7 +54,7 @@ def test_packed_dpo_loss_equals_unpacked_reference_formula(model_dir, pref_file,
         obj = DPOObjective(cfg)
         net = TokenLosses(policy)
         total, count = 0.0, 0
-        for micro in obj.micro_batches(rows, Layout(micro_batch_size=3)):
+        for micro in obj.micro_batches(rows, one_process(3)):
             parts = obj.loss(micro, obj.forward(net, micro))
             total += float(parts.loss_sum)
             count += int(parts.count)
@@ -76,7 +76,7 @@ def test_policy_equal_to_reference_has_zero_margin_and_half_accuracy(
     rows = pack([pair_items(p, True, tuple(r)) for p, r in zip(pairs, refs)], 128, tokenizer.pad_id)
     obj = DPOObjective(DPOConfig(losses={"sigmoid": 1.0}))
     with torch.no_grad():
-        (micro,) = obj.micro_batches(rows, Layout(micro_batch_size=rows.n_rows))
+        (micro,) = obj.micro_batches(rows, one_process(rows.n_rows))
         parts = obj.loss(micro, obj.forward(TokenLosses(model), micro))
     n = float(parts.count)
     assert abs(float(parts.metrics["reward_margin"])) / n < 1e-5

@@ -1,16 +1,19 @@
-"""``l3-align rm`` and ``score`` end to end on the synthetic sorting task: the reward model's
-held-out preference accuracy passes 0.9, final/ loads back with its tokenizer, score writes a
-line per row, and bad input gets its exit code and one line."""
+"""``l3-align rm`` (on l3-core's trainer) and ``score`` end to end on the synthetic sorting
+task: the reward model's held-out preference accuracy passes 0.9, final/ loads back with its
+tokenizer and equals the last training checkpoint, score writes a line per row, and bad input
+gets its exit code and one line."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import torch
 
 from l3_align import load_reward_model
 from l3_align.commands_rm import COMMANDS
 from l3_align.synthetic import preference_rows
+from l3_align.train.export import load_trained
 from l3_core.cli_runner import run_cli
 from l3_core.exit_codes import ExitCode
 from l3_core.jsonl import read_jsonl, write_jsonl
@@ -30,7 +33,8 @@ def trained(tmp_path_factory, tiny_model_dir):
     argv = [
         "rm", "--model", str(tiny_model_dir), "--data", str(work / "train.jsonl"),
         "--eval", str(work / "eval.jsonl"), "--run-dir", str(work / "run"),
-        "--set", "train.max_steps=120", "--set", "train.lr=3e-3", "--set", "train.batch_size=16",
+        "--set", "train.max_steps=120", "--set", "train.lr=3e-3", "--set", "train.batch_rows=4",
+        "--set", "train.micro_batch_rows=4",
     ]  # fmt: skip
     assert cli(argv) == 0
     return work
@@ -39,8 +43,10 @@ def trained(tmp_path_factory, tiny_model_dir):
 def test_reward_model_learns_the_sorted_preference(trained) -> None:
     metrics = read_jsonl(trained / "run" / "metrics.jsonl")
     assert [m["step"] for m in metrics] == list(range(1, 121))
-    assert {"step", "loss", "accuracy"} <= metrics[0].keys()
-    assert metrics[-1]["eval_accuracy"] > 0.9
+    assert {"step", "loss", "accuracy", "grad_norm"} <= metrics[0].keys()
+    summary = json.loads((trained / "run" / "summary.json").read_text())
+    assert summary["last"]["val_accuracy"] > 0.9
+    assert summary["last"]["val_loss"] == pytest.approx(metrics[-1]["val_loss"], abs=1e-5)
     assert metrics[-1]["loss"] < metrics[0]["loss"]
 
 
@@ -51,7 +57,12 @@ def test_final_holds_the_tokenizer_and_loads(trained, tiny_model_dir) -> None:
     ).read_bytes()
     rm = load_reward_model(final)
     assert rm.trunk.args.dim == 32
-    excluded = read_jsonl(trained / "run" / "exclusions.jsonl")
+    # the trainer's checkpoint holds the trunk and the head (output_head.*): the same weights
+    trunk, head = load_trained(trained / "run" / "checkpoints" / "step_00000120")
+    assert torch.equal(head["weight"], rm.score.weight)
+    for name, t in rm.trunk.state_dict().items():
+        assert torch.equal(t, trunk.state_dict()[name]), name
+    excluded = read_jsonl(trained / "run" / "excluded.jsonl")
     assert [(e["line"], e["reason"]) for e in excluded] == [
         (4, "fields 'chosen' and 'rejected' are identical")
     ]
@@ -93,4 +104,4 @@ def test_no_usable_rows_is_exit_4(tiny_model_dir, tmp_path, capsys) -> None:
     argv = ["rm", "--model", str(tiny_model_dir), "--data", str(tmp_path / "d.jsonl"),
             "--run-dir", str(tmp_path / "run")]  # fmt: skip
     assert cli(argv) == ExitCode.INPUT
-    assert "no usable preference rows (1 excluded)" in capsys.readouterr().err
+    assert "no usable rows (1 excluded" in capsys.readouterr().err

@@ -52,6 +52,13 @@ class PackedRows:
     def array(self, name: str) -> np.ndarray:
         return self.extra[name] if name in self.extra else getattr(self, name)
 
+    def __getattr__(self, name: str) -> np.ndarray:
+        # the caller's arrays read as attributes too, as l3-core's batch splitter reads them
+        extra = self.__dict__.get("extra", {})
+        if name in extra:
+            return extra[name]
+        raise AttributeError(f"PackedRows has no array {name!r}")
+
 
 @dataclass(frozen=True)
 class PackItem:

@@ -11,16 +11,20 @@ split of the rows over ranks computes the same mean.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
 
 from l3_align.config import DPOConfig
 from l3_align.data.encode import EncodedPair, EncodedSequence
-from l3_align.data.packing import PackedRows, PackItem
+from l3_align.data.packing import PackItem
 from l3_align.dpo.losses import LossParams, PairLogps, combined_loss
-from l3_align.train.seam import Layout, LossParts, split_rows
+from l3_align.train.packed import PackedObjective
+from l3_core.train.objective import LossParts, StepResult
+
+if TYPE_CHECKING:
+    from l3_align.train.packed import DataFactory
 
 COLUMNS = (
     "tokens",
@@ -109,7 +113,11 @@ def pair_logps(
     return x, valid
 
 
-class DPOObjective:
+class DPOObjective(PackedObjective):
+    """DPO on the parallel trainer (no head: the last stage gives per-token NLL of the labels,
+    the log-probs negated); the figures are per-pair means of the metric sums."""
+
+    columns = COLUMNS
     metric_names: ClassVar[tuple[str, ...]] = (
         "reward_margin",
         "reward_accuracy",
@@ -118,12 +126,14 @@ class DPOObjective:
         "nll",
     )
 
-    def __init__(self, cfg: DPOConfig) -> None:
+    def __init__(self, cfg: DPOConfig, data: DataFactory | None = None) -> None:
+        super().__init__(data)
         self.weights = dict(cfg.losses)
         self.params = LossParams(cfg.beta, cfg.label_smoothing, cfg.simpo_beta, cfg.simpo_gamma)
 
-    def micro_batches(self, batch: PackedRows, layout: Layout) -> list[dict[str, torch.Tensor]]:
-        return split_rows(batch, layout, COLUMNS)
+    def figures(self, result: StepResult) -> dict[str, float]:
+        n = max(result.count, 1.0)
+        return {k: v / n for k, v in result.metrics.items()}
 
     def forward(self, model: torch.nn.Module, micro: dict[str, torch.Tensor]) -> torch.Tensor:
         return token_nll(model, micro)

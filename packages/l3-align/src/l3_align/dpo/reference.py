@@ -24,8 +24,9 @@ from l3_align.data.encode import EncodedPair
 from l3_align.data.packing import pack, place_groups
 from l3_align.dpo.objective import COLUMNS, logp_mask, pair_items, pair_logps, token_nll
 from l3_align.errors import AlignInputError
-from l3_align.train.seam import Layout, TokenLosses, split_rows
+from l3_align.train.plain import TokenLosses, one_process
 from l3_core.io import atomic_path
+from l3_core.train.objective import split_rows_and_columns
 
 log = logging.getLogger(__name__)
 FORMAT = "l3-align-reference-logps"
@@ -72,7 +73,7 @@ def compute_reference_logps(
     out = np.full((len(pairs), 2), np.nan)
     for r0 in range(0, rows.n_rows, batch_rows):
         chunk = rows.take(slice(r0, r0 + batch_rows))
-        (micro,) = split_rows(chunk, Layout(micro_batch_size=chunk.n_rows), COLUMNS)
+        (micro,) = split_rows_and_columns(chunk, one_process(chunk.n_rows), columns=COLUMNS)
         x, _ = pair_logps(micro, token_nll(net, micro))
         per_row = x.policy_chosen.numel() // chunk.n_rows
         for i in range(chunk.n_rows):

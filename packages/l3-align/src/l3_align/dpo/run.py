@@ -1,4 +1,10 @@
-"""``l3-align dpo``: the paper's DPO on preference rows, reference log-probs cached first."""
+"""``l3-align dpo``: the paper's DPO on preference rows, reference log-probs cached first.
+
+The task for :func:`l3_align.train.job.run_job`: the pairs are encoded on every rank; once the
+process group is up, rank 0 computes (or reuses) the reference log-probs of the training and
+held-out pairs with the plain model and caches them beside the data, the others wait and read
+the cache; the policy then trains on the parallel trainer.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +14,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch.distributed as dist
 
 from l3_align.config import AlignConfig
 from l3_align.data.dataset import Encoded, encode_preference_file
+from l3_align.data.packing import pack, place_groups
 from l3_align.dpo.objective import DPOObjective, pair_items
-from l3_align.dpo.reference import default_cache_path, reference_logps
+from l3_align.dpo.reference import (
+    data_fingerprint,
+    default_cache_path,
+    load_reference_logps,
+    model_fingerprint,
+    reference_logps,
+)
 from l3_align.train.batches import PackedEpochs
-from l3_align.train.runner import run_training
-from l3_align.train.setup import RunInputs, finish_run, load_model, prepare, require_rows
+from l3_align.train.export import export_language_model
+from l3_align.train.job import AlignJob, Task, launch, register_task
+from l3_align.train.packed import PackedSource
+from l3_align.train.plain import TokenLosses
+from l3_align.train.setup import RunInputs, load_model, require_rows
+from l3_core.checkpoint import load_checkpoint
+from l3_core.config import to_dict
 from l3_core.jsonl import Exclusions
 
 log = logging.getLogger(__name__)
@@ -28,67 +47,103 @@ def run_dpo(
     run_dir: Path,
     eval_data: Path | None = None,
     tokenizer_file: Path | None = None,
+    nproc: int = 1,
 ) -> dict[str, Any]:
     """Train the model in ``model_dir`` with DPO on ``data``; the summary of the run."""
-    inputs = prepare(cfg, model_dir, tokenizer_file)
+    job = AlignJob(
+        "dpo",
+        to_dict(cfg),
+        str(model_dir),
+        str(data),
+        str(run_dir),
+        str(eval_data) if eval_data else None,
+        str(tokenizer_file) if tokenizer_file else None,
+    )
+    return launch(job, nproc)
+
+
+@register_task("dpo")
+def dpo_task(cfg: AlignConfig, inputs: RunInputs, job: AlignJob) -> Task:
     d = cfg.dpo
     exclusions = Exclusions()
-    files = {"train": data, **({"eval": eval_data} if eval_data else {})}
+    files = {"train": Path(job.data), **({"eval": Path(job.eval_data)} if job.eval_data else {})}
     encoded = {
         k: encode_preference_file(p, inputs.encoder, exclusions, d.use_edited)
         for k, p in files.items()
     }
     for k, p in files.items():
-        require_rows(len(encoded[k]), p, exclusions, run_dir)
-    refs = _reference(cfg, inputs, files, encoded)
+        require_rows(len(encoded[k]), p, exclusions, Path(job.run_dir))
 
-    def source(k: str, shuffle: bool) -> PackedEpochs:
-        groups = [
-            pair_items(e.value, d.mask_special_tokens, tuple(r))
-            for e, r in zip(encoded[k], refs[k])
+    def items(k: str, refs: np.ndarray | None = None) -> list:
+        refs = refs if refs is not None else np.zeros((len(encoded[k]), 2))
+        return [
+            pair_items(e.value, d.mask_special_tokens, tuple(r)) for e, r in zip(encoded[k], refs)
         ]
-        return PackedEpochs(
-            groups,
+
+    def data(run_cfg) -> PackedSource:
+        refs = _reference(cfg, inputs, files, encoded)
+        train = PackedEpochs(
+            items("train", refs["train"]),
             inputs.seq_len,
             inputs.tokenizer.pad_id,
             cfg.train.seed,
-            shuffle=shuffle,
-            where=str(files[k]),
+            where=str(files["train"]),
         )
+        held = "eval" if "eval" in files else "train"
+        validation = pack(items(held, refs[held]), inputs.seq_len, inputs.tokenizer.pad_id)
+        if held == "train":  # no held-out file: the first global batch of the training rows
+            validation = validation.take(slice(0, cfg.train.batch_rows))
+        return PackedSource(train, validation, inputs.tokenizer.fingerprint(), str(files["train"]))
 
-    last = run_training(
-        DPOObjective(d),
-        inputs.model,
-        source("train", True),
-        cfg.train,
-        run_dir,
-        inputs.tokenizer_file,
-        source("eval", False) if eval_data else None,
+    held = "eval" if "eval" in files else "train"
+    eval_rows = len(place_groups([_length(g) for g in items(held)], inputs.seq_len))
+    return Task(
+        DPOObjective(d, data),
+        {f"{k}_pairs": len(v) for k, v in encoded.items()},
+        exclusions,
+        eval_rows if held == "eval" else cfg.train.batch_rows,
+        export_language_model(inputs.tokenizer_file),
+        lambda final: TokenLosses(load_checkpoint(final)),
+        has_eval=held == "eval",
     )
-    counts = {f"{k}_pairs": len(v) for k, v in encoded.items()}
-    return finish_run(run_dir, cfg, exclusions, counts, last)
+
+
+def _length(group) -> int:
+    return sum(len(item.tokens) for item in group)
 
 
 def _reference(
     cfg: AlignConfig, inputs: RunInputs, files: dict[str, Path], encoded: dict[str, list[Encoded]]
 ) -> dict[str, np.ndarray]:
-    """Reference log-probs of every file's pairs; a separate reference model is loaded only
-    for this and released before the policy trains."""
+    """Reference log-probs of every file's pairs: rank 0 computes or reuses the cache, the
+    other ranks read it after a barrier. A separate reference model is loaded only for this
+    and released before the policy trains."""
     d = cfg.dpo
     ref_model = load_model(Path(d.reference)) if d.reference else inputs.model
+    rank = dist.get_rank() if dist.is_initialized() else 0
     out = {}
     for k, path in files.items():
         cache = _cache_path(d.reference_cache, k, Path(path))
-        out[k] = reference_logps(
-            ref_model,
-            [e.value for e in encoded[k]],
-            cache,
-            d.mask_special_tokens,
-            inputs.seq_len,
-            inputs.tokenizer.pad_id,
-            d.reference_batch_rows,
-            d.recompute_reference,
-        )
+        pairs = [e.value for e in encoded[k]]
+        if rank == 0:
+            out[k] = reference_logps(
+                ref_model,
+                pairs,
+                cache,
+                d.mask_special_tokens,
+                inputs.seq_len,
+                inputs.tokenizer.pad_id,
+                d.reference_batch_rows,
+                d.recompute_reference,
+            )
+        if dist.is_initialized():
+            dist.barrier()
+        if rank != 0:
+            fingerprints = (
+                model_fingerprint(ref_model),
+                data_fingerprint(pairs, d.mask_special_tokens),
+            )
+            out[k] = load_reference_logps(cache, *fingerprints)
     if ref_model is not inputs.model:
         del ref_model
         gc.collect()

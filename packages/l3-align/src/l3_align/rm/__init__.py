@@ -2,7 +2,6 @@
 ranked responses packed prompt-once."""
 
 from l3_align.rm.checkpoint import load_reward_model, save_reward_model
-from l3_align.rm.config import RewardRunConfig
 from l3_align.rm.losses import PAIRS, RANKED, ranking_loss
 from l3_align.rm.model import RewardModel
 from l3_align.rm.packing import Group, PackedGroups, pack_groups
@@ -13,7 +12,6 @@ __all__ = [
     "Group",
     "PackedGroups",
     "RewardModel",
-    "RewardRunConfig",
     "load_reward_model",
     "pack_groups",
     "ranking_loss",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -17,8 +18,11 @@ from l3_align.data.encode import ChatEncoder
 from l3_align.data.read import read_preference_rows
 from l3_align.data.rows import PreferenceRow, RowError
 from l3_align.rm.losses import RANKED
-from l3_align.rm.packing import Group
+from l3_align.rm.packing import Group, pack_groups
 from l3_core.jsonl import Exclusions
+
+if TYPE_CHECKING:
+    from l3_align.rm.model import RewardModel
 
 
 @dataclass(frozen=True)
@@ -80,3 +84,12 @@ def scatter_scores(flat: list[torch.Tensor], present: torch.Tensor) -> torch.Ten
     """Per-group scores into a [rows, 3] tensor in RANKED columns (0 where absent)."""
     out = torch.zeros(present.shape, dtype=flat[0].dtype, device=flat[0].device)
     return out.masked_scatter(present.to(out.device), torch.cat(flat))
+
+
+def batch_scores(
+    rm: RewardModel, rows: EncodedRows, pad_id: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Scores [rows, 3] (RANKED columns, 0 where absent) of ``rows``, packed prompt-once."""
+    packed = pack_groups(rows.groups, pad_id, generator, rm.device)
+    flat = list(rm(packed).split(list(packed.group_sizes)))
+    return scatter_scores(flat, rows.present)

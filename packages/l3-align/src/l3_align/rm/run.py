@@ -1,4 +1,9 @@
-"""The reward-model jobs behind ``l3-align rm`` and ``l3-align score``: files in, files out."""
+"""The reward-model jobs behind ``l3-align rm`` and ``l3-align score``: files in, files out.
+
+``rm`` is a task for :func:`l3_align.train.job.run_job` (the parallel trainer); its ``final/``
+is the ``LlamaForSequenceClassification`` directory :func:`load_reward_model` and transformers
+read. ``score`` runs the plain reward model, prompt-once.
+"""
 
 from __future__ import annotations
 
@@ -6,69 +11,110 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from l3_align.config import AlignConfig
 from l3_align.data.encode import ChatEncoder, check_tokenizer_fits
-from l3_align.errors import AlignInputError
+from l3_align.data.packing import pack, place_groups
 from l3_align.rm.checkpoint import load_reward_model, save_reward_model, tokenizer_path
-from l3_align.rm.config import RewardRunConfig
 from l3_align.rm.losses import RANKED
 from l3_align.rm.model import RewardModel
-from l3_align.rm.preferences import encode_reward_file
-from l3_align.rm.train import batch_scores, train_reward_model
-from l3_core.checkpoint import load_checkpoint
-from l3_core.io import write_json
+from l3_align.rm.objective import RewardObjective, reward_items
+from l3_align.rm.preferences import EncodedRows, batch_scores, encode_reward_file
+from l3_align.train.batches import PackedEpochs
+from l3_align.train.export import load_trained
+from l3_align.train.job import AlignJob, Task, launch, register_task
+from l3_align.train.packed import PackedSource
+from l3_align.train.plain import HeadOutputs
+from l3_align.train.setup import RunInputs, require_rows
+from l3_core.config import to_dict
 from l3_core.jsonl import Exclusions
 from l3_core.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
 
-EXCLUSIONS_FILE = "exclusions.jsonl"
-
 
 def run_reward_training(
+    cfg: AlignConfig,
     model_dir: str | os.PathLike[str],
     data: str | os.PathLike[str],
     run_dir: str | os.PathLike[str],
-    cfg: RewardRunConfig,
     eval_data: str | os.PathLike[str] | None = None,
     tokenizer_file: str | os.PathLike[str] | None = None,
-) -> dict:
-    """Train a reward model from the causal LM at ``model_dir`` on ``data``; write
-    ``run_dir/metrics.jsonl``, ``run_dir/final/`` (with the tokenizer), the excluded rows and
-    ``run_dir/summary.json``; return the summary."""
-    cfg.validate()
-    run_dir = Path(run_dir)
-    tok_file = Path(tokenizer_file) if tokenizer_file else tokenizer_path(model_dir)
-    tok = Tokenizer.from_file(tok_file)
-    trunk = load_checkpoint(model_dir, dtype=torch.float32)
-    check_tokenizer_fits(tok, trunk.args, str(model_dir))
-    encoder = ChatEncoder(tok, trunk.args.max_seq_len)
+    nproc: int = 1,
+) -> dict[str, Any]:
+    """Train a reward model from the causal LM at ``model_dir`` on ``data``; the summary."""
+    job = AlignJob(
+        "rm",
+        to_dict(cfg),
+        str(model_dir),
+        str(data),
+        str(run_dir),
+        str(eval_data) if eval_data else None,
+        str(tokenizer_file) if tokenizer_file else None,
+    )
+    return launch(job, nproc)
+
+
+def _items(rows: EncodedRows, seq_len: int, exclusions: Exclusions, source: str) -> list:
+    """Each row's sequences; a row whose sequences do not fit one packed row is excluded."""
+    out = []
+    for i in range(len(rows)):
+        items = reward_items(rows.groups[i], rows.present[i])
+        total = sum(len(item.tokens) for item in items)
+        if total > seq_len:
+            line = rows.lines[i] if rows.lines else i + 1
+            exclusions.reject(
+                source, line, f"its responses with the prompt each are {total} tokens, more "
+                f"than the sequence length {seq_len}"
+            )  # fmt: skip
+            continue
+        out.append(items)
+    return out
+
+
+@register_task("rm")
+def reward_task(cfg: AlignConfig, inputs: RunInputs, job: AlignJob) -> Task:
     exclusions = Exclusions()
-    rows = encode_reward_file(data, encoder, exclusions)
-    held = encode_reward_file(eval_data, encoder, exclusions) if eval_data else None
-    run_dir.mkdir(parents=True, exist_ok=True)
-    exclusions.write(run_dir / EXCLUSIONS_FILE)
-    if len(rows) == 0:
-        raise AlignInputError(f"{data}: no usable preference rows ({len(exclusions)} excluded)")
-    torch.manual_seed(cfg.train.seed)
-    rm = RewardModel(trunk)
-    rm.init_score(torch.Generator().manual_seed(cfg.train.seed))
-    records = train_reward_model(rm, rows, cfg, run_dir, tok.pad_id, held)
-    save_reward_model(rm, run_dir / "final", tok_file, tok.pad_id)
-    last = records[-1]
-    summary = {
-        "rows": len(rows),
-        "eval_rows": len(held) if held is not None else 0,
-        "excluded": len(exclusions),
-        "excluded_by_reason": exclusions.by_reason(),
-        "steps": last["step"],
-        "final_loss": last["loss"],
-        "eval_accuracy": last.get("eval_accuracy"),
+    files = {"train": job.data, **({"eval": job.eval_data} if job.eval_data else {})}
+    groups = {
+        k: _items(encode_reward_file(p, inputs.encoder, exclusions), inputs.seq_len, exclusions, p)
+        for k, p in files.items()
     }
-    write_json(run_dir / "summary.json", summary)
-    return summary
+    for k, p in files.items():
+        require_rows(len(groups[k]), Path(p), exclusions, Path(job.run_dir))
+    held = "eval" if "eval" in files else "train"
+    pad = inputs.tokenizer.pad_id
+
+    def data(run_cfg) -> PackedSource:
+        train = PackedEpochs(groups["train"], inputs.seq_len, pad, cfg.train.seed, where=job.data)
+        validation = pack(groups[held], inputs.seq_len, pad)
+        if held == "train":  # no held-out file: the first global batch of the training rows
+            validation = validation.take(slice(0, cfg.train.batch_rows))
+        return PackedSource(train, validation, inputs.tokenizer.fingerprint(), job.data)
+
+    def export(checkpoint: Path, final: Path) -> None:
+        trunk, head = load_trained(checkpoint)
+        score = torch.nn.Linear(trunk.args.dim, 1, bias=False)
+        score.load_state_dict(head)
+        save_reward_model(RewardModel(trunk, score), final, inputs.tokenizer_file, pad)
+
+    def plain(final: Path) -> torch.nn.Module:
+        rm = load_reward_model(final)
+        return HeadOutputs(rm.trunk, rm.score)
+
+    lengths = [sum(len(i.tokens) for i in g) for g in groups[held]]
+    return Task(
+        RewardObjective(cfg.rm.loss, cfg.train.seed, data),
+        {f"{k}_rows": len(v) for k, v in groups.items()},
+        exclusions,
+        len(place_groups(lengths, inputs.seq_len)) if held == "eval" else cfg.train.batch_rows,
+        export,
+        plain,
+        has_eval=held == "eval",
+    )
 
 
 def score_file(

@@ -1,4 +1,5 @@
-"""``l3-align sft``: assistant-only cross-entropy on packed multi-turn dialogs."""
+"""``l3-align sft``: assistant-only cross-entropy on packed multi-turn dialogs, on the parallel
+trainer (the task for :func:`l3_align.train.job.run_job`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,16 @@ from typing import Any
 
 from l3_align.config import AlignConfig
 from l3_align.data.dataset import encode_sft_file
+from l3_align.data.packing import pack, place_groups
 from l3_align.sft.objective import SFTObjective, sft_items
 from l3_align.train.batches import PackedEpochs
-from l3_align.train.runner import run_training
-from l3_align.train.setup import finish_run, prepare, require_rows
+from l3_align.train.export import export_language_model
+from l3_align.train.job import AlignJob, Task, launch, register_task
+from l3_align.train.packed import PackedSource
+from l3_align.train.plain import TokenLosses
+from l3_align.train.setup import RunInputs, require_rows
+from l3_core.checkpoint import load_checkpoint
+from l3_core.config import to_dict
 from l3_core.jsonl import Exclusions
 
 
@@ -21,33 +28,46 @@ def run_sft(
     run_dir: Path,
     eval_data: Path | None = None,
     tokenizer_file: Path | None = None,
+    nproc: int = 1,
 ) -> dict[str, Any]:
     """Fine-tune the model in ``model_dir`` on the dialogs of ``data``; the run's summary."""
-    inputs = prepare(cfg, model_dir, tokenizer_file)
+    job = AlignJob(
+        "sft",
+        to_dict(cfg),
+        str(model_dir),
+        str(data),
+        str(run_dir),
+        str(eval_data) if eval_data else None,
+        str(tokenizer_file) if tokenizer_file else None,
+    )
+    return launch(job, nproc)
+
+
+@register_task("sft")
+def sft_task(cfg: AlignConfig, inputs: RunInputs, job: AlignJob) -> Task:
     exclusions = Exclusions()
-    files = {"train": data, **({"eval": eval_data} if eval_data else {})}
+    files = {"train": Path(job.data), **({"eval": Path(job.eval_data)} if job.eval_data else {})}
     encoded = {k: encode_sft_file(p, inputs.encoder, exclusions) for k, p in files.items()}
     for k, p in files.items():
-        require_rows(len(encoded[k]), p, exclusions, run_dir)
+        require_rows(len(encoded[k]), p, exclusions, Path(job.run_dir))
+    groups = {k: [sft_items(e.value) for e in v] for k, v in encoded.items()}
+    held = "eval" if "eval" in files else "train"
+    pad = inputs.tokenizer.pad_id
 
-    def source(k: str, shuffle: bool) -> PackedEpochs:
-        return PackedEpochs(
-            [sft_items(e.value) for e in encoded[k]],
-            inputs.seq_len,
-            inputs.tokenizer.pad_id,
-            cfg.train.seed,
-            shuffle,
-            str(files[k]),
-        )
+    def data(run_cfg) -> PackedSource:
+        train = PackedEpochs(groups["train"], inputs.seq_len, pad, cfg.train.seed, where=job.data)
+        validation = pack(groups[held], inputs.seq_len, pad)
+        if held == "train":  # no held-out file: the first global batch of the training rows
+            validation = validation.take(slice(0, cfg.train.batch_rows))
+        return PackedSource(train, validation, inputs.tokenizer.fingerprint(), job.data)
 
-    last = run_training(
-        SFTObjective(),
-        inputs.model,
-        source("train", True),
-        cfg.train,
-        run_dir,
-        inputs.tokenizer_file,
-        source("eval", False) if eval_data else None,
+    lengths = [sum(len(i.tokens) for i in g) for g in groups[held]]
+    return Task(
+        SFTObjective(data),
+        {f"{k}_dialogs": len(v) for k, v in encoded.items()},
+        exclusions,
+        len(place_groups(lengths, inputs.seq_len)) if held == "eval" else cfg.train.batch_rows,
+        export_language_model(inputs.tokenizer_file),
+        lambda final: TokenLosses(load_checkpoint(final)),
+        has_eval=held == "eval",
     )
-    counts = {f"{k}_dialogs": len(v) for k, v in encoded.items()}
-    return finish_run(run_dir, cfg, exclusions, counts, last)
