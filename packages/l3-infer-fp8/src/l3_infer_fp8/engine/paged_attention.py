@@ -3,7 +3,7 @@
 The query heads that share a key/value head are stacked into one GEMM (no repeated keys), the
 additive mask enters through ``baddbmm``'s bias, and the keys of every sequence are one gather
 of flat cache slots: three batched products per batch and layer, whatever the number of
-requests.
+requests. Batches are kv-head-major (row ``h * seqs + i``), the layout the cache gathers into.
 """
 
 from __future__ import annotations
@@ -24,14 +24,12 @@ def attend(
         padded = q.new_zeros(s * t, heads, d)
         padded[batch.dest] = q
         q = padded
-    # [seqs, qlen, kv, g, d] -> [seqs * kv, g * qlen, d]: one GEMM row block per key head.
-    qg = q.view(s, t, n_kv, g, d).permute(0, 2, 3, 1, 4).reshape(s * n_kv, g * t, d)
-    k, v = cache.gather_slots(layer, batch.key_slots)  # [seqs, klen, kv, d]
-    klen = k.shape[1]
+    # [seqs, qlen, kv, g, d] -> [kv * seqs, g * qlen, d]: one GEMM row block per key head.
+    qg = q.view(s, t, n_kv, g, d).permute(2, 0, 3, 1, 4).reshape(n_kv * s, g * t, d)
+    k, v = cache.gather_slots(layer, batch.key_slots)
     # In float32 whatever the model's dtype, as l3-core's decoding step attends.
-    k = k.permute(0, 2, 3, 1).reshape(s * n_kv, d, klen).float()
-    v = v.permute(0, 2, 1, 3).reshape(s * n_kv, klen, d).float()
-    probs = torch.softmax(torch.baddbmm(batch.bias, qg.float(), k, alpha=d**-0.5), dim=-1)
-    out = torch.bmm(probs, v).view(s, n_kv, g, t, d).permute(0, 3, 1, 2, 4)
-    out = out.reshape(s * t, heads, d).to(q.dtype)
+    scores = torch.baddbmm(batch.bias, qg.float(), k.float().transpose(1, 2), alpha=d**-0.5)
+    out = torch.bmm(torch.softmax(scores, dim=-1), v.float())
+    out = out.view(n_kv, s, g, t, d).permute(1, 3, 0, 2, 4).reshape(s * t, heads, d)
+    out = out.to(q.dtype)
     return out[batch.dest] if batch.padded else out

@@ -32,7 +32,7 @@ class AttentionBatch:
     rows: torch.Tensor  # the batch's tokens in the packed step [n]
     dest: torch.Tensor  # where each lands in the padded [seqs * qlen] queries [n]
     key_slots: torch.Tensor  # flat cache slots of each sequence's keys [seqs, klen]
-    # [seqs * kv_heads, group * qlen, klen]: 0 = attend, -inf = masked, laid out for the
+    # [kv_heads * seqs, group * qlen, klen]: 0 = attend, -inf = masked, laid out for the
     # grouped-query GEMMs (the query heads of one key head stacked)
     bias: torch.Tensor
     seqs: int
@@ -124,6 +124,6 @@ def _attention_batch(
     bias = torch.zeros(visible.shape).masked_fill_(~visible, float("-inf"))
     n_heads, n_kv = heads
     seqs = len(members)
-    bias = bias[:, None, None].expand(seqs, n_kv, n_heads // n_kv, qlen, klen)
-    bias = bias.reshape(seqs * n_kv, n_heads // n_kv * qlen, klen)
+    bias = bias[None, :, None].expand(n_kv, seqs, n_heads // n_kv, qlen, klen)
+    bias = bias.reshape(n_kv * seqs, n_heads // n_kv * qlen, klen)
     return AttentionBatch(rows, dest, key_slots, bias, seqs, qlen, bool((~real_q).any()))
