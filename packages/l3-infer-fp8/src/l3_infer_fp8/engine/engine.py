@@ -22,6 +22,7 @@ from l3_infer_fp8.engine.runner import Chunk, ModelRunner
 from l3_infer_fp8.engine.sampling import (
     SamplingParams,
     choose_token,
+    is_plain_greedy,
     make_generator,
     process_logits,
 )
@@ -163,19 +164,25 @@ class Engine:
             ids = r.all_ids[r.num_computed : r.num_computed + s.num_tokens]
             chunks.append(Chunk(ids, r.num_computed, r.block_table, sample=done))
         logits = self.runner.step(chunks)
+        # One argmax for the whole batch: a plain greedy request's token, without a torch call
+        # per request.
+        argmax = logits.argmax(-1).tolist() if len(logits) else []
         outputs, row = [], 0
         for s, chunk in zip(scheduled, chunks):
             req = s.request
             req.num_computed += s.num_tokens
             self.scheduler.after_step(req)
             if chunk.sample:
-                outputs.append(self._emit(req, logits[row]))
+                outputs.append(self._emit(req, logits[row], argmax[row]))
                 row += 1
         return outputs
 
-    def _emit(self, req: Request, logits: torch.Tensor) -> RequestOutput:
+    def _emit(self, req: Request, logits: torch.Tensor, argmax: int) -> RequestOutput:
         p = req.params
-        token = choose_token(process_logits(logits, p, req.counts), p, req.generator)
+        if is_plain_greedy(p):
+            token = argmax
+        else:
+            token = choose_token(process_logits(logits, p, req.counts), p, req.generator)
         req.output_ids.append(token)
         req.counts[token] = req.counts.get(token, 0) + 1
         self.generated_tokens += 1

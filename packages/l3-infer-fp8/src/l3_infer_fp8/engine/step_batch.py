@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -65,65 +66,70 @@ class StepBatch:
         cls, chunks: list[Chunk], block_size: int, heads: tuple[int, int], device: torch.device
     ) -> StepBatch:
         """``heads``: (query heads, key/value heads) of the model."""
-        lengths = [len(c.tokens) for c in chunks]
-        starts = torch.tensor([c.start for c in chunks])
-        lens = torch.tensor(lengths)
+        # Index arithmetic in numpy: each op on these small arrays costs a microsecond, where
+        # a torch op costs several; one copy to the device at the end.
+        lens = np.array([len(c.tokens) for c in chunks])
+        starts = np.array([c.start for c in chunks])
         tables = _padded_tables(chunks)
-        which = torch.repeat_interleave(torch.arange(len(chunks)), lens)
-        offsets = torch.cumsum(lens, 0) - lens
-        positions = starts[which] + torch.arange(int(lens.sum())) - offsets[which]
+        which = np.repeat(np.arange(len(chunks)), lens)
+        offsets = np.cumsum(lens) - lens
+        positions = starts[which] + np.arange(lens.sum()) - offsets[which]
         slots = tables[which, positions // block_size] * block_size + positions % block_size
-        decode = [i for i, n in enumerate(lengths) if n == 1]
-        prefill = [i for i, n in enumerate(lengths) if n > 1]
         groups = [
             _attention_batch(members, starts, lens, offsets, tables, block_size, heads)
-            for members in (decode, prefill)
-            if members
+            for members in (np.flatnonzero(lens == 1), np.flatnonzero(lens > 1))
+            if len(members)
         ]
-        ends = (torch.cumsum(lens, 0) - 1)[torch.tensor([c.sample for c in chunks])]
+        ends = (np.cumsum(lens) - 1)[np.array([c.sample for c in chunks], dtype=bool)]
         return cls(
-            torch.tensor([t for c in chunks for t in c.tokens], device=device),
-            positions.to(device),
-            slots.to(device),
+            _tensor([t for c in chunks for t in c.tokens], device),
+            _tensor(positions, device),
+            _tensor(slots, device),
             [g.to(device) for g in groups],
-            ends.to(device),
+            _tensor(ends, device),
             int((starts + lens).max()),
         )
 
 
-def _padded_tables(chunks: list[Chunk]) -> torch.Tensor:
+def _tensor(values, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(values, dtype=np.int64)).to(device)
+
+
+def _padded_tables(chunks: list[Chunk]) -> np.ndarray:
     width = max(len(c.block_table) for c in chunks)
-    return torch.tensor([c.block_table + [0] * (width - len(c.block_table)) for c in chunks])
+    return np.array([c.block_table + [0] * (width - len(c.block_table)) for c in chunks])
 
 
 def _attention_batch(
-    members: list[int],
-    starts: torch.Tensor,
-    lens: torch.Tensor,
-    offsets: torch.Tensor,
-    tables: torch.Tensor,
+    members: np.ndarray,
+    starts: np.ndarray,
+    lens: np.ndarray,
+    offsets: np.ndarray,
+    tables: np.ndarray,
     block_size: int,
     heads: tuple[int, int],
 ) -> AttentionBatch:
-    idx = torch.tensor(members)
-    start, n, off = starts[idx], lens[idx], offsets[idx]
-    qlen, klen = int(n.max()), int((start + n).max())
-    q = torch.arange(qlen)
+    start, n, off = starts[members], lens[members], offsets[members]
+    seqs, qlen, klen = len(members), int(n.max()), int((start + n).max())
+    q = np.arange(qlen)
     real_q = q[None, :] < n[:, None]  # [seqs, qlen]
     rows = (off[:, None] + q[None, :])[real_q]
-    dest = (torch.arange(len(members))[:, None] * qlen + q[None, :])[real_q]
-    keys = torch.arange(klen)
-    table = tables[idx]
+    dest = (np.arange(seqs)[:, None] * qlen + q[None, :])[real_q]
+    keys = np.arange(klen)
+    table = tables[members]
     # Keys past a sequence's end point at its first block (masked, never read as values).
-    key_blocks = table[:, (keys // block_size).clamp(max=table.shape[1] - 1)]
+    key_blocks = table[:, np.minimum(keys // block_size, table.shape[1] - 1)]
     key_slots = key_blocks * block_size + keys % block_size
     qpos = start[:, None] + q[None, :]
     visible = keys[None, None, :] <= qpos[:, :, None]
     # A padding query sees key 0 only (an all-masked row would give NaN); its output is dropped.
     visible |= (~real_q)[:, :, None] & (keys == 0)[None, None, :]
-    bias = torch.zeros(visible.shape).masked_fill_(~visible, float("-inf"))
+    bias = torch.from_numpy(np.where(visible, np.float32(0), np.float32(-np.inf)))
     n_heads, n_kv = heads
-    seqs = len(members)
     bias = bias[None, :, None].expand(n_kv, seqs, n_heads // n_kv, qlen, klen)
     bias = bias.reshape(n_kv * seqs, n_heads // n_kv * qlen, klen)
-    return AttentionBatch(rows, dest, key_slots, bias, seqs, qlen, bool((~real_q).any()))
+    padded = not bool(real_q.all())
+    cpu = torch.device("cpu")
+    return AttentionBatch(
+        _tensor(rows, cpu), _tensor(dest, cpu), _tensor(key_slots, cpu), bias, seqs, qlen, padded
+    )
