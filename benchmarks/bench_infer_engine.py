@@ -124,6 +124,7 @@ def _stage(
                 best[m] = max(best.get(m, 0.0), tps)
         Path(out).write_text(json.dumps(best))
     finally:
+        dist.barrier()  # no rank tears its connections down while another still uses them
         dist.destroy_process_group()
 
 

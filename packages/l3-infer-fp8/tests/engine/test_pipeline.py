@@ -78,6 +78,7 @@ def _worker(rank: int, world: int, port: int, result_path: str) -> None:
         with open(result_path, "w") as f:
             json.dump(results, f)
     finally:
+        dist.barrier()  # no rank tears its connections down while another still uses them
         dist.destroy_process_group()
 
 
