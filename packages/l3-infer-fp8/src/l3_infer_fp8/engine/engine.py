@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
 import torch
@@ -22,6 +22,7 @@ from l3_infer_fp8.engine.runner import Chunk, ModelRunner
 from l3_infer_fp8.engine.sampling import (
     SamplingParams,
     choose_token,
+    is_plain_greedy,
     make_generator,
     process_logits,
 )
@@ -36,10 +37,19 @@ class TextDecoder(Protocol):
     def decode(self, ids: Sequence[int]) -> str: ...
 
 
+class StepRunner(Protocol):
+    def step(self, chunks: list[Chunk]) -> torch.Tensor: ...
+
+
+RunnerFactory = Callable[[int, int, int], StepRunner]
+"""``make_runner(num_blocks, block_size, sample_vocab)``: what runs the engine's steps."""
+
+
 class Engine:
     """``stop_token_ids``: ids that end every request (e.g. the tokenizer's ``stop_tokens``)
     unless a request sets ``ignore_eos``. Without a ``tokenizer`` outputs carry no text and
-    stop strings are refused."""
+    stop strings are refused. ``make_runner``: None for one process holding every layer; a
+    :meth:`~l3_infer_fp8.engine.pipeline.PipelineRunner.factory` for pipeline stages."""
 
     def __init__(
         self,
@@ -47,6 +57,7 @@ class Engine:
         config: EngineConfig | None = None,
         tokenizer: TextDecoder | None = None,
         stop_token_ids: Collection[int] = (),
+        make_runner: RunnerFactory | None = None,
     ) -> None:
         self.config = config or EngineConfig()
         self.config.validate()
@@ -61,15 +72,18 @@ class Engine:
         weight = model.tok_embeddings.weight
         num_blocks = self.config.num_blocks or self._default_blocks(weight.dtype)
         self.allocator = BlockAllocator(num_blocks, self.config.block_size)
-        self.cache = PagedKVCache(
-            self.args, num_blocks, self.config.block_size, weight.dtype, weight.device
-        )
-        self.runner = ModelRunner(model, self.cache, self.sample_vocab)
+        make_runner = make_runner or self._local_runner
+        self.runner = make_runner(num_blocks, self.config.block_size, self.sample_vocab)
         self.scheduler = Scheduler(self.config, self.allocator)
         self.requests: dict[str, Request] = {}
         self._arrivals = itertools.count()
         self.generated_tokens = 0
         self.prompt_tokens = 0
+
+    def _local_runner(self, num_blocks: int, block_size: int, sample_vocab: int) -> ModelRunner:
+        weight = self.model.tok_embeddings.weight
+        cache = PagedKVCache(self.args, num_blocks, block_size, weight.dtype, weight.device)
+        return ModelRunner(self.model, cache, sample_vocab)
 
     def _default_blocks(self, dtype: torch.dtype) -> int:
         per_block = PagedKVCache.bytes_per_block(self.args, self.config.block_size, dtype)
@@ -150,19 +164,25 @@ class Engine:
             ids = r.all_ids[r.num_computed : r.num_computed + s.num_tokens]
             chunks.append(Chunk(ids, r.num_computed, r.block_table, sample=done))
         logits = self.runner.step(chunks)
+        # One argmax for the whole batch: a plain greedy request's token, without a torch call
+        # per request.
+        argmax = logits.argmax(-1).tolist() if len(logits) else []
         outputs, row = [], 0
         for s, chunk in zip(scheduled, chunks):
             req = s.request
             req.num_computed += s.num_tokens
             self.scheduler.after_step(req)
             if chunk.sample:
-                outputs.append(self._emit(req, logits[row]))
+                outputs.append(self._emit(req, logits[row], argmax[row]))
                 row += 1
         return outputs
 
-    def _emit(self, req: Request, logits: torch.Tensor) -> RequestOutput:
+    def _emit(self, req: Request, logits: torch.Tensor, argmax: int) -> RequestOutput:
         p = req.params
-        token = choose_token(process_logits(logits, p, req.counts), p, req.generator)
+        if is_plain_greedy(p):
+            token = argmax
+        else:
+            token = choose_token(process_logits(logits, p, req.counts), p, req.generator)
         req.output_ids.append(token)
         req.counts[token] = req.counts.get(token, 0) + 1
         self.generated_tokens += 1

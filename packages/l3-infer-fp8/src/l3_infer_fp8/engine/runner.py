@@ -1,150 +1,131 @@
 """One batched forward step over l3-core's ``Transformer`` modules with a paged KV cache.
 
 The step's tokens (decode tokens and prefill chunks of any number of requests) run as one
-packed sequence through the embeddings, norms, projections and FFN modules, so replaced
-modules (FP8 linears, adapters) run as they are. Attention reads each request's keys through
-its block table: the decoding requests as one batch, each prefill chunk on its own (a padded
-batch of mixed lengths would waste most of its work), with ragged lengths masked.
+packed sequence through the embeddings, norms, projections and FFN. Plain ``nn.Linear``
+projections run as l3-core's stacked wq/wk/wv and w1/w3 copies, by oneDNN pre-packed weights
+(:mod:`.packed`); replaced modules (FP8 linears, adapters) and subclassed blocks run as they
+are. Attention reads keys through the cache slots
+that :class:`StepBatch` resolved once per step (decoding requests as one batch, prefill chunks
+as another), so no Python work per request runs per layer.
+
+A runner may hold a range of layers only (a pipeline stage): :meth:`ModelRunner.embed`,
+:meth:`ModelRunner.layers` and :meth:`ModelRunner.logits` are the pieces a stage runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from l3_core.model import Transformer, apply_rotary
+from l3_core.kernels.cpu.norm import fused_rms_norm
+from l3_core.kernels.cpu.stacked import stacked_weight
+from l3_core.kernels.swap import plain_class
+from l3_core.model import Transformer
+from l3_core.model.feed_forward import FeedForward
+from l3_core.model.norm import RMSNorm
 from l3_infer_fp8.engine.kv_cache import PagedKVCache
+from l3_infer_fp8.engine.packed import PackedLinears
+from l3_infer_fp8.engine.paged_attention import attend
+from l3_infer_fp8.engine.step_batch import Chunk, StepBatch
 
-
-@dataclass
-class Chunk:
-    """``tokens`` of one request at positions ``start, start + 1, ...``; ``sample``: return the
-    logits after the last of them."""
-
-    tokens: list[int]
-    start: int
-    block_table: list[int]
-    sample: bool
+__all__ = ["Chunk", "ModelRunner"]
 
 
 class ModelRunner:
-    def __init__(self, model: Transformer, cache: PagedKVCache, sample_vocab: int) -> None:
+    """``layers``: the range of the model's layers this runner holds (all by default);
+    ``cache`` holds exactly those, its layer 0 being the range's first."""
+
+    def __init__(
+        self,
+        model: Transformer,
+        cache: PagedKVCache,
+        sample_vocab: int,
+        layers: range | None = None,
+    ) -> None:
         self.model = model
         self.sample_vocab = sample_vocab  # logits of ids at or above it are -inf
         self.cache = cache
         self.bs = cache.block_size
         self.device = model.tok_embeddings.weight.device
+        self.layer_range = layers if layers is not None else range(model.args.n_layers)
+        self.heads = (model.args.n_heads, model.args.kv_heads)
+        self.packed = PackedLinears()
+
+    def prepare(self, chunks: list[Chunk]) -> StepBatch:
+        return StepBatch.build(chunks, self.bs, self.heads, self.device)
 
     @torch.inference_mode()
     def step(self, chunks: list[Chunk]) -> torch.Tensor:
         """Float32 logits [number of chunks with ``sample``, vocab], in chunk order."""
-        model, dev = self.model, self.device
-        ids = torch.tensor([t for c in chunks for t in c.tokens], device=dev)
-        positions = torch.cat([torch.arange(c.start, c.start + len(c.tokens)) for c in chunks])
-        slots = torch.tensor(
-            [
-                c.block_table[p // self.bs] * self.bs + p % self.bs
-                for c in chunks
-                for p in range(c.start, c.start + len(c.tokens))
-            ],
-            device=dev,
+        batch = self.prepare(chunks)
+        return self.logits(batch, self.layers(batch, self.embed(batch)))
+
+    @torch.inference_mode()
+    def embed(self, batch: StepBatch) -> torch.Tensor:
+        return self.model.tok_embeddings(batch.ids)
+
+    @torch.inference_mode()
+    def layers(self, batch: StepBatch, h: torch.Tensor) -> torch.Tensor:
+        """The runner's layers on hidden states ``h`` [tokens, dim]."""
+        model = self.model
+        cos, sin = model.rope.gather(batch.positions, batch.bound)
+        cos, sin = cos.to(h.dtype)[:, None], sin.to(h.dtype)[:, None]
+        for i, layer_idx in enumerate(self.layer_range):
+            layer = model.layers[layer_idx]
+            x = _norm(layer.attention_norm, h)
+            h = h + self._attention(i, layer_idx, layer.attention, x, cos, sin, batch)
+            h = h + self._feed_forward(layer_idx, layer.feed_forward, _norm(layer.ffn_norm, h))
+        return h
+
+    @torch.inference_mode()
+    def logits(self, batch: StepBatch, h: torch.Tensor) -> torch.Tensor:
+        model = self.model
+        x = _norm(model.norm, h[batch.sample_rows])
+        plain_head = plain_class(model) is Transformer and (
+            model.output is None or type(model.output) is nn.Linear
         )
-        positions = positions.to(dev)
-        bound = int(positions.max()) + 1
-        cos, sin = model.rope.gather(positions[None], bound)
-        groups = self._attention_groups(chunks)
-        h = model.tok_embeddings(ids)[None]
-        for i, layer in enumerate(model.layers):
-            x = layer.attention_norm(h)
-            h = h + self._attention(i, layer.attention, x, cos, sin, slots, chunks, groups)
-            h = h + layer.feed_forward(layer.ffn_norm(h))
-        ends = torch.tensor(_sample_rows(chunks), dtype=torch.long, device=dev)
-        logits = model.head(model.norm(h[0, ends])).float()
+        out = self.packed.linear("head", x, model.head_weight) if plain_head else model.head(x)
+        logits = out.float()
         logits[:, self.sample_vocab :] = float("-inf")
         return logits
 
-    def _attention(self, layer_idx, attn, x, cos, sin, slots, chunks, groups) -> torch.Tensor:
-        t = x.shape[1]
-        q = attn.wq(x).view(1, t, attn.n_heads, attn.head_dim)
-        k = attn.wk(x).view(1, t, attn.n_kv_heads, attn.head_dim)
-        v = attn.wv(x).view(1, t, attn.n_kv_heads, attn.head_dim)
-        q, k = apply_rotary(q, cos, sin)[0], apply_rotary(k, cos, sin)[0]
-        self.cache.write(layer_idx, slots, k, v[0])
-        out = torch.empty_like(q)
-        for group in groups:
-            out[group.rows] = self._attend_group(layer_idx, attn, q[group.rows], group)
-        return attn.wo(out.reshape(1, t, -1))
+    def _project(self, slot: str, owner: nn.Module, x: torch.Tensor, linears) -> torch.Tensor:
+        """The outputs of ``linears`` on ``x`` side by side: one packed GEMM by their (stacked)
+        weights where all are plain ``nn.Linear`` without bias, else each module as it is."""
+        if all(type(m) is nn.Linear and m.bias is None for m in linears):
+            weights = [m.weight for m in linears]
+            weight = weights[0] if len(weights) == 1 else stacked_weight(owner, weights)
+            if weight is not None:
+                return self.packed.linear(slot, x, weight)
+        return torch.cat([m(x) for m in linears], dim=-1)
 
-    def _attend_group(self, layer_idx, attn, q, group: _Group) -> torch.Tensor:
-        n, qlen = group.tables.shape[0], group.qlen
-        qpad = q.new_zeros(n * qlen, attn.n_heads, attn.head_dim)
-        qpad[group.dest] = q
-        qpad = qpad.view(n, qlen, attn.n_heads, attn.head_dim).transpose(1, 2)
-        k, v = self.cache.gather(layer_idx, group.tables, group.klen)
-        o = F.scaled_dot_product_attention(
-            qpad, k, v, attn_mask=group.mask, enable_gqa=attn.n_kv_heads != attn.n_heads
-        )
-        return o.transpose(1, 2).reshape(n * qlen, attn.n_heads, attn.head_dim)[group.dest]
+    def _attention(self, i, layer_idx, attn, x, cos, sin, batch: StepBatch) -> torch.Tensor:
+        t, heads, kv, d = x.shape[0], attn.n_heads, attn.n_kv_heads, attn.head_dim
+        qkv = self._project(f"{layer_idx}.qkv", attn, x, (attn.wq, attn.wk, attn.wv))
+        qkv = qkv.view(t, heads + 2 * kv, d)
+        rotated = qkv[:, : heads + kv]
+        # rotate-half with the signed sin table: the products of l3-core's apply_rotary
+        qk = torch.addcmul(rotated * cos, rotated.roll(d // 2, dims=-1), sin)
+        self.cache.write(i, batch.slots, qk[:, heads:], qkv[:, heads + kv :])
+        q = qk[:, :heads]
+        if len(batch.groups) == 1:
+            out = attend(self.cache, i, q, batch.groups[0], kv)
+        else:
+            out = q.new_empty(q.shape)
+            for group in batch.groups:
+                out[group.rows] = attend(self.cache, i, q[group.rows], group, kv)
+        return self._project(f"{layer_idx}.wo", attn, out.reshape(t, heads * d), (attn.wo,))
 
-    def _attention_groups(self, chunks: list[Chunk]) -> list[_Group]:
-        offsets, acc = [], 0
-        for c in chunks:
-            offsets.append(acc)
-            acc += len(c.tokens)
-        decode = [i for i, c in enumerate(chunks) if len(c.tokens) == 1]
-        prefill = [[i] for i, c in enumerate(chunks) if len(c.tokens) > 1]
-        members = ([decode] if decode else []) + prefill
-        return [
-            _Group.build([chunks[i] for i in m], [offsets[i] for i in m], self.bs, self.device)
-            for m in members
-        ]
+    def _feed_forward(self, layer_idx: int, ff: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if plain_class(ff) is not FeedForward:
+            return ff(x)  # a replaced block computes its own way
+        gate_up = self._project(f"{layer_idx}.w13", ff, x, (ff.w1, ff.w3))
+        hidden = F.silu(gate_up[..., : ff.hidden_dim]).mul_(gate_up[..., ff.hidden_dim :])
+        return self._project(f"{layer_idx}.w2", ff, hidden, (ff.w2,))
 
 
-@dataclass
-class _Group:
-    rows: torch.Tensor  # the group's tokens in the packed step
-    dest: torch.Tensor  # where each lands in the padded [seqs * qlen] query batch
-    tables: torch.Tensor  # padded block tables [seqs, blocks]
-    mask: torch.Tensor  # [seqs, 1, qlen, klen], True = attend
-    qlen: int
-    klen: int
-
-    @classmethod
-    def build(cls, chunks: list[Chunk], offsets: list[int], bs: int, dev: torch.device) -> _Group:
-        qlen = max(len(c.tokens) for c in chunks)
-        klen = max(c.start + len(c.tokens) for c in chunks)
-        nblocks = -(-klen // bs)
-        rows, dest = [], []
-        tables = torch.zeros(len(chunks), nblocks, dtype=torch.long)
-        qpos = torch.full((len(chunks), qlen), -1, dtype=torch.long)
-        for i, (c, off) in enumerate(zip(chunks, offsets)):
-            n = len(c.tokens)
-            rows.extend(range(off, off + n))
-            dest.extend(range(i * qlen, i * qlen + n))
-            used = -(-(c.start + n) // bs)
-            tables[i, :used] = torch.tensor(c.block_table[:used])
-            qpos[i, :n] = torch.arange(c.start, c.start + n)
-        # A key is visible to a query at or after its position; padding queries see key 0 only
-        # (an all-masked row would give NaN), and their outputs are dropped.
-        keys = torch.arange(klen)
-        mask = keys[None, None, :] <= qpos[:, :, None]
-        mask[:, :, 0] = True
-        return cls(
-            torch.tensor(rows, device=dev),
-            torch.tensor(dest, device=dev),
-            tables.to(dev),
-            mask[:, None].to(dev),
-            qlen,
-            klen,
-        )
-
-
-def _sample_rows(chunks: list[Chunk]) -> list[int]:
-    rows, acc = [], 0
-    for c in chunks:
-        acc += len(c.tokens)
-        if c.sample:
-            rows.append(acc - 1)
-    return rows
+def _norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    if plain_class(norm) is RMSNorm:
+        return fused_rms_norm(x, norm.weight, norm.eps)
+    return norm(x)

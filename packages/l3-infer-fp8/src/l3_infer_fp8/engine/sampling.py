@@ -108,6 +108,11 @@ def process_logits(logits: torch.Tensor, p: SamplingParams, counts: dict[int, in
     return logits
 
 
+def is_plain_greedy(p: SamplingParams) -> bool:
+    """Whether ``p`` picks the raw logits' argmax (greedy, no processor turned on)."""
+    return p.temperature == 0 and not any(enabled(p) for enabled, _ in PROCESSORS.values())
+
+
 def make_generator(seed: int | None) -> torch.Generator:
     """The request's own generator: seeded when asked, else from fresh OS entropy."""
     g = torch.Generator()
