@@ -145,6 +145,8 @@ class CheckpointConfig:
     every: int = 0  # 0 = only at the end
     keep_last: int = 3
     resume: bool = True  # resume from the newest checkpoint in run_dir when there is one
+    # "plain": gathered to rank 0 as safetensors; "dcp": every rank writes its own shards
+    format: Literal["plain", "dcp"] = "plain"
 
 
 @dataclass

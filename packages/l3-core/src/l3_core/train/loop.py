@@ -219,14 +219,14 @@ class Trainer:
             if self.rank == 0 and (self.run_dir / "metrics.jsonl").exists():
                 truncate_metrics(self.run_dir, 0)
             return
-        path, plain, state = found
+        path, restore, state = found
         fp = self.stream.tokenizer
         if state.get("tokenizer") and state["tokenizer"] != fp:
             raise CheckpointError(
                 f"{path}: written for data with tokenizer {state['tokenizer']!r}, but "
                 f"{self.stream.where} has {fp!r}"
             )
-        self.checkpoints.load(plain)
+        restore(self.checkpoints)
         self.stream.load_state_dict(state["data"])
         torch.set_rng_state(torch.tensor(state["rng"]["torch"], dtype=torch.uint8))
         np.random.set_state(tuple(state["rng"]["numpy"]))
@@ -367,10 +367,10 @@ class Trainer:
             },
         }
 
-    def save(self, step: int) -> None:
-        ckpt.save(
-            self.run_dir, step, self.checkpoints, self._state(), self.cfg.checkpoint.keep_last
-        )
+    def save(self, step: int) -> float:
+        """Write checkpoint ``step`` (collective); the seconds training was blocked."""
+        c = self.cfg.checkpoint
+        return ckpt.save(c.format, self.run_dir, step, self.checkpoints, self._state(), c.keep_last)
 
     def run(self) -> list[dict[str, Any]]:
         """Train from the start (or the resumed step) to the last step; return the records."""
@@ -388,9 +388,12 @@ class Trainer:
         )
         records = []
         every = cfg.checkpoint.every
+        blocked = None  # by the checkpoint after the previous step; logged with the next one
         try:
             for step in range(self.start_step, total):
                 rec = self.train_step(step)
+                if blocked is not None:
+                    rec["checkpoint_blocked_s"], blocked = blocked, None
                 done = step + 1
                 if (
                     cfg.train.eval_every and done % cfg.train.eval_every == 0
@@ -403,7 +406,9 @@ class Trainer:
                 metrics.log(rec)
                 records.append(rec)
                 if (every and done % every == 0) or done == total:
-                    self.save(done)
+                    # after the step's record: a kill during the save loses no logged step
+                    blocked = self.save(done)
+                    log.info("checkpoint %d blocked training for %.3f s", done, blocked)
         finally:
             metrics.close()
         if self.rank == 0 and cfg.logging.plot:
