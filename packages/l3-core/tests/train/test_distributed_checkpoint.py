@@ -106,6 +106,8 @@ def test_a_distributed_checkpoint_resumes_on_one_process_with_the_same_losses(
     assert [r["step"] for r in records] == [3]
     assert records[0]["loss"] == pytest.approx(single[2]["loss"], abs=TOL)
     assert records[0]["grad_norm"] == pytest.approx(single[2]["grad_norm"], abs=TOL)
+    # measured after step 3's update, so it needs the Adam moments restored too
+    assert records[0]["val_loss"] == pytest.approx(single[2]["val_loss"], abs=TOL)
 
 
 def test_a_tp2_checkpoint_resumes_at_dp2_with_the_same_losses(world2, single, corpus, tmp_path):
@@ -117,6 +119,7 @@ def test_a_tp2_checkpoint_resumes_at_dp2_with_the_same_losses(world2, single, co
     records = json.loads((tmp_path / "out.json").read_text())["dp2"]
     assert [r["step"] for r in records] == [3]
     assert records[0]["loss"] == pytest.approx(single[2]["loss"], abs=TOL)
+    assert records[0]["val_loss"] == pytest.approx(single[2]["val_loss"], abs=TOL)
     # and its own end-of-run checkpoint, written at DP=2, is complete
     assert (run / "checkpoints" / "latest").read_text() == "step_00000003\n"
 
