@@ -147,6 +147,8 @@ class CheckpointConfig:
     resume: bool = True  # resume from the newest checkpoint in run_dir when there is one
     # "plain": gathered to rank 0 as safetensors; "dcp": every rank writes its own shards
     format: Literal["plain", "dcp"] = "plain"
+    # dcp only: shards are written in the background while training goes on
+    async_save: bool = False
 
 
 @dataclass

@@ -20,8 +20,14 @@ from l3_core.train.testing import as_dict, config, make_shards, run_configs
 TOL = 1e-5
 STEPS = 3
 DCP = {"every": 2, "keep_last": 3, "format": "dcp"}
-#: two-rank layouts that write a distributed checkpoint after step 2
-SAVED = {"tp2": {"tp": 2}, "dp2": {}, "pp2": {"pp": 2}}
+#: two-rank layouts (parallel sizes, checkpoint keys) that write a distributed checkpoint at step 2
+SAVED = {
+    "tp2": ({"tp": 2}, {}),
+    "dp2": ({}, {}),
+    "pp2": ({"pp": 2}, {}),
+    "fsdp2": ({"fsdp": 2}, {}),
+    "dp2_async": ({}, {"async_save": True}),
+}
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +58,16 @@ def world2(corpus, tmp_path_factory):
     root = tmp_path_factory.mktemp("world2")
     cfgs = [
         as_dict(
-            config(corpus, root / name, parallel=p, train={"max_steps": STEPS}, checkpoint=DCP),
+            config(
+                corpus,
+                root / name,
+                parallel=p,
+                train={"max_steps": STEPS},
+                checkpoint={**DCP, **c},
+            ),
             name,
         )
-        for name, p in SAVED.items()
+        for name, (p, c) in SAVED.items()
     ]
     spawn(2, run_configs, cfgs, str(root / "out.json"))
     return json.loads((root / "out.json").read_text()), root
@@ -124,11 +136,20 @@ def test_a_tp2_checkpoint_resumes_at_dp2_with_the_same_losses(world2, single, co
     assert (run / "checkpoints" / "latest").read_text() == "step_00000003\n"
 
 
-def test_the_blocked_time_of_a_save_is_logged_with_the_next_step(world2):
+@pytest.mark.parametrize("layout", ["tp2", "dp2_async"])
+def test_the_blocked_time_of_a_save_is_logged_with_the_next_step(layout, world2):
     results, _ = world2
-    blocked = [r.get("checkpoint_blocked_s") for r in results["tp2"]]
+    blocked = [r.get("checkpoint_blocked_s") for r in results[layout]]
     assert blocked[0] is None and blocked[1] is None
     assert blocked[2] > 0
+
+
+def test_async_save_needs_the_distributed_format(corpus, tmp_path):
+    from l3_core.errors import ConfigError
+
+    cfg = config(corpus, tmp_path, checkpoint={"async_save": True})
+    with pytest.raises(ConfigError, match="checkpoint.async_save = true needs checkpoint.format"):
+        _train(cfg)
 
 
 def test_a_checkpoint_for_another_model_is_refused_naming_the_difference(world2, corpus, tmp_path):

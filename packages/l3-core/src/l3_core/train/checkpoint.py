@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -40,8 +39,9 @@ from l3_core.args import ModelArgs, args_from_dict, args_to_dict
 from l3_core.checkpoint import integrity, native
 from l3_core.checkpoint.integrity import CorruptCheckpointError
 from l3_core.checkpoint.tensors import read_safetensors
-from l3_core.errors import CheckpointError
+from l3_core.errors import CheckpointError, ConfigError
 from l3_core.io import atomic_path, atomic_write, write_json
+from l3_core.run_config import CheckpointConfig
 from l3_core.train import distributed_checkpoint
 from l3_core.train.checkpoint_backend import CheckpointBackend, PlainState
 
@@ -89,24 +89,32 @@ def save_plain(
     return path
 
 
-def save(
-    fmt: str,
-    run_dir: Path,
-    step: int,
-    backend: CheckpointBackend,
-    state: dict[str, Any],
-    keep_last: int,
-) -> float:
-    """Write checkpoint ``step`` in format ``fmt`` (collective); the seconds training waited."""
-    t0 = time.perf_counter()
-    _FORMATS[fmt](run_dir, step, backend, state, keep_last)
-    return time.perf_counter() - t0
+class PlainSaver:
+    """Writes checkpoints in the plain format (gathered to rank 0, synchronous)."""
+
+    def save(
+        self,
+        run_dir: Path,
+        step: int,
+        backend: CheckpointBackend,
+        state: dict[str, Any],
+        keep_last: int,
+    ) -> None:
+        save_plain(run_dir, step, backend, state, keep_last)
+
+    def wait(self) -> None:
+        """Nothing is ever in flight."""
 
 
-_FORMATS: dict[str, Callable[..., Any]] = {
-    "plain": save_plain,
-    distributed_checkpoint.FORMAT: distributed_checkpoint.save,
-}
+def saver_for(cfg: CheckpointConfig) -> PlainSaver | distributed_checkpoint.DcpSaver:
+    """The saver of ``cfg.format`` (collective: every rank builds it at the same point)."""
+    if cfg.format == "plain":
+        if cfg.async_save:
+            raise ConfigError(
+                "checkpoint.async_save = true needs checkpoint.format = 'dcp', not 'plain'"
+            )
+        return PlainSaver()
+    return distributed_checkpoint.DcpSaver(asynchronous=cfg.async_save)
 
 
 def latest(run_dir: Path) -> Path | None:

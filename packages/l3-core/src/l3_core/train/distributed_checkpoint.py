@@ -21,7 +21,8 @@ The distributed optimizer's ZeRO-1 ranges are contiguous ranges of flattened buf
 tensor chunks, so each DP group re-assembles its TP slice before writing (as the plain format
 does, but without the gather to rank 0). FSDP (TP = 1) gathers each parameter whole.
 
-All ranks write into one temporary folder ``.step_NNNNNNNN.dcp.tmp``; when every rank is done
+With ``checkpoint.async_save`` the shards are written by a background thread while training
+goes on (:class:`DcpSaver`). All ranks write into one temporary folder ``.step_NNNNNNNN.dcp.tmp``; when every rank is done
 rank 0 adds ``trainer.json`` and renames it into place, then rewrites ``latest``, so a
 checkpoint is visible only when complete and a temporary left by a kill is removed at start-up
 (:func:`l3_core.io.remove_stale_temporaries`).
@@ -33,6 +34,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,27 +74,68 @@ def _to_dcp(local: LocalState) -> dict[str, Any]:
     return out
 
 
-def save(
-    run_dir: Path, step: int, backend: CheckpointBackend, state: dict[str, Any], keep_last: int
-) -> Path:
-    """Write checkpoint ``step``, each rank its own shards (collective: every rank calls it)."""
-    import torch.distributed.checkpoint as dcp
+class DcpSaver:
+    """Writes checkpoints in this format; with ``asynchronous``, in the background.
 
-    root = run_dir / "checkpoints"
-    path = root / f"step_{step:08d}"
-    tmp = root / f".{path.name}.{FORMAT}{TMP_SUFFIX}"  # one name every rank agrees on
-    if dist.get_rank() == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    dist.barrier()
-    local = backend.local_plain()
-    dcp.save(_to_dcp(local), checkpoint_id=str(tmp))
-    if dist.get_rank() == 0:
-        _publish(tmp, path, backend.args, {**state, "step": step, "adam_step": local.adam_step})
-        _prune(root, keep_last)
-        log.info("distributed checkpoint %s written", path)
-    dist.barrier()
-    return path
+    An asynchronous save returns once this rank's shards are staged in memory (what training
+    waits for); a background thread writes them over a gloo group of its own, so its
+    collectives never interleave with training's. The checkpoint is made visible (renamed,
+    ``latest`` rewritten) by the next :meth:`save` or by :meth:`wait`, once every rank is done.
+    Construct it on every rank at the same point (it may create a process group).
+    """
+
+    def __init__(self, asynchronous: bool = False) -> None:
+        self.asynchronous = asynchronous
+        self._group = dist.new_group(backend="gloo") if asynchronous else None
+        self._pending: tuple[Any, Callable[[], None]] | None = None
+
+    def save(
+        self,
+        run_dir: Path,
+        step: int,
+        backend: CheckpointBackend,
+        state: dict[str, Any],
+        keep_last: int,
+    ) -> None:
+        """Write checkpoint ``step``, each rank its own shards (collective)."""
+        import torch.distributed.checkpoint as dcp
+
+        self.wait()
+        root = run_dir / "checkpoints"
+        path = root / f"step_{step:08d}"
+        tmp = root / f".{path.name}.{FORMAT}{TMP_SUFFIX}"  # one name every rank agrees on
+        if dist.get_rank() == 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        dist.barrier()
+        local = backend.local_plain()
+        meta = {**state, "step": step, "adam_step": local.adam_step}
+
+        def publish() -> None:
+            if dist.get_rank() == 0:
+                _publish(tmp, path, backend.args, meta)
+                _prune(root, keep_last)
+                log.info("distributed checkpoint %s written", path)
+
+        if not self.asynchronous:
+            dcp.save(_to_dcp(local), checkpoint_id=str(tmp))
+            dist.barrier()  # every rank's shards are on disk
+            publish()
+            dist.barrier()
+            return
+        future = dcp.async_save(_to_dcp(local), checkpoint_id=str(tmp), process_group=self._group)
+        self._pending = (future, publish)
+
+    def wait(self) -> None:
+        """Finish the save in flight, if any, and make its checkpoint visible (collective)."""
+        if self._pending is None:
+            return
+        future, publish = self._pending
+        self._pending = None
+        future.result()
+        dist.barrier()
+        publish()
+        dist.barrier()
 
 
 def _publish(tmp: Path, path: Path, args: ModelArgs, state: dict[str, Any]) -> None:

@@ -97,6 +97,7 @@ class Trainer:
         if self.rank == 0:
             self._remove_stale_temporaries()
         self._resume_or_init()
+        self.saver = ckpt.saver_for(cfg.checkpoint)
 
     def _build_model(self) -> None:
         from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig
@@ -368,9 +369,12 @@ class Trainer:
         }
 
     def save(self, step: int) -> float:
-        """Write checkpoint ``step`` (collective); the seconds training was blocked."""
+        """Write (or, asynchronously, start writing) checkpoint ``step`` (collective); the
+        seconds training was blocked."""
+        t0 = time.perf_counter()
         c = self.cfg.checkpoint
-        return ckpt.save(c.format, self.run_dir, step, self.checkpoints, self._state(), c.keep_last)
+        self.saver.save(self.run_dir, step, self.checkpoints, self._state(), c.keep_last)
+        return time.perf_counter() - t0
 
     def run(self) -> list[dict[str, Any]]:
         """Train from the start (or the resumed step) to the last step; return the records."""
@@ -409,6 +413,7 @@ class Trainer:
                     # after the step's record: a kill during the save loses no logged step
                     blocked = self.save(done)
                     log.info("checkpoint %d blocked training for %.3f s", done, blocked)
+            self.saver.wait()  # the last checkpoint is complete when run() returns
         finally:
             metrics.close()
         if self.rank == 0 and cfg.logging.plot:
