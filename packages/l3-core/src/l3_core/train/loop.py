@@ -40,6 +40,7 @@ from l3_core.train.checkpoint_backend import CheckpointBackend, checkpoint_backe
 from l3_core.train.metrics import MetricsLogger, plot_loss_curve, truncate_metrics
 from l3_core.train.objective import Layout, Objective, StepResult, objective_named
 from l3_core.train.peak import device_peak_flops
+from l3_core.train.stragglers import StragglerDetector
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)
         self.stream = self.objective.open_data(cfg, self.args)
         self._build_model()
+        self._time_gradient_reduction()
         self.start_step = 0
         self.tokens_seen = 0
         self.peak = cfg.train.peak_flops or device_peak_flops(self.bf16)
@@ -98,6 +100,7 @@ class Trainer:
             self._remove_stale_temporaries()
         self._resume_or_init()
         self.saver = ckpt.saver_for(cfg.checkpoint)
+        self.stragglers = StragglerDetector(cfg.logging.straggler_factor)
 
     def _build_model(self) -> None:
         from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig
@@ -170,6 +173,17 @@ class Trainer:
             self.model,
         )
         self.checkpoints = checkpoint_backend("megatron", self.model, self.optimizer, self.args)
+
+    def _time_gradient_reduction(self) -> None:
+        """Note when this rank reaches the gradient reduction (for straggler detection)."""
+        reduce = self.tconfig.finalize_model_grads_func
+        self._reached_reduction = 0.0
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            self._reached_reduction = time.perf_counter()
+            return reduce(*args, **kwargs)
+
+        self.tconfig.finalize_model_grads_func = timed
 
     def _wrap_fsdp(self, chunks) -> None:
         from l3_core.parallel import fsdp
@@ -313,6 +327,9 @@ class Trainer:
         result = self.forward_backward(batch, forward_only=False)
         _, grad_norm, _ = self.optimizer.step()
         dt = time.perf_counter() - t0
+        # Each rank's own work: until it reaches the gradient reduction, where ranks wait for
+        # each other (the whole step's time is the slowest rank's on every rank).
+        slow = self.stragglers.check(step + 1, self._reached_reduction - t0)
         tokens = gbs * seq
         self.tokens_seen += tokens
         tps = tokens / dt
@@ -327,6 +344,7 @@ class Trainer:
             "batch_size": gbs,
             "tokens": self.tokens_seen,
             "step_time_s": dt,
+            **({"stragglers": len(slow)} if slow else {}),
             **self.objective.figures(result),
         }
 
