@@ -145,6 +145,10 @@ class CheckpointConfig:
     every: int = 0  # 0 = only at the end
     keep_last: int = 3
     resume: bool = True  # resume from the newest checkpoint in run_dir when there is one
+    # "plain": gathered to rank 0 as safetensors; "dcp": every rank writes its own shards
+    format: Literal["plain", "dcp"] = "plain"
+    # dcp only: shards are written in the background while training goes on
+    async_save: bool = False
 
 
 @dataclass
@@ -152,6 +156,8 @@ class LoggingConfig:
     tensorboard: bool = True
     progress: bool = True
     plot: bool = True
+    # warn when a rank's step takes this many times the median rank's; 0 = off
+    straggler_factor: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -399,7 +405,8 @@ RANGES: dict[str, Range] = {
     "train.seed": Range(0, 2**32 - 1),  # numpy's seeds
     "train.global_batch_size": AT_LEAST_1,
     "train.micro_batch_size": AT_LEAST_1,
-    "train.eval_every": NON_NEGATIVE,  # 0 = only at the end of the run
+    "train.eval_every": NON_NEGATIVE,
+    "logging.straggler_factor": NON_NEGATIVE,  # 0 = only at the end of the run
     "train.eval_batches": AT_LEAST_1,
     "train.peak_flops": NON_NEGATIVE,  # 0 = the device's known or measured peak
     "optimizer.lr": POSITIVE,

@@ -18,8 +18,9 @@ checkpoint intact. ``files.json`` records every file's size and sha256
 skipped for the newest intact one before it (:func:`read_newest_intact`). Only the newest
 ``keep_last`` checkpoints are kept.
 
-Gathering to rank 0 suits the model sizes a CPU can train; at the 8B+ scale the same layout
-would be written by each rank for its own tensors.
+Gathering to rank 0 suits the model sizes a CPU can train; at the 8B+ scale use
+``checkpoint.format = "dcp"`` (:mod:`l3_core.train.distributed_checkpoint`): every rank writes
+its own shards. Resume reads either format, whatever the config's format is.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +39,22 @@ from l3_core.args import ModelArgs, args_from_dict, args_to_dict
 from l3_core.checkpoint import integrity, native
 from l3_core.checkpoint.integrity import CorruptCheckpointError
 from l3_core.checkpoint.tensors import read_safetensors
-from l3_core.errors import CheckpointError
+from l3_core.errors import CheckpointError, ConfigError
 from l3_core.io import atomic_path, atomic_write, write_json
+from l3_core.run_config import CheckpointConfig
+from l3_core.train import distributed_checkpoint
 from l3_core.train.checkpoint_backend import CheckpointBackend, PlainState
 
 log = logging.getLogger(__name__)
 LATEST = "latest"
+#: loads a checkpoint's tensors into this rank's model and optimizer (collective)
+Restore = Callable[[CheckpointBackend], None]
 
 
-def save(
+def save_plain(
     run_dir: Path, step: int, backend: CheckpointBackend, state: dict[str, Any], keep_last: int
 ) -> Path | None:
-    """Write checkpoint ``step`` atomically (collective: every rank calls it)."""
+    """Write checkpoint ``step`` atomically, gathered to rank 0 (collective)."""
     from safetensors.torch import save_file
 
     plain = backend.gather()
@@ -82,6 +89,34 @@ def save(
     return path
 
 
+class PlainSaver:
+    """Writes checkpoints in the plain format (gathered to rank 0, synchronous)."""
+
+    def save(
+        self,
+        run_dir: Path,
+        step: int,
+        backend: CheckpointBackend,
+        state: dict[str, Any],
+        keep_last: int,
+    ) -> None:
+        save_plain(run_dir, step, backend, state, keep_last)
+
+    def wait(self) -> None:
+        """Nothing is ever in flight."""
+
+
+def saver_for(cfg: CheckpointConfig) -> PlainSaver | distributed_checkpoint.DcpSaver:
+    """The saver of ``cfg.format`` (collective: every rank builds it at the same point)."""
+    if cfg.format == "plain":
+        if cfg.async_save:
+            raise ConfigError(
+                "checkpoint.async_save = true needs checkpoint.format = 'dcp', not 'plain'"
+            )
+        return PlainSaver()
+    return distributed_checkpoint.DcpSaver(asynchronous=cfg.async_save)
+
+
 def latest(run_dir: Path) -> Path | None:
     """The checkpoint that ``run_dir``'s ``latest`` pointer names (complete when written), or
     None when there is no pointer."""
@@ -93,9 +128,9 @@ def latest(run_dir: Path) -> Path | None:
 
 def read_newest_intact(
     run_dir: Path, args: ModelArgs
-) -> tuple[Path, PlainState, dict[str, Any]] | None:
-    """(path, tensors, trainer state) of the newest intact checkpoint of ``run_dir``, or None
-    when it has none yet.
+) -> tuple[Path, Restore, dict[str, Any]] | None:
+    """(path, restore, trainer state) of the newest intact checkpoint of ``run_dir``, or None
+    when it has none yet (``restore(backend)`` loads its tensors, in either format).
 
     The one ``latest`` names comes first, then the older ones, newest first; a broken one (a
     file missing, truncated or altered) is skipped with a warning naming it and why. When
@@ -112,28 +147,41 @@ def read_newest_intact(
     broken = []
     for path in [named, *older]:
         try:
-            plain, state = read(path, args)
+            restore, state = read(path, args)
         except CorruptCheckpointError as e:
             log.warning("checkpoint %s is broken, trying the one before: %s", path.name, e)
             broken.append(str(e))
             continue
         if broken:
             log.warning("resuming from %s, the newest intact checkpoint", path)
-        return path, plain, state
+        return path, restore, state
     raise CheckpointError(
         f"{named.parent}: no intact checkpoint to resume from ({'; '.join(broken)}); "
         "move the folder away or set checkpoint.resume = false to start again"
     )
 
 
-def read(path: Path, args: ModelArgs) -> tuple[PlainState, dict[str, Any]]:
-    """(tensors, trainer state) of checkpoint ``path``, checked against ``args``.
+def read(path: Path, args: ModelArgs) -> tuple[Restore, dict[str, Any]]:
+    """(restore, trainer state) of checkpoint ``path``, checked against ``args``.
 
-    Its files are checked against ``files.json`` first; a missing, truncated or altered file,
-    or an unreadable one, raises :class:`CorruptCheckpointError`.
+    A plain checkpoint's files are checked against ``files.json`` first and its tensors read;
+    a missing, truncated or altered file, or an unreadable one, raises
+    :class:`CorruptCheckpointError`. A distributed one is read by every rank in ``restore``.
     """
     if not (path / "trainer.json").is_file():
         raise CorruptCheckpointError(f"{path}: missing or incomplete (no trainer.json)")
+    if distributed_checkpoint.is_distributed(path):
+        saved, state = distributed_checkpoint.read_state(path)
+        check_same_model(saved, args, str(path))
+        return partial(
+            distributed_checkpoint.restore, path, adam_step=int(state["adam_step"])
+        ), state
+    plain, state = read_plain(path, args)
+    return lambda backend: backend.load(plain), state
+
+
+def read_plain(path: Path, args: ModelArgs) -> tuple[PlainState, dict[str, Any]]:
+    """(tensors, trainer state) of plain checkpoint ``path``, its files verified."""
     integrity.verify_files(path)
     try:
         state = json.loads((path / "trainer.json").read_bytes().decode("utf-8"))

@@ -8,6 +8,11 @@ tensors live in a running job:
   contiguous range of some parameters' fp32 main copy and moments, and TP ranks hold shards;
 * ``"fsdp"``: torch FSDP2, parameters and moments are DTensors sharded over the DP group.
 
+Either gathers the whole state to rank 0 (:meth:`CheckpointBackend.gather`, for the plain
+format) or gives each rank its tensor-parallel slice of every plain tensor
+(:meth:`CheckpointBackend.local_plain`, for per-rank distributed checkpoints,
+:mod:`l3_core.train.distributed_checkpoint`).
+
 The trainer picks one by name when it builds the model (:func:`checkpoint_backend`). Frozen
 parameters (an objective's :meth:`~l3_core.train.objective.Objective.trains`) are saved with
 their values and zero moments, so the format does not depend on what trained.
@@ -39,6 +44,33 @@ class PlainState:
     adam_step: int
 
 
+#: the dimension along which tensor parallelism cuts each sharded kind's plain tensors
+SPLIT_DIM = {"vocab": 0, "row": 1, "fc1": 0, "qkv": 0}
+
+
+@dataclass
+class LocalState:
+    """This rank's tensor-parallel slice of plain tensors (same keys as :class:`PlainState`,
+    moments under ``"<moment>/<name>"``) and the dimension each is cut along (None: whole)."""
+
+    tensors: dict[str, torch.Tensor]
+    split_dims: dict[str, int | None]
+    adam_step: int
+
+
+def fuse_local(kind: str, parts: list[torch.Tensor], args: ModelArgs) -> torch.Tensor:
+    """A Megatron parameter's TP-local shard from its plain tensors' TP-local slices (the
+    inverse of ``to_full(kind, [shard], args)``)."""
+    if kind != "qkv":
+        return to_local(kind, parts, args, 0, 1)
+    wq, wk, wv = parts  # this rank's KV groups: the group count comes from the slice's rows
+    hd, h, per = args.head_dim, wq.shape[1], args.n_heads // args.kv_heads
+    fused = torch.cat(
+        [wq.reshape(-1, per * hd, h), wk.reshape(-1, hd, h), wv.reshape(-1, hd, h)], dim=1
+    )
+    return fused.reshape(-1, h)
+
+
 class CheckpointBackend(ABC):
     """Gathers and loads one job's model chunks and optimizer state in the plain layout."""
 
@@ -54,6 +86,14 @@ class CheckpointBackend(ABC):
     @abstractmethod
     def load(self, state: PlainState) -> None:
         """Set this rank's weights (and, with moments, Adam state) from the plain tensors."""
+
+    @abstractmethod
+    def local_plain(self) -> LocalState:
+        """This rank's slice of every plain tensor (collective: every rank calls it)."""
+
+    @abstractmethod
+    def load_local(self, state: LocalState) -> None:
+        """Set this rank's weights and Adam state from its slices (as :meth:`local_plain`)."""
 
 
 def _cut(
@@ -126,14 +166,47 @@ class MegatronBackend(CheckpointBackend):
                 return int(inner.state[shard]["step"])
         return 0
 
-    def gather(self) -> PlainState | None:
+    def _tp_local(self) -> dict[str, dict[int, torch.Tensor]]:
         from megatron.core import parallel_state as ps
 
         dp_group = ps.get_data_parallel_group(with_context_parallel=True)
         dp_rank = ps.get_data_parallel_rank(with_context_parallel=True)
+        return {k: self._full_local(k, dp_group, dp_rank) for k in ("param", *MOMENTS)}
+
+    def local_plain(self) -> LocalState:
+        from megatron.core import parallel_state as ps
+
+        tp = ps.get_tensor_model_parallel_world_size()
+        local = self._tp_local()
+        tensors: dict[str, torch.Tensor] = {}
+        dims: dict[str, int | None] = {}
+        for chunk in self.chunks:
+            for mapping, p in chunk_mappings(chunk, self.args):
+                dim = SPLIT_DIM.get(mapping.kind) if tp > 1 else None
+                for key, views in local.items():
+                    prefix = "" if key == "param" else f"{key}/"
+                    parts = to_full(mapping.kind, [views[id(p)]], self.args)
+                    for name, t in zip(mapping.plain_names, parts):
+                        tensors[prefix + name] = t.cpu().contiguous()
+                        dims[prefix + name] = dim
+        return LocalState(tensors, dims, self._adam_step())
+
+    def load_local(self, state: LocalState) -> None:
+        def shard(mapping: ParamMapping, prefix: str) -> torch.Tensor:
+            try:
+                parts = [state.tensors[prefix + n] for n in mapping.plain_names]
+            except KeyError as e:
+                raise CheckpointError(f"checkpoint lacks tensor {e.args[0]!r}") from None
+            return fuse_local(mapping.kind, parts, self.args)
+
+        self._load(shard, state.adam_step)
+
+    def gather(self) -> PlainState | None:
+        from megatron.core import parallel_state as ps
+
         tp_group = ps.get_tensor_model_parallel_group()
         tp = ps.get_tensor_model_parallel_world_size()
-        local = {k: self._full_local(k, dp_group, dp_rank) for k in ("param", *MOMENTS)}
+        local = self._tp_local()
         out: dict[str, dict[str, torch.Tensor]] = {k: {} for k in local}
         for chunk in self.chunks:
             for mapping, p in chunk_mappings(chunk, self.args):
@@ -148,6 +221,7 @@ class MegatronBackend(CheckpointBackend):
                         mapping.plain_names, to_full(mapping.kind, parts, self.args)
                     ):
                         out[key][name] = full.cpu().clone()
+        dp_rank = ps.get_data_parallel_rank(with_context_parallel=True)
         keep = dp_rank == 0 and ps.get_tensor_model_parallel_rank() == 0
         gathered: list[dict[str, dict[str, torch.Tensor]] | None] | None = (
             [None] * dist.get_world_size() if dist.get_rank() == 0 else None
@@ -168,31 +242,34 @@ class MegatronBackend(CheckpointBackend):
 
         tp_rank = ps.get_tensor_model_parallel_rank()
         tp = ps.get_tensor_model_parallel_world_size()
+
+        def shard(mapping: ParamMapping, prefix: str) -> torch.Tensor:
+            src = state.weights if prefix == "" else state.moments
+            return _cut(mapping, src, prefix, self.args, tp_rank, tp)
+
+        self._load(shard, None if state.moments is None else state.adam_step)
+
+    def _load(
+        self, shard: Callable[[ParamMapping, str], torch.Tensor], adam_step: int | None
+    ) -> None:
+        """Copy ``shard(mapping, prefix)`` (this rank's TP shard; prefix ``""`` for weights,
+        ``"<moment>/"`` for moments) into the model and the optimizer's DP ranges; moments only
+        when ``adam_step`` is given."""
         with torch.no_grad():
             for chunk in self.chunks:
                 for mapping, p in chunk_mappings(chunk, self.args):
-                    w = (
-                        _cut(mapping, state.weights, "", self.args, tp_rank, tp)
-                        .to(p.device)
-                        .float()
-                    )
+                    w = shard(mapping, "").to(p.device).float()
                     _check_shape(mapping, w, p)
                     p.copy_(w.to(p.dtype))
                     if id(p) not in self.slots:
                         continue
-                    shard, sl, inner = self.slots[id(p)]
-                    shard.copy_(w.view(-1)[sl])
-                    if state.moments is not None:
-                        inner.state[shard] = {
-                            "step": torch.tensor(
-                                float(state.adam_step)
-                            ),  # torch keeps it on the CPU
+                    main, sl, inner = self.slots[id(p)]
+                    main.copy_(w.view(-1)[sl])
+                    if adam_step is not None:
+                        inner.state[main] = {
+                            "step": torch.tensor(float(adam_step)),  # torch keeps it on the CPU
                             **{
-                                k: _cut(mapping, state.moments, f"{k}/", self.args, tp_rank, tp)
-                                .to(p.device)
-                                .float()
-                                .view(-1)[sl]
-                                .clone()
+                                k: shard(mapping, f"{k}/").to(p.device).float().view(-1)[sl].clone()
                                 for k in MOMENTS
                             },
                         }
@@ -202,6 +279,21 @@ class FsdpBackend(CheckpointBackend):
     """torch FSDP2 with :class:`l3_core.parallel.fsdp.FsdpOptimizer`; see the module docstring."""
 
     def gather(self) -> PlainState | None:
+        plain = self._plain()
+        return plain if dist.get_rank() == 0 else None
+
+    def local_plain(self) -> LocalState:
+        # FSDP runs at TP = 1: each rank's slice is the whole tensor (DCP writes each once)
+        plain = self._plain()
+        tensors = {**plain.weights, **(plain.moments or {})}
+        return LocalState(tensors, dict.fromkeys(tensors), plain.adam_step)
+
+    def load_local(self, state: LocalState) -> None:
+        weights = {k: t for k, t in state.tensors.items() if k.split("/")[0] not in MOMENTS}
+        moments = {k: t for k, t in state.tensors.items() if k not in weights}
+        self.load(PlainState(weights, moments, state.adam_step))
+
+    def _plain(self) -> PlainState:
         weights: dict[str, torch.Tensor] = {}
         moments: dict[str, torch.Tensor] = {}
         adam_step = 0
@@ -222,7 +314,7 @@ class FsdpBackend(CheckpointBackend):
                         target[name if key == "param" else f"{key}/{name}"] = (
                             t.float().cpu().clone()
                         )
-        return PlainState(weights, moments, adam_step) if dist.get_rank() == 0 else None
+        return PlainState(weights, moments, adam_step)
 
     def load(self, state: PlainState) -> None:
         from torch.distributed.tensor import DTensor, distribute_tensor

@@ -40,6 +40,7 @@ from l3_core.train.checkpoint_backend import CheckpointBackend, checkpoint_backe
 from l3_core.train.metrics import MetricsLogger, plot_loss_curve, truncate_metrics
 from l3_core.train.objective import Layout, Objective, StepResult, objective_named
 from l3_core.train.peak import device_peak_flops
+from l3_core.train.stragglers import StragglerDetector
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +96,15 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)
         self.stream = self.objective.open_data(cfg, self.args)
         self._build_model()
+        self._time_gradient_reduction()
         self.start_step = 0
         self.tokens_seen = 0
         self.peak = cfg.train.peak_flops or device_peak_flops(self.bf16)
         if self.rank == 0:
             self._remove_stale_temporaries()
         self._resume_or_init()
+        self.saver = ckpt.saver_for(cfg.checkpoint)
+        self.stragglers = StragglerDetector(cfg.logging.straggler_factor)
 
     def _build_model(self) -> None:
         from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig
@@ -174,6 +178,17 @@ class Trainer:
         )
         self.checkpoints = checkpoint_backend("megatron", self.model, self.optimizer, self.args)
 
+    def _time_gradient_reduction(self) -> None:
+        """Note when this rank reaches the gradient reduction (for straggler detection)."""
+        reduce = self.tconfig.finalize_model_grads_func
+        self._reached_reduction = 0.0
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            self._reached_reduction = time.perf_counter()
+            return reduce(*args, **kwargs)
+
+        self.tconfig.finalize_model_grads_func = timed
+
     def _wrap_fsdp(self, chunks) -> None:
         from l3_core.parallel import fsdp
 
@@ -223,14 +238,14 @@ class Trainer:
             if self.rank == 0 and (self.run_dir / "metrics.jsonl").exists():
                 truncate_metrics(self.run_dir, 0)
             return
-        path, plain, state = found
+        path, restore, state = found
         fp = self.stream.tokenizer
         if state.get("tokenizer") and state["tokenizer"] != fp:
             raise CheckpointError(
                 f"{path}: written for data with tokenizer {state['tokenizer']!r}, but "
                 f"{self.stream.where} has {fp!r}"
             )
-        self.checkpoints.load(plain)
+        restore(self.checkpoints)
         self.stream.load_state_dict(state["data"])
         torch.set_rng_state(torch.tensor(state["rng"]["torch"], dtype=torch.uint8))
         np.random.set_state(tuple(state["rng"]["numpy"]))
@@ -316,6 +331,9 @@ class Trainer:
         result = self.forward_backward(batch, forward_only=False)
         _, grad_norm, _ = self.optimizer.step()
         dt = time.perf_counter() - t0
+        # Each rank's own work: until it reaches the gradient reduction, where ranks wait for
+        # each other (the whole step's time is the slowest rank's on every rank).
+        slow = self.stragglers.check(step + 1, self._reached_reduction - t0)
         tokens = gbs * seq
         self.tokens_seen += tokens
         tps = tokens / dt
@@ -330,6 +348,7 @@ class Trainer:
             "batch_size": gbs,
             "tokens": self.tokens_seen,
             "step_time_s": dt,
+            **({"stragglers": len(slow)} if slow else {}),
             **self.objective.figures(result),
         }
 
@@ -371,10 +390,13 @@ class Trainer:
             },
         }
 
-    def save(self, step: int) -> None:
-        ckpt.save(
-            self.run_dir, step, self.checkpoints, self._state(), self.cfg.checkpoint.keep_last
-        )
+    def save(self, step: int) -> float:
+        """Write (or, asynchronously, start writing) checkpoint ``step`` (collective); the
+        seconds training was blocked."""
+        t0 = time.perf_counter()
+        c = self.cfg.checkpoint
+        self.saver.save(self.run_dir, step, self.checkpoints, self._state(), c.keep_last)
+        return time.perf_counter() - t0
 
     def run(self) -> list[dict[str, Any]]:
         """Train from the start (or the resumed step) to the last step; return the records."""
@@ -392,9 +414,12 @@ class Trainer:
         )
         records = []
         every = cfg.checkpoint.every
+        blocked = None  # by the checkpoint after the previous step; logged with the next one
         try:
             for step in range(self.start_step, total):
                 rec = self.train_step(step)
+                if blocked is not None:
+                    rec["checkpoint_blocked_s"], blocked = blocked, None
                 done = step + 1
                 if (
                     cfg.train.eval_every and done % cfg.train.eval_every == 0
@@ -407,7 +432,10 @@ class Trainer:
                 metrics.log(rec)
                 records.append(rec)
                 if (every and done % every == 0) or done == total:
-                    self.save(done)
+                    # after the step's record: a kill during the save loses no logged step
+                    blocked = self.save(done)
+                    log.info("checkpoint %d blocked training for %.3f s", done, blocked)
+            self.saver.wait()  # the last checkpoint is complete when run() returns
         finally:
             metrics.close()
         if self.rank == 0 and cfg.logging.plot:
