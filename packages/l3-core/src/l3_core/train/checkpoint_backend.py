@@ -245,6 +245,8 @@ class MegatronBackend(CheckpointBackend):
 
         def shard(mapping: ParamMapping, prefix: str) -> torch.Tensor:
             src = state.weights if prefix == "" else state.moments
+            # _load asks for moments only when the state holds them (adam_step is set).
+            assert src is not None
             return _cut(mapping, src, prefix, self.args, tp_rank, tp)
 
         self._load(shard, None if state.moments is None else state.adam_step)
