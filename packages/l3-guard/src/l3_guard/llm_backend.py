@@ -192,6 +192,3 @@ class LlamaGuardLLM:
         except Exception as e:  # fail closed
             log.warning("LLM moderation failed: %s", e)
             return error_result(role, self.name, e)
-
-    def moderate_batch(self, items: Sequence[tuple[Any, Any]]) -> list[ModerationResult]:
-        return [self.moderate_safe(c, r) for c, r in items]

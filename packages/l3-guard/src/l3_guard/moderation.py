@@ -168,6 +168,3 @@ class EmbeddedModerator:
             lambda: self.moderate(conversation, role),
             lambda e: error_result(role, self.name, e),
         )
-
-    def moderate_batch(self, items: Sequence[tuple[Any, Any]]) -> list[ModerationResult]:
-        return [self.moderate_safe(c, r) for c, r in items]
