@@ -82,7 +82,8 @@ class CrossAttentionLayer(nn.Module):
             self.attention.wk,
             self.attention.wv,
             self.attention.wo,
-            self.feed_forward.w13,
+            self.feed_forward.w1,
+            self.feed_forward.w3,
             self.feed_forward.w2,
         ):
             nn.init.normal_(linear.weight, std=std, generator=generator)
