@@ -21,11 +21,11 @@ def run(workdir: Path) -> dict:
         return {"skipped": f"l3-vision is not importable here ({e}); run `nox -s main-torch214`"}
 
     workdir.mkdir(parents=True, exist_ok=True)
-    train_pairs = write_dataset(workdir / "train", 2000, 32, seed=0)
+    train_pairs = write_dataset(workdir / "train", 1000, 32, seed=0)
     eval_pairs = write_dataset(workdir / "eval", 200, 32, seed=1)
     cfg = RunConfig(
-        model=ModelConfig(text_pretrain_steps=150),
+        model=ModelConfig(text_pretrain_steps=100),
         data=DataConfig(train=str(train_pairs), eval=str(eval_pairs)),
-        train=OptimConfig(steps=300, batch_size=16, lr=1e-2, eval_every=100, warmup_steps=10),
+        train=OptimConfig(steps=600, batch_size=16, lr=1e-2, eval_every=100, warmup_steps=10),
     )
     return train(cfg, workdir / "run")
