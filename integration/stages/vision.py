@@ -26,6 +26,6 @@ def run(workdir: Path) -> dict:
     cfg = RunConfig(
         model=ModelConfig(text_pretrain_steps=100),
         data=DataConfig(train=str(train_pairs), eval=str(eval_pairs)),
-        train=OptimConfig(steps=600, batch_size=16, lr=1e-2, eval_every=100, warmup_steps=10),
+        train=OptimConfig(steps=900, batch_size=16, lr=3e-3, eval_every=300, warmup_steps=10),
     )
     return train(cfg, workdir / "run")
