@@ -34,7 +34,7 @@ def test_short_colour_run_beats_chance_clearly(tmp_path: Path) -> None:
     assert figures["eval_exact_match_end"] >= figures["eval_exact_match_start"] + 0.3, figures
 
 
-STEPS = 120
+STEPS = 250
 
 
 def test_adapter_gates_take_the_higher_lr_without_decay(args) -> None:
