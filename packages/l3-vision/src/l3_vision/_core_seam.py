@@ -3,7 +3,8 @@
 Adapters must run *between* the frozen model's self-attention layers, and
 ``Transformer.blocks`` runs them all at once. :func:`blocks_with_insertions` is
 ``Transformer.blocks`` with a callable run before chosen layers; it reads the model's rotary
-table (``Transformer.rope``) and calls each ``TransformerBlock`` as ``blocks`` does.
+table (``Transformer.rope``) and runs each block through ``Transformer.layer_forward`` as
+``blocks`` does.
 """
 
 from __future__ import annotations
@@ -27,5 +28,5 @@ def blocks_with_insertions(
     for i, layer in enumerate(model.layers):
         if i in insert_before:
             h = insert_before[i](h)
-        h = layer(h, cos, sin, None)
+        h = model.layer_forward(i, layer, h, cos, sin, None, None, 0)
     return h

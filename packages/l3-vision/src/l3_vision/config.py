@@ -36,6 +36,9 @@ class OptimConfig:
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 0.0
+    # The adapters' tanh gates start at zero and must open before the image path can learn:
+    # they take ``gate_lr_scale`` times the learning rate and no weight decay.
+    gate_lr_scale: float = 10.0
     warmup_steps: int = 20
     train_encoder: bool = True
     eval_every: int = 100
@@ -59,7 +62,10 @@ class RunConfig:
                 raise VisionConfigError(
                     f"train.{key} must be positive, got {getattr(self.train, key)}"
                 )
-        if self.train.lr <= 0:
-            raise VisionConfigError(f"train.lr must be positive, got {self.train.lr}")
+        for key in ("lr", "gate_lr_scale"):
+            if getattr(self.train, key) <= 0:
+                raise VisionConfigError(
+                    f"train.{key} must be positive, got {getattr(self.train, key)}"
+                )
         if self.model.cross_every <= 0 or self.model.max_tiles <= 0:
             raise VisionConfigError("model.cross_every and model.max_tiles must be positive")

@@ -16,6 +16,7 @@ from torch import nn
 from l3_core.model import Transformer
 from l3_vision._core_seam import blocks_with_insertions
 from l3_vision.adapters import CrossAttentionLayer, ImageContext
+from l3_vision.adapters.cross_attention import init_unit_gain
 from l3_vision.args import VisionArgs
 from l3_vision.encoder import ImageEncoder
 from l3_vision.errors import ImageError
@@ -53,10 +54,9 @@ class VisionLanguageModel(nn.Module):
         self, std: float = 0.02, generator: torch.Generator | None = None
     ) -> None:
         nn.init.normal_(self.extra_embeddings.weight, std=std, generator=generator)
-        nn.init.normal_(self.projector.weight, std=std, generator=generator)
-        nn.init.zeros_(self.projector.bias)
+        init_unit_gain(self.projector, generator)
         for layer in self.cross_layers.values():
-            layer.init_weights(std, generator)
+            layer.init_weights(generator)
 
     def freeze_language(self) -> None:
         """The language model never trains; everything new does."""

@@ -67,4 +67,4 @@ def test_encoder_trains_when_not_frozen() -> None:
     tokens = torch.tensor([[model.args.image_token_id, 5, 6]])
     model.loss(tokens, torch.tensor([[-100, 6, 7]]), random_images(1), None).backward()
     assert model.encoder.trunk.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
-    assert model.language.layers[0].attention.wqkv.weight.grad is None
+    assert model.language.layers[0].attention.wq.weight.grad is None

@@ -75,17 +75,24 @@ class CrossAttentionLayer(nn.Module):
         return h + self.mlp_gate.tanh() * mlp
 
     @torch.no_grad()
-    def init_weights(self, std: float = 0.02, generator: torch.Generator | None = None) -> None:
-        """Projections N(0, std), norms 1, gates 0 (the layer starts as the identity)."""
+    def init_weights(self, generator: torch.Generator | None = None) -> None:
+        """Projections N(0, 1/fan_in), norms 1, gates 0 (the layer starts as the identity).
+
+        A fixed std of 0.02 (right for widths in the thousands) shrinks each of the image path's
+        projections (projector, wv, wo) by 0.02 * sqrt(fan_in) ~ 0.2 at small widths, so the
+        gated branch starts ~1e-3 of the residual stream and the gates get no steady gradient
+        sign; 1/sqrt(fan_in) keeps every projection at unit gain whatever the width.
+        """
         for linear in (
             self.attention.wq,
             self.attention.wk,
             self.attention.wv,
             self.attention.wo,
-            self.feed_forward.w13,
+            self.feed_forward.w1,
+            self.feed_forward.w3,
             self.feed_forward.w2,
         ):
-            nn.init.normal_(linear.weight, std=std, generator=generator)
+            init_unit_gain(linear, generator)
         for norm in (
             self.attention_norm,
             self.ffn_norm,
@@ -95,3 +102,10 @@ class CrossAttentionLayer(nn.Module):
             norm.reset_parameters()
         self.attn_gate.zero_()
         self.mlp_gate.zero_()
+
+
+def init_unit_gain(linear: nn.Linear, generator: torch.Generator | None = None) -> None:
+    """Weights N(0, 1/fan_in) (unit gain), bias zero."""
+    nn.init.normal_(linear.weight, std=linear.in_features**-0.5, generator=generator)
+    if linear.bias is not None:
+        nn.init.zeros_(linear.bias)

@@ -82,6 +82,22 @@ def pretrain_text(
     return float(loss.detach())
 
 
+ADAPTER_GATES = ("attn_gate", "mlp_gate")
+
+
+def param_groups(model: VisionLanguageModel, cfg: RunConfig) -> list[dict]:
+    """The trainable parameters: the adapters' zero-initialised tanh gates (a higher lr, no
+    weight decay, which would pin them at zero) and the rest."""
+    gates, rest = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (gates if name.rsplit(".", 1)[-1] in ADAPTER_GATES else rest).append(p)
+    return [
+        {"params": rest, "lr_scale": 1.0, "weight_decay": cfg.train.weight_decay},
+        {"params": gates, "lr_scale": cfg.train.gate_lr_scale, "weight_decay": 0.0},
+    ]
+
+
 def _lr(cfg: RunConfig, step: int) -> float:
     t = cfg.train
     if step < t.warmup_steps:
@@ -156,8 +172,9 @@ def train(cfg: RunConfig, run_dir: Path) -> dict:
     enc = model.args.encoder
     train_images = encode_images(train_pairs, enc.tile_size, enc.max_tiles)
     eval_images = encode_images(eval_pairs, enc.tile_size, enc.max_tiles) if eval_pairs else None
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    groups = param_groups(model, cfg)
+    params = [p for group in groups for p in group["params"]]
+    opt = torch.optim.AdamW(groups, lr=cfg.train.lr)
     start = _resume(model, opt, run_dir)
     figures: dict = {
         "train_pairs": len(train_pairs),
@@ -177,7 +194,7 @@ def train(cfg: RunConfig, run_dir: Path) -> dict:
             [train_pairs[i].text for i in idx.tolist()], select(train_images, idx)
         )
         for group in opt.param_groups:
-            group["lr"] = _lr(cfg, step)
+            group["lr"] = _lr(cfg, step) * group["lr_scale"]
         loss, row = objective.loss(model, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -23,8 +23,20 @@ def caption_space() -> list[tuple[int, str, str, str]]:
     return [(n, c, s, p) for n in COUNTS for c in COLOURS for s in SHAPES for p in PLACES]
 
 
-def caption(count: int, colour: str, shape: str, place: str) -> str:
-    return f"{COUNTS[count]} {colour} {shape}{'s' if count > 1 else ''} {place}"
+FIELDS = ("count", "colour", "shape", "place")
+
+
+def caption(
+    count: int, colour: str, shape: str, place: str, fields: tuple[str, ...] = FIELDS
+) -> str:
+    """The caption naming ``fields`` (all four by default: "two red squares top"); fewer
+    fields make an easier task ("red" alone has 3 classes, the full caption 54)."""
+    plural = "s" if count > 1 and "count" in fields else ""
+    words = {"count": COUNTS[count], "colour": colour, "shape": shape + plural, "place": place}
+    unknown = sorted(set(fields) - set(words))
+    if unknown or not fields:
+        raise ValueError(f"caption fields {list(fields)}: each must be one of {list(FIELDS)}")
+    return " ".join(words[f] for f in FIELDS if f in fields)
 
 
 def draw(
@@ -48,8 +60,11 @@ def draw(
     return image
 
 
-def write_dataset(directory: Path, n: int, size: int, seed: int) -> Path:
-    """``n`` images under ``directory/images`` and ``directory/pairs.jsonl`` of {image, text}."""
+def write_dataset(
+    directory: Path, n: int, size: int, seed: int, fields: tuple[str, ...] = FIELDS
+) -> Path:
+    """``n`` images under ``directory/images`` and ``directory/pairs.jsonl`` of {image, text},
+    captioned with ``fields``."""
     rng = random.Random(seed)
     (directory / "images").mkdir(parents=True, exist_ok=True)
     rows = []
@@ -58,7 +73,7 @@ def write_dataset(directory: Path, n: int, size: int, seed: int) -> Path:
         spec = space[rng.randrange(len(space))]
         path = directory / "images" / f"{i:05d}.png"
         draw(*spec, size=size, rng=rng).save(path)
-        rows.append({"image": f"images/{path.name}", "text": caption(*spec)})
+        rows.append({"image": f"images/{path.name}", "text": caption(*spec, fields=fields)})
     out = directory / "pairs.jsonl"
     write_jsonl(out, rows)
     return out
