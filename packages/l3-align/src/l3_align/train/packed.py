@@ -36,7 +36,9 @@ class ValidationRows:
         return self.packed.take(index)
 
 
-class PackedSource(BatchSource):
+class PackedSource:
+    """The trainer's batch source over packed rows (an l3-core ``BatchSource`` by its shape)."""
+
     def __init__(
         self,
         train: PackedEpochs,
