@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 
 from l3_core.checkpoint import hf, integrity, native
-from l3_core.checkpoint.tensors import load_tensors, save_tensors
+from l3_core.checkpoint.tensors import check_state, load_tensors, save_tensors
 from l3_core.errors import CheckpointError
 from l3_core.io import atomic_path
 from l3_core.model.transformer import Transformer
@@ -59,7 +59,7 @@ def load_checkpoint(
         state = load_tensors(path)
     with torch.device("meta"):
         model = Transformer(args)
-    _check_state(model, state, path)
+    check_state(model, state, path)
     if dtype is not None:
         state = {k: v.to(dtype) for k, v in state.items()}
     model.load_state_dict(state, assign=True, strict=True)
@@ -88,23 +88,6 @@ def save_checkpoint(
             save_tensors(state, tmp, max_shard_bytes)
         integrity.record_files(tmp)
     return path
-
-
-def _check_state(model: Transformer, state: dict[str, torch.Tensor], path: Path) -> None:
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{path}: checkpoint does not match its config: missing tensors {missing[:5]}"
-            f"{'...' if len(missing) > 5 else ''}, unexpected tensors {unexpected[:5]}"
-        )
-    for name, shape in expected.items():
-        if tuple(state[name].shape) != shape:
-            raise CheckpointError(
-                f"{path}: tensor {name!r} has shape {tuple(state[name].shape)} but the config "
-                f"implies {shape}"
-            )
 
 
 __all__ = ["detect_format", "load_checkpoint", "save_checkpoint"]

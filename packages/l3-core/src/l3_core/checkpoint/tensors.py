@@ -5,6 +5,7 @@ Callers write into a temporary directory that replaces the target when complete.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -85,3 +86,27 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         return load_file(path)
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CorruptCheckpointError(f"{path}: unreadable safetensors file: {e}") from None
+
+
+def check_state(
+    model: torch.nn.Module,
+    state: dict[str, torch.Tensor],
+    path: str | os.PathLike[str],
+    error: type[CheckpointError] = CheckpointError,
+) -> None:
+    """Refuse ``state`` unless it holds exactly ``model``'s tensors with its shapes; ``error``
+    (a :class:`CheckpointError`) names the file, the tensors and the shapes."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise error(
+            f"{path}: checkpoint does not match its config: missing tensors {missing[:5]}"
+            f"{'...' if len(missing) > 5 else ''}, unexpected tensors {unexpected[:5]}"
+        )
+    for name, shape in expected.items():
+        if tuple(state[name].shape) != shape:
+            raise error(
+                f"{path}: tensor {name!r} has shape {tuple(state[name].shape)} but the config "
+                f"implies {shape}"
+            )

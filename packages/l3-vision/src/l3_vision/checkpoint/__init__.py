@@ -14,7 +14,7 @@ from typing import Literal
 
 import torch
 
-from l3_core.checkpoint.tensors import load_tensors, save_tensors
+from l3_core.checkpoint.tensors import check_state, load_tensors, save_tensors
 from l3_core.io import atomic_path, write_json
 from l3_vision.args import vision_args_from_dict, vision_args_to_dict
 from l3_vision.checkpoint.mllama_state import (
@@ -73,27 +73,12 @@ def load_checkpoint(
         state = tensors
     with torch.device("meta"):
         model = VisionLanguageModel(args)
-    _check_state(model, state, path)
+    check_state(model, state, path, VisionCheckpointError)
     if dtype is not None:
         state = {k: v.to(dtype) for k, v in state.items()}
     model.load_state_dict(state, assign=True, strict=True)
     model.freeze_language()
     return model.to(device).eval()
-
-
-def _check_state(model: VisionLanguageModel, state: dict[str, torch.Tensor], path: Path) -> None:
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise VisionCheckpointError(
-            f"{path}: missing tensors {missing[:5]}, unexpected {unexpected[:5]}"
-        )
-    for k, shape in expected.items():
-        if tuple(state[k].shape) != shape:
-            raise VisionCheckpointError(
-                f"{path}: tensor {k} has shape {tuple(state[k].shape)}, model expects {shape}"
-            )
 
 
 def save_checkpoint(
