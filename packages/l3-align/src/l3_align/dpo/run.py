@@ -29,12 +29,11 @@ from l3_align.dpo.reference import (
 )
 from l3_align.train.batches import PackedEpochs
 from l3_align.train.export import export_language_model
-from l3_align.train.job import AlignJob, Task, launch, register_task
+from l3_align.train.job import AlignJob, Task, register_task, run_task
 from l3_align.train.packed import PackedSource
 from l3_align.train.plain import TokenLosses
 from l3_align.train.setup import RunInputs, load_model, require_rows
 from l3_core.checkpoint import load_checkpoint
-from l3_core.config import to_dict
 from l3_core.jsonl import Exclusions
 
 log = logging.getLogger(__name__)
@@ -50,16 +49,7 @@ def run_dpo(
     nproc: int = 1,
 ) -> dict[str, Any]:
     """Train the model in ``model_dir`` with DPO on ``data``; the summary of the run."""
-    job = AlignJob(
-        "dpo",
-        to_dict(cfg),
-        str(model_dir),
-        str(data),
-        str(run_dir),
-        str(eval_data) if eval_data else None,
-        str(tokenizer_file) if tokenizer_file else None,
-    )
-    return launch(job, nproc)
+    return run_task("dpo", cfg, model_dir, data, run_dir, eval_data, tokenizer_file, nproc)
 
 
 @register_task("dpo")

@@ -25,11 +25,10 @@ from l3_align.rm.objective import RewardObjective, reward_items
 from l3_align.rm.preferences import EncodedRows, batch_scores, encode_reward_file
 from l3_align.train.batches import PackedEpochs
 from l3_align.train.export import load_trained
-from l3_align.train.job import AlignJob, Task, launch, register_task
+from l3_align.train.job import AlignJob, Task, register_task, run_task
 from l3_align.train.packed import PackedSource
 from l3_align.train.plain import HeadOutputs
 from l3_align.train.setup import RunInputs, require_rows
-from l3_core.config import to_dict
 from l3_core.jsonl import Exclusions
 from l3_core.tokenizer import Tokenizer
 
@@ -46,16 +45,7 @@ def run_reward_training(
     nproc: int = 1,
 ) -> dict[str, Any]:
     """Train a reward model from the causal LM at ``model_dir`` on ``data``; the summary."""
-    job = AlignJob(
-        "rm",
-        to_dict(cfg),
-        str(model_dir),
-        str(data),
-        str(run_dir),
-        str(eval_data) if eval_data else None,
-        str(tokenizer_file) if tokenizer_file else None,
-    )
-    return launch(job, nproc)
+    return run_task("rm", cfg, model_dir, data, run_dir, eval_data, tokenizer_file, nproc)
 
 
 def _items(rows: EncodedRows, seq_len: int, exclusions: Exclusions, source: str) -> list:

@@ -12,12 +12,11 @@ from l3_align.data.packing import pack, place_groups
 from l3_align.sft.objective import SFTObjective, sft_items
 from l3_align.train.batches import PackedEpochs
 from l3_align.train.export import export_language_model
-from l3_align.train.job import AlignJob, Task, launch, register_task
+from l3_align.train.job import AlignJob, Task, register_task, run_task
 from l3_align.train.packed import PackedSource
 from l3_align.train.plain import TokenLosses
 from l3_align.train.setup import RunInputs, require_rows
 from l3_core.checkpoint import load_checkpoint
-from l3_core.config import to_dict
 from l3_core.jsonl import Exclusions
 
 
@@ -31,16 +30,7 @@ def run_sft(
     nproc: int = 1,
 ) -> dict[str, Any]:
     """Fine-tune the model in ``model_dir`` on the dialogs of ``data``; the run's summary."""
-    job = AlignJob(
-        "sft",
-        to_dict(cfg),
-        str(model_dir),
-        str(data),
-        str(run_dir),
-        str(eval_data) if eval_data else None,
-        str(tokenizer_file) if tokenizer_file else None,
-    )
-    return launch(job, nproc)
+    return run_task("sft", cfg, model_dir, data, run_dir, eval_data, tokenizer_file, nproc)
 
 
 @register_task("sft")

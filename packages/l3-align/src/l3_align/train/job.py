@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,6 +178,29 @@ def held_out_figures(task: Task, rows, cfg: AlignConfig, final: Path) -> dict[st
         "val_loss": result.mean,
         **{f"val_{k}": v for k, v in objective.figures(result).items()},
     }
+
+
+def run_task(
+    task: str,
+    cfg: AlignConfig,
+    model_dir: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    run_dir: str | os.PathLike[str],
+    eval_data: str | os.PathLike[str] | None = None,
+    tokenizer_file: str | os.PathLike[str] | None = None,
+    nproc: int = 1,
+) -> dict[str, Any]:
+    """Run the registered ``task`` on ``data`` from the model at ``model_dir``; the summary."""
+    job = AlignJob(
+        task,
+        to_dict(cfg),
+        str(model_dir),
+        str(data),
+        str(run_dir),
+        str(eval_data) if eval_data else None,
+        str(tokenizer_file) if tokenizer_file else None,
+    )
+    return launch(job, nproc)
 
 
 def launch(job: AlignJob, nproc: int = 1) -> dict[str, Any]:
