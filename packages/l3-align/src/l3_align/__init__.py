@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from l3_align.errors import AlignConfigError, AlignError, AlignInputError, AlignModelError
+from l3_core.lazy import lazy_attributes
 from l3_core.versions import package_version
 
 __version__ = package_version("l3-align")
@@ -17,10 +15,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'l3_align' has no attribute {name!r}")
+__getattr__ = lazy_attributes("l3_align", _LAZY)
 
 
 __all__ = [

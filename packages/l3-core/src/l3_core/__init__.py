@@ -8,8 +8,7 @@ Those names are imported lazily so that ``import l3_core`` stays light.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from l3_core.args import ModelArgs, RopeScaling, list_presets
 from l3_core.errors import (
@@ -25,6 +24,7 @@ from l3_core.errors import (
     TokenizerError,
 )
 from l3_core.exit_codes import ExitCode
+from l3_core.lazy import lazy_attributes
 from l3_core.metrics_schema import MetricsRecord, read_metrics
 from l3_core.run_config import ParallelSizes, RunConfig, load_run_config, write_run_config
 from l3_core.tokenizer import ChatFormat, Message, Tokenizer
@@ -44,16 +44,7 @@ if TYPE_CHECKING:
     from l3_core.model import Transformer, generate
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        try:
-            module = importlib.import_module(_LAZY[name])
-        except ImportError as e:
-            raise DependencyError(
-                f"l3_core.{name} needs the model extra: pip install 'l3-core[model]' ({e})"
-            ) from e
-        return getattr(module, name)
-    raise AttributeError(f"module 'l3_core' has no attribute {name!r}")
+__getattr__ = lazy_attributes("l3_core", _LAZY, extra="l3-core[model]")
 
 
 __all__ = [

@@ -38,6 +38,7 @@ BASE_MODULES = [
     "l3_core.exit_codes",
     "l3_core.io",
     "l3_core.jsonl",
+    "l3_core.lazy",
     "l3_core.metrics_schema",
     "l3_core.model_file",
     "l3_core.run_config",

@@ -9,8 +9,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from l3_core.lazy import lazy_attributes
 from l3_core.versions import package_version
 from l3_guard.code_shield import CodeIssue, CodeScanResult, CodeShield
 from l3_guard.errors import (
@@ -33,13 +34,8 @@ if TYPE_CHECKING:
     from l3_guard.llm_backend import LlamaGuardLLM
 
 
-def __getattr__(name: str) -> Any:
-    # The LLM backend needs torch (the llm extra); import it only when asked for.
-    if name == "LlamaGuardLLM":
-        from l3_guard.llm_backend import LlamaGuardLLM
-
-        return LlamaGuardLLM
-    raise AttributeError(f"module 'l3_guard' has no attribute {name!r}")
+# The LLM backend needs torch (the llm extra); import it only when asked for.
+__getattr__ = lazy_attributes("l3_guard", {"LlamaGuardLLM": "l3_guard.llm_backend"})
 
 
 __all__ = [

@@ -6,9 +6,9 @@ they are imported on first use so that ``import l3_infer_fp8`` stays light.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from l3_core.lazy import lazy_attributes
 from l3_core.versions import package_version
 from l3_infer_fp8.errors import (
     InferConfigError,
@@ -34,10 +34,7 @@ if TYPE_CHECKING:
     from l3_infer_fp8.quant import Fp8Recipe, Fp8RowwiseLinear, quantize_model
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'l3_infer_fp8' has no attribute {name!r}")
+__getattr__ = lazy_attributes("l3_infer_fp8", _LAZY)
 
 
 __all__ = [

@@ -11,9 +11,7 @@ Heavy modules (torch) are imported when first used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from l3_core.lazy import lazy_attributes
 from l3_core.versions import package_version
 from l3_speech.errors import (
     AudioInputError,
@@ -40,10 +38,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'l3_speech' has no attribute {name!r}")
+__getattr__ = lazy_attributes("l3_speech", _LAZY)
 
 
 __all__ = [

@@ -8,9 +8,9 @@ interop and adapter pre-training on image-text pairs. Torch-heavy names import l
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from l3_core.lazy import lazy_attributes
 from l3_core.versions import package_version
 from l3_vision.errors import (
     DatasetError,
@@ -42,10 +42,7 @@ if TYPE_CHECKING:
     from l3_vision.preprocess import ImageBatch, preprocess_images
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'l3_vision' has no attribute {name!r}")
+__getattr__ = lazy_attributes("l3_vision", _LAZY)
 
 
 __all__ = [
