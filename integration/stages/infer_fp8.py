@@ -1,9 +1,11 @@
-"""Main-job stage: serve the ``core`` stage's model with l3-infer-fp8 and chat with it.
+"""Main-job stage: serve the main job's model in FP8 with l3-infer-fp8 and chat with it.
 
-Loads the last checkpoint the ``core`` stage wrote (with the built-in corpus's tokenizer),
-serves it on 127.0.0.1 through the OpenAI-compatible app (through l3-guard when it is
-installed), sends concurrent chat requests with the official ``openai`` client and prints the
-answers and the tokens/s.
+Loads the ``align`` stage's DPO policy when that stage ran, else the last checkpoint the
+``core`` stage wrote (with the built-in corpus's tokenizer), quantises its FFN GEMMs to FP8 the
+paper's way (bf16 elsewhere, first and last blocks skipped), serves it on 127.0.0.1 through the
+OpenAI-compatible app (through l3-guard when it is installed), sends concurrent chat requests
+with the official ``openai`` client, and prints the answers, the tokens/s and the FP8 model's
+agreement with its bf16 original on the conversations it served (top-1 and KL per token).
 """
 
 from __future__ import annotations
@@ -25,23 +27,35 @@ QUESTIONS = [
 ]
 
 
+def served_checkpoint(workdir: Path) -> tuple[Path, Path]:
+    """The checkpoint to serve and its tokenizer: the aligned policy when present."""
+    from l3_core.corpus import stdlib_shards
+
+    aligned = workdir.parent / "align" / "dpo" / "final"
+    if (aligned / "tokenizer.model").is_file():
+        return aligned, aligned / "tokenizer.model"
+    checkpoints = sorted((workdir.parent / "core" / "checkpoints").glob("step_*"))
+    if not checkpoints:
+        raise SystemExit("infer_fp8 needs the core stage's checkpoint: run --only core,infer_fp8")
+    return checkpoints[-1], stdlib_shards() / "tokenizer.model"
+
+
 def run(workdir: Path) -> dict:
     import openai
 
-    from l3_core import Tokenizer, load_checkpoint
-    from l3_core.corpus import stdlib_shards
+    from l3_core import Tokenizer
+    from l3_infer_fp8.checkpoint import load_model
     from l3_infer_fp8.engine import Engine, EngineConfig
     from l3_infer_fp8.engine.loop import EngineLoop
+    from l3_infer_fp8.quality import compare
     from l3_infer_fp8.server.app import ServerState, create_app
     from l3_infer_fp8.server.background import BackgroundServer
     from l3_infer_fp8.server.guard import ServerGuard
 
     workdir.mkdir(parents=True, exist_ok=True)
-    checkpoints = sorted((workdir.parent / "core" / "checkpoints").glob("step_*"))
-    if not checkpoints:
-        raise SystemExit("infer_fp8 needs the core stage's checkpoint: run --only core,infer_fp8")
-    model = load_checkpoint(checkpoints[-1])
-    tok = Tokenizer.from_file(stdlib_shards() / "tokenizer.model")
+    checkpoint, tokenizer = served_checkpoint(workdir)
+    model = load_model(checkpoint, fp8=True)
+    tok = Tokenizer.from_file(tokenizer)
     engine = Engine(model, EngineConfig(max_running=CONCURRENT), tok, tok.stop_tokens)
     guard = None
     try:
@@ -50,7 +64,7 @@ def run(workdir: Path) -> dict:
         guard = ServerGuard(Guard())
     except ImportError:
         pass
-    state = ServerState(EngineLoop(engine), tok, checkpoints[-1].name, guard)
+    state = ServerState(EngineLoop(engine), tok, checkpoint.name, guard)
     with BackgroundServer(create_app(state)) as server:
         client = openai.OpenAI(
             base_url=server.base_url + "/v1", api_key="unused", max_retries=0, timeout=600
@@ -76,7 +90,17 @@ def run(workdir: Path) -> dict:
     )
     (workdir / "answers.txt").write_text(text + "\n")
     print(text)
+    served = [
+        tok.encode(f"{q} {a.choices[0].message.content}", bos=True, eos=False)
+        for q, a in zip(QUESTIONS, answers)
+    ]
+    agreement = compare(load_model(checkpoint), model, [s for s in served if len(s) >= 2])
     return {
+        "checkpoint": str(checkpoint),
+        "fp8_modules": "FFN w1/w3/w2 of every block but the first and the last",
+        "fp8_vs_bf16_tokens": agreement.tokens,
+        "fp8_vs_bf16_top1_agreement": round(agreement.top1_agreement, 4),
+        "fp8_vs_bf16_kl_mean": float(f"{agreement.kl_mean:.3g}"),
         "requests": len(answers),
         "completion_tokens": tokens,
         "tokens_per_s": round(tokens / elapsed, 1),
