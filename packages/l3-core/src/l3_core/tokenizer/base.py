@@ -57,6 +57,17 @@ class Tokenizer:
         allowed_special: Literal["all"] | Collection[str] = (),
     ) -> list[int]:
         """Token ids of ``text``; special-token strings are plain text unless allowed."""
+        if not isinstance(text, str):
+            raise TokenizerError(f"encode expects str, got {type(text).__name__}")
+        allowed = self._check_allowed(allowed_special)
+        ids: list[int] = [self.bos_id] if bos else []
+        ids.extend(self._encode_text(text, allowed))
+        if eos:
+            ids.append(self.eos_id)
+        return ids
+
+    def _encode_text(self, text: str, allowed: set[str]) -> list[int]:
+        """The ids of ``text`` alone (no BOS/EOS), the ``allowed`` special strings as tokens."""
         raise NotImplementedError
 
     def encode_batch(self, texts: Sequence[str], *, bos: bool, eos: bool) -> list[list[int]]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
 
 import tiktoken
 
@@ -51,22 +50,10 @@ class Llama3Tokenizer(Tokenizer):
     def n_words(self) -> int:
         return self._n_words
 
-    def encode(
-        self,
-        text: str,
-        *,
-        bos: bool,
-        eos: bool,
-        allowed_special: Literal["all"] | Collection[str] = (),
-    ) -> list[int]:
-        if not isinstance(text, str):
-            raise TokenizerError(f"encode expects str, got {type(text).__name__}")
-        allowed = self._check_allowed(allowed_special)
-        ids: list[int] = [self.bos_id] if bos else []
+    def _encode_text(self, text: str, allowed: set[str]) -> list[int]:
+        ids: list[int] = []
         for piece in _chunks(text):
             ids.extend(self.model.encode(piece, allowed_special=allowed, disallowed_special=()))
-        if eos:
-            ids.append(self.eos_id)
         return ids
 
     def encode_batch(self, texts: Sequence[str], *, bos: bool, eos: bool) -> list[list[int]]:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal
 
 from l3_core.errors import TokenizerError
 from l3_core.io import atomic_write
@@ -59,18 +58,8 @@ class SentencePieceTokenizer(Tokenizer):
     def n_words(self) -> int:
         return self.base_vocab + NUM_SPECIAL_TOKENS
 
-    def encode(
-        self,
-        text: str,
-        *,
-        bos: bool,
-        eos: bool,
-        allowed_special: Literal["all"] | Collection[str] = (),
-    ) -> list[int]:
-        if not isinstance(text, str):
-            raise TokenizerError(f"encode expects str, got {type(text).__name__}")
-        allowed = self._check_allowed(allowed_special)
-        ids: list[int] = [self.bos_id] if bos else []
+    def _encode_text(self, text: str, allowed: set[str]) -> list[int]:
+        ids: list[int] = []
         pos = 0
         if allowed:
             for m in self._special_re.finditer(text):
@@ -80,8 +69,6 @@ class SentencePieceTokenizer(Tokenizer):
                 ids.append(self.special_tokens[m.group()])
                 pos = m.end()
         ids.extend(self.sp.EncodeAsIds(text[pos:]))
-        if eos:
-            ids.append(self.eos_id)
         return ids
 
     def encode_batch(self, texts: Sequence[str], *, bos: bool, eos: bool) -> list[list[int]]:
