@@ -162,12 +162,10 @@ def plot_gain(report: Mapping[str, Any], path: str | Path) -> None:
         if m is not None:
             left.text(i, m, f"{m:.3f}", ha="center", va="bottom")
     left.set_ylabel("mean score")
-    gain = g["estimated_gain"]
-    left.set_title(
-        f"threshold {g['threshold']}: gain "
-        + ("n/a" if gain is None else f"{gain:+.3f} {g['estimated_gain_interval']}"),
-        fontsize=9,
-    )
+    gain, ci = g["estimated_gain"], g["estimated_gain_interval"]
+    pct = round(g["confidence"] * 100)
+    detail = "n/a" if gain is None else f"{gain:+.3f} ({pct}% CI {ci[0]:+.3f} .. {ci[1]:+.3f})"
+    left.set_title(f"threshold {g['threshold']}: estimated gain {detail}", fontsize=9)
     curve = report["curve"]
     ts = [r["threshold"] for r in curve]
     right.plot(ts, [r["gain"] if r["gain"] is not None else np.nan for r in curve], "C3-o",
