@@ -311,13 +311,13 @@ def _print_gain(report: dict[str, Any]) -> None:
     console = Console()
     console.print(table)
     pct = round(g["confidence"] * 100)
-    console.print(
+    print(
         f"difference (contaminated - clean): {fmt(g['difference'])} {pct}% CI "
         f"{fmt(g['difference_interval'])}; estimated gain (all - clean): "
         f"{fmt(g['estimated_gain'])} {pct}% CI {fmt(g['estimated_gain_interval'])}"
     )
     if report["unscored_examples"] or report["unknown_ids"]:
-        console.print(
+        print(
             f"{report['unscored_examples']} examples without a score (left out); "
             f"{report['unknown_ids']} scored ids not in the benchmark"
         )

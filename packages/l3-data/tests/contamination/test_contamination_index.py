@@ -122,7 +122,7 @@ def test_finished_index_is_reused_without_reading_the_corpus(tmp_path):
 def test_interrupted_merge_resumes_at_the_first_unwritten_partition(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     corpus = _random_corpus(rng, 40, 50)
-    reference = build_index(tmp_path / "ref", corpus, _spec(3, 5), chunk_size=30)
+    reference = build_index(tmp_path / "ref", corpus, _spec(3, 5), chunk_size=250)
     merged: list[int] = []
     real_merge = index_module._merge_partition
 
@@ -134,7 +134,7 @@ def test_interrupted_merge_resumes_at_the_first_unwritten_partition(tmp_path, mo
 
     monkeypatch.setattr(index_module, "_merge_partition", crash_after_two)
     with pytest.raises(KeyboardInterrupt):
-        build_index(tmp_path / "idx", corpus, _spec(3, 5), chunk_size=30)
+        build_index(tmp_path / "idx", corpus, _spec(3, 5), chunk_size=250)
     assert not (tmp_path / "idx" / "index.json").exists()
     monkeypatch.setattr(index_module, "_merge_partition", real_merge)
 
@@ -142,7 +142,7 @@ def test_interrupted_merge_resumes_at_the_first_unwritten_partition(tmp_path, mo
         raise AssertionError("the corpus was read again")
         yield
 
-    resumed = build_index(tmp_path / "idx", unread(), _spec(3, 5), chunk_size=30)
+    resumed = build_index(tmp_path / "idx", unread(), _spec(3, 5), chunk_size=250)
     for p in range(5):
         assert np.array_equal(resumed.partition(p), reference.partition(p))
     assert not (tmp_path / "idx" / "runs").exists()
