@@ -323,6 +323,86 @@ def _print_gain(report: dict[str, Any]) -> None:
         )
 
 
+def _configure_memorisation(p: argparse.ArgumentParser) -> None:
+    from l3_data.memorisation import (
+        DEFAULT_PROMPT_LENGTHS,
+        DEFAULT_SAMPLES,
+        DEFAULT_TARGET_LENGTH,
+    )
+
+    p.add_argument(
+        "--shards", type=Path, required=True, help="token-shard directory (training data)"
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="l3 or HF checkpoint directory")
+    p.add_argument(
+        "--prompt-lengths",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_PROMPT_LENGTHS),
+        metavar="N",
+        help="prompt lengths in tokens, one scenario each",
+    )
+    p.add_argument(
+        "--target-length", type=int, default=DEFAULT_TARGET_LENGTH, help="tokens decoded"
+    )
+    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="documents drawn")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", type=Path, help="report (JSON)")
+
+
+def _memorisation(args: argparse.Namespace) -> int:
+    from l3_data.extras import require_extra
+
+    require_extra("memorisation", "l3-data memorisation")
+    from l3_core.checkpoint import load_checkpoint
+    from l3_core.io import write_json
+    from l3_data.memorisation import measure_memorisation, open_shards
+
+    model = load_checkpoint(args.checkpoint, device=args.device)
+    dataset = open_shards(args.shards, vocab_size=model.args.vocab_size)
+    report = measure_memorisation(
+        model,
+        dataset,
+        prompt_lengths=args.prompt_lengths,
+        target_length=args.target_length,
+        samples=args.samples,
+        seed=args.seed,
+        batch_size=args.batch_size,
+    )
+    report["checkpoint"] = str(args.checkpoint)
+    if args.out:
+        write_json(args.out, report)
+    _print_memorisation(report)
+    if args.out:
+        print(f"report -> {args.out}")
+    return 0
+
+
+def _print_memorisation(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="verbatim memorisation: greedy continuation == ground truth")
+    for col in ("prompt", "target", "source", "evaluated", "too short", "exact", "rate"):
+        table.add_column(col, justify="left" if col == "source" else "right")
+    for s in report["scenarios"]:
+        rows = [*s["per_source"].items(), ("all", s)]
+        for source, r in rows:
+            rate = "n/a" if r["rate"] is None else f"{100 * r['rate']:.2f}%"
+            table.add_row(
+                str(s["prompt_length"]),
+                str(s["target_length"]),
+                source,
+                str(r["evaluated"]),
+                str(r["skipped_short"]),
+                str(r["exact"]),
+                rate,
+            )
+    Console().print(table)
+
+
 def _configure_block_urls(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path)
     p.add_argument("output", type=Path, help="the rows whose URL is not blocked")
@@ -535,6 +615,12 @@ COMMANDS = [
         "share of each benchmark example's tokens in corpus n-grams",
         _configure_contamination,
         _contamination,
+    ),
+    Command(
+        "memorisation",
+        "how often a checkpoint reproduces its training documents verbatim",
+        _configure_memorisation,
+        _memorisation,
     ),
     Command(
         "block-urls",
