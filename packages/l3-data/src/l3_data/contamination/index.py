@@ -15,7 +15,7 @@ bounded by the chunk size while streaming and by one partition while merging:
 
 - streaming: about ``48 * chunk_size`` bytes (the buffer, its sorted copy, the partition ids
   and the split), plus the tokenizer;
-- merging, per worker: about ``24 * R`` bytes, where R is the sum of the run sizes of the
+- merging, per worker: about ``32 * R`` bytes, where R is the sum of the run sizes of the
   largest partition (at most the corpus's distinct n-grams / P times the number of chunks in
   which an n-gram recurs); raise P to lower it.
 
