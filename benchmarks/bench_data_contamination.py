@@ -32,12 +32,25 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _data_synth import prose
+from _data_synth import COMMON
+
+
+def _vocabulary(rng: random.Random, size: int = 20_000) -> list[str]:
+    # letters only: datatrove's text normalisation maps digits to one symbol, and words such
+    # as "word123" would all look alike to it
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return ["".join(rng.choice(letters) for _ in range(rng.randint(3, 9))) for _ in range(size)]
+
+
+def prose(rng: random.Random, n_words: int, vocab: list[str]) -> str:
+    return " ".join(rng.choice(COMMON) if rng.random() < 0.4 else rng.choice(vocab)
+                    for _ in range(n_words))  # fmt: skip
 
 
 def _write_data(root: Path, docs: int, words: int, bench: int, seed: int) -> list[str]:
     rng = random.Random(seed)
-    texts = [prose(rng, words) for _ in range(docs)]
+    vocab = _vocabulary(rng)
+    texts = [prose(rng, words, vocab) for _ in range(docs)]
     with (root / "corpus.jsonl").open("w") as f:
         for t in texts:
             f.write(json.dumps({"text": t}) + "\n")
@@ -50,9 +63,9 @@ def _write_data(root: Path, docs: int, words: int, bench: int, seed: int) -> lis
             if kind == "copied":
                 text = " ".join(src[lo : lo + 60])
             elif kind == "half":
-                text = prose(rng, 30) + " " + " ".join(src[lo : lo + 30])
+                text = prose(rng, 30, vocab) + " " + " ".join(src[lo : lo + 30])
             else:
-                text = prose(rng, 60)
+                text = prose(rng, 60, vocab)
             f.write(json.dumps({"id": i, "text": text}) + "\n")
             kinds.append(kind)
     return kinds

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -67,6 +68,15 @@ def _part_path(root: Path, p: int) -> Path:
 
 def _run_path(root: Path, p: int, r: int) -> Path:
     return root / "runs" / f"p{p:04d}-r{r:05d}.npy"
+
+
+def _distinct_sorted(hashes: np.ndarray) -> np.ndarray:
+    """The distinct values of ``hashes``, sorted (a sort and a neighbour comparison: several
+    times faster than ``np.unique`` on uint64)."""
+    out = np.sort(hashes)
+    if out.size:
+        out = out[np.concatenate(([True], out[1:] != out[:-1]))]
+    return out
 
 
 def _save(path: Path, arr: np.ndarray) -> None:
@@ -146,7 +156,7 @@ class _RunWriter:
     def flush(self) -> None:
         if not self.held:
             return
-        distinct = np.unique(np.concatenate(self.buffer))
+        distinct = _distinct_sorted(np.concatenate(self.buffer))
         self.buffer, self.held = [], 0
         part = distinct % np.uint64(self.partitions)
         order = np.argsort(part, kind="stable")  # stable: each partition's slice stays sorted
@@ -159,7 +169,7 @@ class _RunWriter:
 def _merge_partition(root: Path, p: int, runs: int) -> int:
     """Merge the runs of partition ``p`` into ``part-p.npy``; return its size."""
     parts = [np.load(_run_path(root, p, r), allow_pickle=False) for r in range(runs)]
-    merged = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.uint64)
+    merged = _distinct_sorted(np.concatenate(parts)) if parts else np.zeros(0, np.uint64)
     _save(_part_path(root, p), merged.astype(np.uint64, copy=False))
     return int(merged.size)
 
@@ -199,7 +209,9 @@ def build_index(
     runs = int(runs_record["runs"])
     todo = [p for p in range(spec.partitions) if not _part_path(root, p).is_file()]
     if workers > 1 and len(todo) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawned, not forked: the parent holds tokenizer threads and the corpus buffers
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
             list(pool.map(_merge_partition, [root] * len(todo), todo, [runs] * len(todo)))
     else:
         for p in todo:
