@@ -72,7 +72,48 @@ def _write_data(root: Path, docs: int, words: int, bench: int, seed: int) -> lis
 
 
 def _peak_rss_mib() -> float:
+    """This process's peak RSS since it started its program (VmHWM). Not ``ru_maxrss``: Linux
+    carries that across exec, so a spawned child would report its parent's peak at the fork."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _baseline() -> dict[str, Any]:
+    import l3_data.contamination.index  # noqa: F401  (what a merge worker imports)
+
+    return {"rss_mib": _peak_rss_mib()}
+
+
+def _ours_stream(root: str, partitions: int, chunk_size: int) -> dict[str, Any]:
+    """The streaming pass alone, leaving its runs for :func:`_ours_merge`."""
+    from l3_data.contamination.corpus import Corpus
+    from l3_data.contamination.index import IndexSpec, _stream_runs
+    from l3_data.steps.tokenize import load_tokenizer
+
+    r = Path(root)
+    tok = load_tokenizer("llama3")
+    spec = IndexSpec(n=8, partitions=partitions, tokenizer=tok.fingerprint(), corpus="bench")
+    record = _stream_runs(r / "runs_index", Corpus(r / "corpus.jsonl", tok).documents(), spec,
+                          chunk_size, None)  # fmt: skip
+    return {"rss_mib": _peak_rss_mib(), "runs": record["runs"]}
+
+
+def _ours_merge(root: str, partitions: int, runs: int) -> dict[str, Any]:
+    """One merge worker's job: the largest partition."""
+    import numpy as np
+
+    from l3_data.contamination.index import _merge_partition, _run_path
+
+    r = Path(root) / "runs_index"
+    sizes = [sum(np.load(_run_path(r, p, k), mmap_mode="r").size for k in range(runs))
+             for p in range(partitions)]  # fmt: skip
+    largest = int(np.argmax(sizes))
+    before = _peak_rss_mib()
+    merged = _merge_partition(r, largest, runs)
+    return {"rss_mib": _peak_rss_mib(), "before_mib": before, "run_hashes": sizes[largest],
+            "merged": merged}  # fmt: skip
 
 
 def _ours_build(root: str, partitions: int, chunk_size: int, workers: int) -> dict[str, Any]:
@@ -87,9 +128,8 @@ def _ours_build(root: str, partitions: int, chunk_size: int, workers: int) -> di
     t0 = time.perf_counter()
     index = open_or_build_index(job, tok)
     seconds = time.perf_counter() - t0
-    merge_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"seconds": seconds, "rss_mib": _peak_rss_mib(), "merge_worker_rss_mib": merge_rss,
-            "distinct": len(index), "largest_partition": index.record["largest_partition"]}  # fmt: skip
+    return {"seconds": seconds, "rss_mib": _peak_rss_mib(), "distinct": len(index),
+            "largest_partition": index.record["largest_partition"]}  # fmt: skip
 
 
 def _ours_query(root: str) -> dict[str, Any]:
@@ -173,13 +213,22 @@ def main() -> None:
             if have_peer:
                 peers.append(_in_child(_peer_filter, tmp, 8))
         query = _in_child(_ours_query, tmp)
+        base = _in_child(_baseline)
+        stream = _in_child(_ours_stream, tmp, args.partitions, args.chunk_size)
+        merge = _in_child(_ours_merge, tmp, args.partitions, stream["runs"])
     build = min(builds, key=lambda b: b["seconds"])
     print(
-        f"ours build: {args.docs / build['seconds']:,.0f} docs/s ({build['seconds']:.1f} s), "
-        f"peak RSS {build['rss_mib']:.0f} MiB (streaming process, chunk {args.chunk_size} "
-        f"hashes), merge worker {build['merge_worker_rss_mib']:.0f} MiB; "
-        f"{build['distinct']:,} distinct 8-grams, largest of {args.partitions} partitions "
-        f"{build['largest_partition']:,}"
+        f"ours build: {args.docs / build['seconds']:,.0f} docs/s ({build['seconds']:.1f} s, "
+        f"{args.workers} merge workers), peak RSS of the building process "
+        f"{build['rss_mib']:.0f} MiB; {build['distinct']:,} distinct 8-grams, largest of "
+        f"{args.partitions} partitions {build['largest_partition']:,}"
+    )
+    print(
+        f"  streaming pass alone: peak RSS {stream['rss_mib']:.0f} MiB (chunk {args.chunk_size:,} "
+        f"hashes, {stream['runs']} chunks, tokenizer included); one merge worker (the largest "
+        f"partition, {merge['run_hashes']:,} run hashes -> {merge['merged']:,}): peak RSS "
+        f"{merge['rss_mib']:.0f} MiB, {merge['before_mib']:.0f} before the merge; interpreter "
+        f"+ imports alone {base['rss_mib']:.0f} MiB"
     )
     print(
         f"ours query: {args.bench / query['seconds']:,.0f} examples/s "
