@@ -124,11 +124,13 @@ class NgramIndex:
         if hashes.size == 0:
             return found
         part = hashes % np.uint64(self.partitions)
-        for p in np.unique(part):
-            sel = np.flatnonzero(part == p)
+        order = np.argsort(part, kind="stable")  # one sort, then a slice per partition
+        present, starts = np.unique(part[order], return_index=True)
+        for p, lo, hi in zip(present, starts, [*starts[1:], order.size]):
             arr = self.partition(int(p))
             if arr.size == 0:
                 continue
+            sel = order[lo:hi]
             at = np.searchsorted(arr, hashes[sel])
             found[sel] = arr[np.minimum(at, arr.size - 1)] == hashes[sel]
         return found
