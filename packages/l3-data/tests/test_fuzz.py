@@ -122,6 +122,16 @@ def test_langid_dedup_and_train_commands_on_arbitrary_files(data):
         _cli(["-q", "train-classifier", str(src), str(Path(d) / "m.npz")])
 
 
+@SLOW
+@given(corpus=file_bytes(), bench=file_bytes())
+def test_contamination_command_on_arbitrary_corpus_and_benchmark_files(corpus, bench):
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "c.jsonl").write_bytes(corpus)
+        (Path(d) / "b.jsonl").write_bytes(bench)
+        argv = ["-q", "contamination", "--corpus", str(Path(d) / "c.jsonl")]
+        _cli([*argv, "--bench", str(Path(d) / "b.jsonl"), "--out", str(Path(d) / "o.jsonl")])
+
+
 option_values = st.one_of(
     st.integers(-5, 10**6), st.floats(allow_nan=True), st.text(max_size=6), st.booleans()
 )

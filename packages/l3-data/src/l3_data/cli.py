@@ -206,6 +206,203 @@ def _pii(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_contamination(p: argparse.ArgumentParser) -> None:
+    from l3_data.contamination.index import DEFAULT_CHUNK_SIZE, DEFAULT_PARTITIONS
+    from l3_data.contamination.run import DEFAULT_N, DEFAULT_THRESHOLD
+
+    p.add_argument(
+        "--corpus", type=Path, required=True, help="JSONL of documents, or a token-shard directory"
+    )
+    p.add_argument("--bench", type=Path, required=True, help="JSONL of {id, text} examples")
+    p.add_argument(
+        "--out", type=Path, required=True, help="JSONL of {id, contamination, contaminated}"
+    )
+    p.add_argument("--n", type=int, default=DEFAULT_N, help="n-gram length in tokens")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help="an example is contaminated when its contamination is above this share",
+    )
+    p.add_argument(
+        "--index", type=Path, help="index directory to build or reuse (default OUT.index)"
+    )
+    p.add_argument("--rebuild", action="store_true", help="replace an index of another corpus")
+    p.add_argument("--tokenizer", default="llama3", help="'llama3' or a tokenizer file")
+    p.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS)
+    p.add_argument(
+        "--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="hashes held while streaming"
+    )
+    p.add_argument("--workers", type=int, default=1, help="processes merging partitions")
+    p.add_argument("--text-key", default="text", help="text field of the corpus's JSONL rows")
+    p.add_argument(
+        "--scores", type=Path, help="JSONL of {id, score}: compare clean and contaminated"
+    )
+    p.add_argument("--report", type=Path, help="gain report (JSON; default OUT.gain.json)")
+    p.add_argument("--plot", type=Path, help="gain figure (PNG; default OUT.gain.png)")
+    p.add_argument("--no-plot", action="store_true", help="no figure (no 'plot' extra needed)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds of the intervals")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _contamination(args: argparse.Namespace) -> int:
+    from l3_core.io import write_json
+    from l3_data.contamination.gain import plot_gain
+    from l3_data.contamination.run import ContaminationJob, gain_report, run_contamination
+    from l3_data.extras import require_extra
+
+    require_extra("tokenize", "l3-data contamination")
+    if args.scores and not args.no_plot:
+        require_extra("plot", "l3-data contamination --scores (or pass --no-plot)")
+    job = ContaminationJob(
+        corpus=args.corpus,
+        bench=args.bench,
+        out=args.out,
+        n=args.n,
+        threshold=args.threshold,
+        index=args.index,
+        tokenizer=args.tokenizer,
+        partitions=args.partitions,
+        chunk_size=args.chunk_size,
+        workers=args.workers,
+        rebuild=args.rebuild,
+        text_key=args.text_key,
+    )
+    index, rows = run_contamination(job)
+    dirty = sum(r["contaminated"] for r in rows)
+    print(
+        f"{len(rows)} examples, {dirty} contaminated (above {args.threshold} of their tokens in "
+        f"corpus {args.n}-grams) -> {args.out}; index {job.index_dir}: "
+        f"{index.record['documents']} documents, {len(index)} distinct {args.n}-grams"
+    )
+    if not args.scores:
+        return 0
+    report = gain_report(rows, args.scores, args.threshold, rounds=args.bootstrap, seed=args.seed)
+    report_path = args.report or args.out.with_name(args.out.name + ".gain.json")
+    write_json(report_path, report)
+    _print_gain(report)
+    print(f"report -> {report_path}")
+    if not args.no_plot:
+        plot_path = args.plot or args.out.with_name(args.out.name + ".gain.png")
+        plot_gain(report, plot_path)
+        print(f"figure -> {plot_path}")
+    return 0
+
+
+def _print_gain(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    g = report["gain"]
+
+    def fmt(v: Any) -> str:
+        if v is None:
+            return "n/a"
+        if isinstance(v, list):
+            return f"[{v[0]:+.4f}, {v[1]:+.4f}]"
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    table = Table(title=f"clean vs contaminated at threshold {g['threshold']}")
+    for col in ("subset", "examples", "mean score"):
+        table.add_column(col, justify="left" if col == "subset" else "right")
+    table.add_row("clean", str(g["clean"]), fmt(g["mean_clean"]))
+    table.add_row("contaminated", str(g["contaminated"]), fmt(g["mean_contaminated"]))
+    table.add_row("all", str(g["examples"]), fmt(g["mean_all"]))
+    console = Console()
+    console.print(table)
+    pct = round(g["confidence"] * 100)
+    print(
+        f"difference (contaminated - clean): {fmt(g['difference'])} {pct}% CI "
+        f"{fmt(g['difference_interval'])}; estimated gain (all - clean): "
+        f"{fmt(g['estimated_gain'])} {pct}% CI {fmt(g['estimated_gain_interval'])}"
+    )
+    if report["unscored_examples"] or report["unknown_ids"]:
+        print(
+            f"{report['unscored_examples']} examples without a score (left out); "
+            f"{report['unknown_ids']} scored ids not in the benchmark"
+        )
+
+
+def _configure_memorisation(p: argparse.ArgumentParser) -> None:
+    from l3_data.memorisation import (
+        DEFAULT_PROMPT_LENGTHS,
+        DEFAULT_SAMPLES,
+        DEFAULT_TARGET_LENGTH,
+    )
+
+    p.add_argument(
+        "--shards", type=Path, required=True, help="token-shard directory (training data)"
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="l3 or HF checkpoint directory")
+    p.add_argument(
+        "--prompt-lengths",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_PROMPT_LENGTHS),
+        metavar="N",
+        help="prompt lengths in tokens, one scenario each",
+    )
+    p.add_argument(
+        "--target-length", type=int, default=DEFAULT_TARGET_LENGTH, help="tokens decoded"
+    )
+    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="documents drawn")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", type=Path, help="report (JSON)")
+
+
+def _memorisation(args: argparse.Namespace) -> int:
+    from l3_data.extras import require_extra
+
+    require_extra("memorisation", "l3-data memorisation")
+    from l3_core.checkpoint import load_checkpoint
+    from l3_core.io import write_json
+    from l3_data.memorisation import measure_memorisation, open_shards
+
+    model = load_checkpoint(args.checkpoint, device=args.device)
+    dataset = open_shards(args.shards, vocab_size=model.args.vocab_size)
+    report = measure_memorisation(
+        model,
+        dataset,
+        prompt_lengths=args.prompt_lengths,
+        target_length=args.target_length,
+        samples=args.samples,
+        seed=args.seed,
+        batch_size=args.batch_size,
+    )
+    report["checkpoint"] = str(args.checkpoint)
+    if args.out:
+        write_json(args.out, report)
+    _print_memorisation(report)
+    if args.out:
+        print(f"report -> {args.out}")
+    return 0
+
+
+def _print_memorisation(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="verbatim memorisation: greedy continuation == ground truth")
+    for col in ("prompt", "target", "source", "evaluated", "too short", "exact", "rate"):
+        table.add_column(col, justify="left" if col == "source" else "right")
+    for s in report["scenarios"]:
+        rows = [*s["per_source"].items(), ("all", s)]
+        for source, r in rows:
+            rate = "n/a" if r["rate"] is None else f"{100 * r['rate']:.2f}%"
+            table.add_row(
+                str(s["prompt_length"]),
+                str(s["target_length"]),
+                source,
+                str(r["evaluated"]),
+                str(r["skipped_short"]),
+                str(r["exact"]),
+                rate,
+            )
+    Console().print(table)
+
+
 def _configure_block_urls(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path)
     p.add_argument("output", type=Path, help="the rows whose URL is not blocked")
@@ -413,6 +610,18 @@ COMMANDS = [
     Command("status", "how far the run of a pipeline file got", _pipeline_arguments, _status),
     Command("langid", "add lang and lang_score to JSONL rows", _configure_langid, _langid),
     Command("pii", "find (and redact) PII in JSONL rows", _configure_pii, _pii),
+    Command(
+        "contamination",
+        "share of each benchmark example's tokens in corpus n-grams",
+        _configure_contamination,
+        _contamination,
+    ),
+    Command(
+        "memorisation",
+        "how often a checkpoint reproduces its training documents verbatim",
+        _configure_memorisation,
+        _memorisation,
+    ),
     Command(
         "block-urls",
         "drop JSONL rows whose URL is on a block list",

@@ -39,3 +39,7 @@ class ModelFileError(L3DataError, core.ModelFileError):
 
 class MissingExtraError(L3DataError, core.DependencyError):
     """A step, input format or executor needs an optional extra that is not installed."""
+
+
+class OptionError(L3DataError, core.ConfigError):
+    """A command option has a value outside the range it accepts."""

@@ -22,6 +22,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "ray": ("ray",),
     "plot": ("matplotlib",),
     "pii": ("phonenumbers",),
+    "memorisation": ("torch", "safetensors"),
 }
 
 
