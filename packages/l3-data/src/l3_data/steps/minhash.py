@@ -14,9 +14,16 @@ candidate pair), or the signature agreement, an estimate of it (``verify = "sign
 shingles stored). Exact verification lets the banding be wide (candidates from low
 similarities, so high recall) without joining the unrelated pairs that wide banding also
 proposes. Connected components (scipy's union-find over the sparse pair graph) are the
-clusters; each keeps its first document in corpus order. Memory: ``4 * num_perm`` bytes per
-document for the signatures, plus the shingles of candidate documents during the reduce; on
-disk, 8 bytes per distinct shingle per document with exact verification.
+clusters; each keeps its first document in corpus order.
+
+The step's clustering is hash-partitioned (:class:`~l3_data.steps.base.PartitionedStep`):
+each chunk saves its ``bands`` (band key, band, document) rows per document in ``partitions``
+parts by band key, beside its shingles (8 bytes per distinct shingle per document, exact
+verification) or signatures (``4 * num_perm`` bytes per document); a part, on any worker,
+holds its ``1 / partitions`` share of the rows (18 bytes each, plus the sort's temporaries),
+finds its candidate pairs and verifies them, loading the shingles of candidate documents only;
+the merge joins the verified pairs over the documents in a pair. :func:`cluster` is the same
+clustering in memory, over one signature matrix.
 
 The probability that a pair of Jaccard similarity ``s`` becomes a candidate is
 ``1 - (1 - s**rows)**bands`` (:func:`candidate_probability`; ``l3-data scurve`` draws it).
@@ -311,7 +318,11 @@ def _rows_loader(
                 offsets = np.concatenate([[0], np.cumsum(data["shingle_count"])])
             for i in indices[owner == u].tolist():
                 k = i - int(bounds[u])
-                out[i] = flat[offsets[k] : offsets[k + 1]] if key == "shingles" else flat[k]
+                # copies: a view would keep the whole chunk's array alive
+                out[i] = (
+                    flat[offsets[k] : offsets[k + 1]] if key == "shingles" else flat[k]
+                ).copy()
+            del data, flat
         return out
 
     return rows_of
