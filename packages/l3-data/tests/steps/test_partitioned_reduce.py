@@ -155,3 +155,11 @@ def test_minhash_partitions_match_the_in_memory_clustering(
     clusters = [json.loads(x) for x in (tmp_path / "clusters.jsonl").read_text().splitlines()]
     assert sorted(clusters) == ref_clusters
     assert summary["duplicates"] == len(ref_removed)
+
+
+def test_chunk_collected_without_partitions_is_refused_by_name(tmp_path):
+    from l3_data.errors import WorkdirMismatchError
+
+    old = {"u0": {"hash": np.zeros(3, np.uint64), "count": np.array([3])}}
+    with pytest.raises(WorkdirMismatchError, match="chunk u0: .*--restart"):
+        LineDedup(partitions=2).reduce(["u0"], old.__getitem__, tmp_path)

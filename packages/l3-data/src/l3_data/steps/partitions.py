@@ -13,7 +13,17 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from l3_data.errors import WorkdirMismatchError
 from l3_data.steps.global_arrays import Loader
+
+
+def _size(data: dict[str, np.ndarray], unit: str) -> int:
+    if "n" not in data:
+        raise WorkdirMismatchError(
+            f"chunk {unit}: collected by an l3-data without hash partitions; restart the run "
+            "(--restart) to collect it again"
+        )
+    return int(data["n"][0])
 
 
 def split(keys: np.ndarray, partitions: int, **columns: np.ndarray) -> dict[str, np.ndarray]:
@@ -32,7 +42,7 @@ def split(keys: np.ndarray, partitions: int, **columns: np.ndarray) -> dict[str,
 
 def unit_sizes(units: Sequence[str], load: Loader) -> list[int]:
     """The number of documents of each unit (the ``n`` every partitioned collect saves)."""
-    return [int(load(u)["n"][0]) for u in units]
+    return [_size(load(u), u) for u in units]
 
 
 def iter_part(
@@ -43,9 +53,10 @@ def iter_part(
     start = 0
     for u in units:
         data = load(u)
+        n = _size(data, u)
         doc = data[f"doc_{part}"].astype(np.int64) + start
         yield data[f"key_{part}"], doc, [data[f"{c}_{part}"] for c in columns]
-        start += int(data["n"][0])
+        start += n
 
 
 def gather(
