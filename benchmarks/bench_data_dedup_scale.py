@@ -153,14 +153,16 @@ def main() -> None:
             "line_dedup": {
                 "frequent_lines": line["frequent_lines"],
                 "lines_removed": report["steps"]["01.line_dedup"].get("lines_removed", 0),
-                "reduce_s": line["time_s"],
+                "parts_s": line["partition_time_s"],
+                "merge_s": line["time_s"],
                 **per_worker_at_30m(parts(work, 0), args.docs, args.partitions),
             },
             "minhash_dedup": {
                 "planted_copies": planted,
                 "duplicates_removed": mh["duplicates"],
                 "candidate_pairs": mh["candidate_pairs"],
-                "reduce_s": mh["time_s"],
+                "parts_s": mh["partition_time_s"],
+                "merge_s": mh["time_s"],
                 **per_worker_at_30m(parts(work, 1), args.docs, args.partitions),
             },
             "peak_rss_worker_mib": round(children),
