@@ -165,7 +165,8 @@ def main() -> None:
                 "merge_s": mh["time_s"],
                 **per_worker_at_30m(parts(work, 1), args.docs, args.partitions),
             },
-            "peak_rss_worker_mib": round(children),
+            # Ray's workers are not this process's children: there, the parts' markers say
+            "peak_rss_worker_mib": round(children) if args.executor == "local" else None,
             "peak_rss_driver_mib": round(driver),
         }
         print(json.dumps(out, indent=1))
