@@ -4,8 +4,9 @@
 
 A line counts once per document. The counting is hash-partitioned (:class:`PartitionedStep`):
 each chunk saves its line hashes in ``partitions`` parts by hash, and a part counts its hashes
-one bucket at a time, so a worker holds 8 bytes per distinct line per document of one bucket,
-divided by ``partitions`` (plus numpy's sort of them, about as much again).
+one bucket at a time, so a worker holds the distinct lines of one bucket's documents divided
+by ``partitions``: 47 bytes each at most on 1M documents (the hash, its document, its bucket
+and numpy's sort; ``benchmarks/bench_data_dedup_scale.py``).
 """
 
 from __future__ import annotations
