@@ -5,9 +5,10 @@ Pipeline: Gopher quality -> Gopher repetition -> MinHash (l3-data: its defaults,
 exact Jaccard; datatrove: its defaults, 5-grams 14x8) ->
 write JSONL. datatrove runs its documented 4-stage MinHash recipe (signatures, buckets,
 clusters, filter); its stage 1 writes the filtered documents that stage 4 reads, so neither
-side filters twice.
+side filters twice. ``--repeats`` runs the two interleaved (ours, theirs, ours, ...) and
+reports each run and the median ratio, so load from other jobs falls on both.
 
-    python benchmarks/bench_data_pipeline.py [--docs 20000]
+    python benchmarks/bench_data_pipeline.py [--docs 20000] [--repeats 1]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import gzip
 import json
 import resource
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -132,6 +134,7 @@ def dedup_quality(passed: set[str], kept: set[str], truth: dict) -> dict:
         "recall": caught / max(1, len(planted)),
         "precision": ok / max(1, len(removed)),
         "removed": len(removed),
+        "false_removals": len(removed) - ok,
     }
 
 
@@ -139,6 +142,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=20_000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=1)
     args = ap.parse_args()
     rows, truth = corpus(
         args.docs, dup_fraction=0.1, rates=(0.0, 0.01, 0.03, 0.05), junk_fraction=0.05
@@ -148,19 +152,25 @@ def main() -> None:
         inp = tmp / "in"
         write_shards(rows, inp, n_files=4)
         mb = sum(p.stat().st_size for p in inp.iterdir()) / 1e6
-        ours_t, ours_pass, ours_kept = run_ours(inp, tmp / "ours", args.workers)
-        peer_t, peer_pass, peer_kept = run_datatrove(inp, tmp / "dt", args.workers, 4)
-        q_ours = dedup_quality(ours_pass, ours_kept, truth)
-        q_peer = dedup_quality(peer_pass, peer_kept, truth)
+        ratios = []
+        for k in range(args.repeats):
+            ours_t, ours_pass, ours_kept = run_ours(inp, tmp / f"ours{k}", args.workers)
+            peer_t, peer_pass, peer_kept = run_datatrove(inp, tmp / f"dt{k}", args.workers, 4)
+            q_ours = dedup_quality(ours_pass, ours_kept, truth)
+            q_peer = dedup_quality(peer_pass, peer_kept, truth)
+            ratios.append(peer_t / ours_t)
+            if k == 0:
+                print(
+                    f"input: {len(rows)} documents, {mb:.1f} MB, {len(truth)} planted "
+                    f"near-duplicates (edit rates 0-5%), 5% junk, {args.workers} workers"
+                )
+                print(f"passed filters: l3-data {len(ours_pass)}, datatrove {len(peer_pass)}")
+            print(f"run {k + 1}:")
+            print(f"  l3-data:   {ours_t:7.2f} s  {len(rows) / ours_t:8.0f} docs/s  dedup {q_ours}")
+            print(f"  datatrove: {peer_t:7.2f} s  {len(rows) / peer_t:8.0f} docs/s  dedup {q_peer}")
+            print(f"  ratio (l3-data / datatrove docs/s): {ratios[-1]:.2f}x", flush=True)
+        print(f"median ratio over {args.repeats} run(s): {statistics.median(ratios):.2f}x")
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(
-            f"input: {len(rows)} documents, {mb:.1f} MB, {len(truth)} planted near-duplicates "
-            f"(edit rates 0-5%), 5% junk, {args.workers} workers"
-        )
-        print(f"passed filters: l3-data {len(ours_pass)}, datatrove {len(peer_pass)}")
-        print(f"l3-data:   {ours_t:7.2f} s  {len(rows) / ours_t:8.0f} docs/s  dedup {q_ours}")
-        print(f"datatrove: {peer_t:7.2f} s  {len(rows) / peer_t:8.0f} docs/s  dedup {q_peer}")
-        print(f"ratio (l3-data / datatrove docs/s): {peer_t / ours_t:.2f}x")
         print(f"max worker RSS: {rss:.0f} MiB")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -29,7 +29,9 @@ def _pipe(d, executor):
             "input": {"paths": [str(d.parent / "in*.jsonl")]},
             "steps": [
                 {"type": "gopher_quality", "min_words": 10},
-                {"type": "minhash_dedup"},
+                # partitioned reduces: their parts are actor calls too
+                {"type": "line_dedup", "bucket_size": 50, "partitions": 3},
+                {"type": "minhash_dedup", "partitions": 5},
                 {"type": "write_jsonl", "output": str(d / "out")},
             ],
         }
@@ -46,7 +48,7 @@ def _rows(d):
 
 def test_ray_executor_matches_local_executor(tmp_path, rng, prose, write_rows):
     for f in range(2):
-        rows = [{"id": f"{f}-{i}", "text": prose(rng, 40)} for i in range(70)]
+        rows = [{"id": f"{f}-{i}", "text": prose(rng, 40) + "\nshare | print"} for i in range(70)]
         rows += [{"id": f"{f}-dup", "text": rows[0]["text"]}]
         write_rows(tmp_path / f"in{f}.jsonl", rows)
     (tmp_path / "local").mkdir()
@@ -56,5 +58,7 @@ def test_ray_executor_matches_local_executor(tmp_path, rng, prose, write_rows):
     assert not ray.is_initialized()  # the executor shut down the instance it started
     assert _rows(tmp_path / "ray") == _rows(tmp_path / "local")
     assert on_ray["documents_out"] == local["documents_out"] == len(_rows(tmp_path / "ray")) > 100
-    dups = [r["global"]["02.minhash_dedup"]["duplicates"] for r in (on_ray, local)]
+    dups = [r["global"]["03.minhash_dedup"]["duplicates"] for r in (on_ray, local)]
     assert dups[0] == dups[1] >= 1
+    assert not any("share | print" in r["text"] for r in _rows(tmp_path / "ray"))
+    assert len(list((tmp_path / "ray" / "work" / "markers" / "reduce1").glob("p*.json"))) == 5

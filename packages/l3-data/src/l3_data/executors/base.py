@@ -78,6 +78,10 @@ def run_engine(engine: Engine, executor: Executor, progress: bool = True) -> dic
             ) as bar:
                 for _ in executor.run_items(seg, items):
                     bar.update()
+            # a partitioned barrier's parts are work items too, spread over the workers
+            parts = engine.pending_partitions(seg)
+            for _ in executor.run_items(seg, list(parts)):
+                pass
             executor.reduce(seg)
             log.info("segment %d done (%d %s)", seg, len(items), kind)
         return engine.finalize()

@@ -17,6 +17,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,10 @@ from l3_core.jsonl import iter_jsonl
 from l3_data.document import BadRecord, Document
 from l3_data.errors import InputChangedError, WorkdirMismatchError
 from l3_data.executors.inputs import check_inputs, record_inputs
+from l3_data.memory import peak_rss_mib, reset_peak, rss_mib
 from l3_data.pipeline import Pipeline, segments
-from l3_data.steps import ChunkContext, GlobalStep, Step
+from l3_data.steps import ChunkContext, GlobalStep, PartitionedStep, Step
+from l3_data.steps.global_arrays import Loader
 from l3_data.steps.readers import Record
 from l3_data.steps.writers import write_compressed_jsonl
 
@@ -37,6 +40,13 @@ log = logging.getLogger(__name__)
 
 def unit_name(task: int, chunk: int) -> str:
     return f"t{task:04d}c{chunk:05d}"
+
+
+@dataclass(frozen=True)
+class PartitionItem:
+    """A work item of a barrier's reduce: one part of a :class:`PartitionedStep`."""
+
+    part: int
 
 
 class Engine:
@@ -72,6 +82,9 @@ class Engine:
 
     def reduce_marker(self, seg: int) -> Path:
         return self.workdir / "markers" / f"reduce{seg}.json"
+
+    def partition_marker(self, seg: int, part: int) -> Path:
+        return self.workdir / "markers" / f"reduce{seg}" / f"p{part:04d}.json"
 
     def data(self, seg: int, unit: str, ext: str) -> Path:
         return self.workdir / "data" / f"s{seg}" / f"{unit}{ext}"
@@ -169,6 +182,18 @@ class Engine:
             return [t for t in range(len(self.tasks())) if not self.task_marker(t).exists()]
         return [u for u in self.units() if not self.marker(seg, u).exists()]
 
+    def pending_partitions(self, seg: int) -> list[PartitionItem]:
+        """The parts of segment ``seg``'s barrier reduce not done yet (none unless the barrier
+        is a :class:`PartitionedStep` whose reduce is still to do)."""
+        g = self._barrier(seg)
+        if not isinstance(g, PartitionedStep) or self.reduce_marker(seg).exists():
+            return []
+        return [
+            PartitionItem(p)
+            for p in range(g.partitions)
+            if not self.partition_marker(seg, p).exists()
+        ]
+
     # -- work -------------------------------------------------------------------------------
 
     def item_kind(self, seg: int) -> str:
@@ -178,6 +203,8 @@ class Engine:
     def run_item(self, seg: int, item: Any) -> int:
         """Do one work item; return the number of units it completed."""
         self.setup()
+        if isinstance(item, PartitionItem):
+            return self._run_partition(seg, item.part)
         if seg == 0:
             return self._run_task(int(item))
         return self._run_unit(seg, str(item), self._load_docs(seg - 1, str(item)))
@@ -267,20 +294,61 @@ class Engine:
 
     # -- barriers and the end ---------------------------------------------------------------
 
-    def reduce(self, seg: int) -> None:
+    def _barrier(self, seg: int) -> GlobalStep | None:
         barrier = self.segments[seg][1]
-        if barrier is None or self.reduce_marker(seg).exists():
-            return
+        if barrier is None:
+            return None
         g = self.steps[barrier]
         assert isinstance(g, GlobalStep)
-        self.setup()
-        units = self.units()
+        return g
 
+    def _loader(self, seg: int) -> Loader:
         def load(unit: str) -> dict[str, np.ndarray]:
             return np.load(self.data(seg, unit, ".npz"))
 
+        return load
+
+    def _run_partition(self, seg: int, part: int) -> int:
+        """One part of a partitioned reduce; its figures (with the peak resident memory of
+        this worker while it ran) go to its marker, written last."""
+        g = self._barrier(seg)
+        assert isinstance(g, PartitionedStep)
+        marker = self.partition_marker(seg, part)
+        if marker.exists():
+            return 0
+        reset_peak()
+        rss0, t0 = rss_mib(), time.perf_counter()
+        summary = g.reduce_partition(part, self.units(), self._loader(seg), self.state_dir(seg))
+        summary.update(
+            time_s=round(time.perf_counter() - t0, 3),
+            rss_start_mib=rss0,
+            rss_peak_mib=peak_rss_mib(),
+        )
+        write_json(marker, summary)
+        return 1
+
+    def reduce(self, seg: int) -> None:
+        """The barrier's reduce; for a partitioned step, the parts not done yet (an executor
+        has normally run them in its workers) and then the merge."""
+        g = self._barrier(seg)
+        if g is None or self.reduce_marker(seg).exists():
+            return
+        self.setup()
+        units = self.units()
+        load = self._loader(seg)
         t0 = time.perf_counter()
-        summary = g.reduce(units, load, self.state_dir(seg))
+        if isinstance(g, PartitionedStep):
+            for item in self.pending_partitions(seg):
+                self._run_partition(seg, item.part)
+            parts = [
+                json.loads(self.partition_marker(seg, p).read_text(encoding="utf-8"))
+                for p in range(g.partitions)
+            ]
+            summary = g.merge(units, load, self.state_dir(seg), parts)
+            summary["partition_time_s"] = round(sum(p["time_s"] for p in parts), 3)
+            summary["partition_rss_peak_mib"] = max(p["rss_peak_mib"] for p in parts)
+        else:
+            summary = g.reduce(units, load, self.state_dir(seg))
         summary["time_s"] = round(time.perf_counter() - t0, 3)
         log.info("%s reduced over %d chunks: %s", g.label, len(units), summary)
         write_json(self.reduce_marker(seg), summary)

@@ -15,6 +15,22 @@ from l3_data.steps import (  # noqa: F401  (imported for their registration)
     url_filter,
     writers,
 )
-from l3_data.steps.base import STEPS, ChunkContext, Filter, GlobalStep, Step, register
+from l3_data.steps.base import (
+    STEPS,
+    ChunkContext,
+    Filter,
+    GlobalStep,
+    PartitionedStep,
+    Step,
+    register,
+)
 
-__all__ = ["STEPS", "ChunkContext", "Filter", "GlobalStep", "Step", "register"]
+__all__ = [
+    "STEPS",
+    "ChunkContext",
+    "Filter",
+    "GlobalStep",
+    "PartitionedStep",
+    "Step",
+    "register",
+]

@@ -178,6 +178,44 @@ class GlobalStep(Step):
         raise TypeError(f"{self.type_name} is a global step: the executor runs it in phases")
 
 
+@dataclass(kw_only=True)
+class PartitionedStep(GlobalStep):
+    """A global step whose reduce runs in ``partitions`` independent parts, each over one hash
+    partition of every chunk's arrays (:mod:`l3_data.steps.partitions`), then a ``merge`` of
+    the parts' small results. The executor spreads the parts over its workers, each part is
+    resumable on its own, and a part holds about ``1/partitions`` of the collected rows."""
+
+    partitions: int = 16
+
+    def reduce_partition(
+        self,
+        part: int,
+        units: list[str],
+        load: Callable[[str], dict[str, np.ndarray]],
+        state_dir: Path,
+    ) -> dict[str, Any]:
+        """Process part ``part`` of every unit; write its result under ``state_dir``; return
+        its figures (passed to :meth:`merge`)."""
+        raise NotImplementedError
+
+    def merge(
+        self,
+        units: list[str],
+        load: Callable[[str], dict[str, np.ndarray]],
+        state_dir: Path,
+        parts: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Combine the parts' results into the decision :meth:`apply` reads."""
+        raise NotImplementedError
+
+    def reduce(
+        self, units: list[str], load: Callable[[str], dict[str, np.ndarray]], state_dir: Path
+    ) -> dict[str, Any]:
+        """Every part in this process, then the merge (executors run the parts in workers)."""
+        parts = [self.reduce_partition(p, units, load, state_dir) for p in range(self.partitions)]
+        return self.merge(units, load, state_dir, parts)
+
+
 def keep_mask_apply(
     step: Step, docs: list[Document], ctx: ChunkContext, mask_path: Path, reason: str
 ) -> Iterator[Document]:

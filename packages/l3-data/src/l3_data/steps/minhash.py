@@ -14,9 +14,16 @@ candidate pair), or the signature agreement, an estimate of it (``verify = "sign
 shingles stored). Exact verification lets the banding be wide (candidates from low
 similarities, so high recall) without joining the unrelated pairs that wide banding also
 proposes. Connected components (scipy's union-find over the sparse pair graph) are the
-clusters; each keeps its first document in corpus order. Memory: ``4 * num_perm`` bytes per
-document for the signatures, plus the shingles of candidate documents during the reduce; on
-disk, 8 bytes per distinct shingle per document with exact verification.
+clusters; each keeps its first document in corpus order.
+
+The step's clustering is hash-partitioned (:class:`~l3_data.steps.base.PartitionedStep`):
+each chunk saves its ``bands`` (band key, band, document) rows per document in ``partitions``
+parts by band key, beside its shingles (8 bytes per distinct shingle per document, exact
+verification) or signatures (``4 * num_perm`` bytes per document); a part, on any worker,
+holds its ``1 / partitions`` share of the rows (18 bytes each, plus the sort's temporaries),
+finds its candidate pairs and verifies them, loading the shingles of candidate documents only;
+the merge joins the verified pairs over the documents in a pair. :func:`cluster` is the same
+clustering in memory, over one signature matrix.
 
 The probability that a pair of Jaccard similarity ``s`` becomes a candidate is
 ``1 - (1 - s**rows)**bands`` (:func:`candidate_probability`; ``l3-data scurve`` draws it).
@@ -36,9 +43,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from l3_data.document import Document
-from l3_data.steps.base import ChunkContext, GlobalStep, keep_mask_apply, register
-from l3_data.steps.global_arrays import Loader, cluster_members, save_masks, write_clusters
+from l3_data.steps.base import ChunkContext, PartitionedStep, keep_mask_apply, register
+from l3_data.steps.global_arrays import Loader, cluster_members, save_array, write_clusters
 from l3_data.steps.limits import FRACTION, POSITIVE, OneOf, option_limits
+from l3_data.steps.partitions import gather, split, unit_sizes
 
 _WORD = re.compile(r"\w+")
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -149,6 +157,22 @@ def candidate_probability(similarity: np.ndarray | float, bands: int, rows: int)
     return 1.0 - (1.0 - np.asarray(similarity, float) ** rows) ** bands
 
 
+def _run_pairs(members: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (first of run, member) of sorted ``members`` whose flag ``same`` says they share
+    the key of the row before."""
+    run_start = np.maximum.accumulate(np.where(same, 0, np.arange(len(same))))
+    pos = np.flatnonzero(same)
+    return members[run_start[pos]], members[pos]
+
+
+def _unique_pairs(src: list[np.ndarray], dst: list[np.ndarray]) -> np.ndarray:
+    if not src:
+        return np.zeros((0, 2), np.int64)
+    pairs = np.stack([np.concatenate(src), np.concatenate(dst)], 1).astype(np.int64)
+    pairs.sort(axis=1)
+    return np.unique(pairs, axis=0)
+
+
 def candidate_pairs(
     sig: np.ndarray, bands: int, rows: int, group: np.ndarray | None = None
 ) -> np.ndarray:
@@ -159,28 +183,56 @@ def candidate_pairs(
     paired. Bands are hashed one at a time, so memory beyond the signatures is a few arrays of
     ``n`` 64-bit values plus the pairs."""
     idx = np.flatnonzero(~np.all(sig == EMPTY, axis=1))
+    sub, g = sig[idx], None if group is None else group[idx]
     src: list[np.ndarray] = []
     dst: list[np.ndarray] = []
     for b in range(bands):
-        h = band_hash(sig, b, rows)[idx]
-        if group is not None:
-            h = _mix64(h ^ group[idx].astype(np.uint64))
+        h = _band_key(sub, b, rows, g)
         order = np.argsort(h, kind="stable")
         hs = h[order]
         same = np.zeros(len(hs), bool)
         same[1:] = hs[1:] == hs[:-1]
         del h, hs
-        if not same.any():
-            continue
-        run_start = np.maximum.accumulate(np.where(same, 0, np.arange(len(same))))
-        pos = np.flatnonzero(same)
-        src.append(idx[order[run_start[pos]]])
-        dst.append(idx[order[pos]])
-    if not src:
+        if same.any():
+            s, d = _run_pairs(idx[order], same)
+            src.append(s)
+            dst.append(d)
+    return _unique_pairs(src, dst)
+
+
+def _band_key(sig: np.ndarray, band: int, rows: int, group: np.ndarray | None) -> np.ndarray:
+    h = band_hash(sig, band, rows)
+    return h if group is None else _mix64(h ^ group.astype(np.uint64))
+
+
+def band_keys(
+    sig: np.ndarray, bands: int, rows: int, group: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (band key, band, document) row of the documents with shingles, for the
+    partitioned clustering: documents sharing a band share its key."""
+    idx = np.flatnonzero(~np.all(sig == EMPTY, axis=1))
+    g = None if group is None else group[idx]
+    keys = [_band_key(sig[idx], b, rows, g) for b in range(bands)]
+    n = len(idx)
+    return (
+        np.concatenate(keys) if keys else np.zeros(0, np.uint64),
+        np.repeat(np.arange(bands, dtype=np.uint16), n),
+        np.tile(idx, bands),
+    )
+
+
+def bucket_pairs(keys: np.ndarray, band: np.ndarray, doc: np.ndarray) -> np.ndarray:
+    """The pairs :func:`candidate_pairs` finds, from rows (key, band, document) of any subset of
+    buckets: within each (band, key) bucket every member paired with its lowest document."""
+    order = np.lexsort((doc, keys, band))
+    k, b = keys[order], band[order]
+    same = np.zeros(len(order), bool)
+    same[1:] = (k[1:] == k[:-1]) & (b[1:] == b[:-1])
+    del k, b
+    if not same.any():
         return np.zeros((0, 2), np.int64)
-    pairs = np.stack([np.concatenate(src), np.concatenate(dst)], 1).astype(np.int64)
-    pairs.sort(axis=1)
-    return np.unique(pairs, axis=0)
+    s, d = _run_pairs(doc[order], same)
+    return _unique_pairs([s], [d])
 
 
 Similarity = Callable[[np.ndarray], np.ndarray]
@@ -248,34 +300,56 @@ def first_of_cluster(labels: np.ndarray) -> np.ndarray:
     return first[labels] == np.arange(n)
 
 
-def _shingle_loader(
-    units: list[str], sizes: list[int], load: Loader
+def _rows_loader(
+    units: list[str], sizes: list[int], load: Loader, key: str
 ) -> Callable[[np.ndarray], dict[int, np.ndarray]]:
-    """``shingles_of(indices)`` over the chunks' saved shingles, loading each chunk once and
-    keeping only the requested documents' sets."""
+    """``rows_of(indices)``: the rows of per-document array ``key`` (``"shingles"``, ragged by
+    ``shingle_count``; or ``"sig"``) of those documents, loading each chunk once and keeping
+    only the requested documents' rows."""
     bounds = np.cumsum([0, *sizes])
 
-    def shingles_of(indices: np.ndarray) -> dict[int, np.ndarray]:
+    def rows_of(indices: np.ndarray) -> dict[int, np.ndarray]:
         out: dict[int, np.ndarray] = {}
         owner = np.searchsorted(bounds, indices, side="right") - 1
         for u in np.unique(owner).tolist():
             data = load(units[u])
-            offsets = np.concatenate([[0], np.cumsum(data["shingle_count"])])
-            flat = data["shingles"]
+            flat = data[key]
+            if key == "shingles":
+                offsets = np.concatenate([[0], np.cumsum(data["shingle_count"])])
             for i in indices[owner == u].tolist():
                 k = i - int(bounds[u])
-                out[i] = flat[offsets[k] : offsets[k + 1]]
+                # copies: a view would keep the whole chunk's array alive
+                out[i] = (
+                    flat[offsets[k] : offsets[k + 1]] if key == "shingles" else flat[k]
+                ).copy()
+            del data, flat
         return out
 
-    return shingles_of
+    return rows_of
+
+
+def signature_agreement_of(rows_of: Callable[[np.ndarray], dict[int, np.ndarray]]) -> Similarity:
+    """:func:`signature_agreement` over signatures loaded for the pairs' documents only."""
+
+    def similarity(pairs: np.ndarray) -> np.ndarray:
+        idx = np.unique(pairs)
+        rows = rows_of(idx)
+        sig = np.stack([rows[i] for i in idx.tolist()]) if len(idx) else np.zeros((0, 0))
+        return signature_agreement(sig)(np.searchsorted(idx, pairs))
+
+    return similarity
 
 
 @register("minhash_dedup")
 @dataclass(kw_only=True)
-class MinHashDedup(GlobalStep):
+class MinHashDedup(PartitionedStep):
     """Near-duplicate removal: one document per MinHash cluster (the first in corpus order).
 
-    ``per_language`` keeps clusters within one ``lang`` (run ``langid`` first)."""
+    ``per_language`` keeps clusters within one ``lang`` (run ``langid`` first). The clustering
+    is hash-partitioned (:class:`PartitionedStep`): each chunk saves its (band key, band,
+    document) rows in ``partitions`` parts by band key; a part finds the candidate pairs of its
+    band buckets and verifies them; the merge joins the verified pairs (union-find over the
+    documents in a pair only) and writes the keep masks."""
 
     limits = option_limits(
         ngram=POSITIVE,
@@ -283,6 +357,7 @@ class MinHashDedup(GlobalStep):
         rows=POSITIVE,
         threshold=FRACTION,
         verify=OneOf(("jaccard", "signature")),
+        partitions=POSITIVE,
     )
 
     # The defaults target copies with up to 5% of their words edited (word 3-gram Jaccard
@@ -301,47 +376,80 @@ class MinHashDedup(GlobalStep):
 
     def collect(self, docs: list[Document]) -> dict[str, np.ndarray]:
         shingles = [self._hasher.shingles(d.text) for d in docs]
+        sig = self._hasher.signatures_of_shingles(shingles)
+        group = None
+        if self.per_language:
+            group = np.array(
+                [xxhash.xxh3_64_intdigest(str(d.metadata.get("lang", "")).encode()) for d in docs],
+                dtype=np.uint64,
+            )
+        keys, band, doc = band_keys(sig, self.bands, self.rows, group)
         out = {
-            "sig": self._hasher.signatures_of_shingles(shingles),
+            "n": np.array([len(docs)]),
             "id": np.array([d.id for d in docs], dtype=str),
+            **split(keys, self.partitions, band=band, doc=doc.astype(np.uint32)),
         }
         if self.verify == "jaccard":
             sets = [np.unique(s) for s in shingles]
             out["shingles"] = np.concatenate(sets) if sets else np.zeros(0, np.uint64)
             out["shingle_count"] = np.array([len(s) for s in sets], dtype=np.int64)
-        if self.per_language:
-            out["group"] = np.array(
-                [xxhash.xxh3_64_intdigest(str(d.metadata.get("lang", "")).encode()) for d in docs],
-                dtype=np.uint64,
-            )
+        else:
+            out["sig"] = sig
         return out
 
-    def reduce(self, units: list[str], load: Loader, state_dir: Path) -> dict[str, Any]:
-        sizes = []
-        sigs = []
-        groups = []
-        for u in units:
-            data = load(u)
-            sigs.append(data["sig"])
-            sizes.append(len(data["sig"]))
-            if self.per_language:
-                groups.append(data["group"])
-        sig = np.concatenate(sigs) if sigs else np.zeros((0, self.bands * self.rows), np.uint32)
-        group = np.concatenate(groups) if groups else None
-        similarity = (
-            exact_jaccard(_shingle_loader(units, sizes, load)) if self.verify == "jaccard" else None
+    def _similarity(self, units: list[str], sizes: list[int], load: Loader) -> Similarity:
+        if self.verify == "jaccard":
+            return exact_jaccard(_rows_loader(units, sizes, load, "shingles"))
+        return signature_agreement_of(_rows_loader(units, sizes, load, "sig"))
+
+    def reduce_partition(
+        self, part: int, units: list[str], load: Loader, state_dir: Path
+    ) -> dict[str, Any]:
+        """Candidate pairs of part ``part``'s band buckets, verified; save those that hold."""
+        keys, docs, (band,) = gather(units, load, part, ("band",))
+        candidates = bucket_pairs(keys, band, docs)
+        rows = len(keys)
+        del keys, docs, band
+        pairs = candidates
+        if len(candidates):
+            sim = self._similarity(units, unit_sizes(units, load), load)
+            pairs = candidates[sim(candidates) >= self.threshold]
+        save_array(state_dir / f"pairs{part:04d}.npy", pairs)
+        return {"rows": rows, "candidate_pairs": len(candidates), "joined_pairs": len(pairs)}
+
+    def merge(
+        self, units: list[str], load: Loader, state_dir: Path, parts: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        sizes = unit_sizes(units, load)
+        found = [np.load(state_dir / f"pairs{p:04d}.npy") for p in range(self.partitions)]
+        pairs = np.unique(np.concatenate(found), axis=0) if found else np.zeros((0, 2), np.int64)
+        # Union-find over the documents in a joined pair only: memory follows the duplicates,
+        # not the corpus.
+        nodes = np.unique(pairs)
+        local = np.searchsorted(nodes, pairs)
+        graph = coo_matrix(
+            (np.ones(len(local), np.int8), (local[:, 0], local[:, 1])),
+            shape=(len(nodes), len(nodes)),
         )
-        labels = cluster(sig, self.bands, self.rows, self.threshold, group, similarity)
-        keep = first_of_cluster(labels)
-        save_masks(state_dir, units, sizes, keep)
-        members = cluster_members(labels)
+        _, labels = connected_components(graph, directed=False)
+        removed = nodes[~first_of_cluster(labels)] if len(nodes) else nodes
+        start = 0
+        for unit, n in zip(units, sizes):
+            keep = np.ones(n, bool)
+            mine = removed[(removed >= start) & (removed < start + n)]
+            keep[mine - start] = False
+            save_array(state_dir / f"{unit}.keep.npy", keep)
+            start += n
+        members = [nodes[g] for g in cluster_members(labels)]
         clusters = state_dir / "clusters.jsonl"
         write_clusters(clusters, members, units, sizes, load)
         return {
-            "documents": len(keep),
-            "duplicates": int(len(keep) - keep.sum()),
+            "documents": start,
+            "duplicates": len(removed),
             "clusters": len(members),
             "clusters_file": str(clusters),
+            "partitions": self.partitions,
+            "candidate_pairs": sum(p["candidate_pairs"] for p in parts),
         }
 
     def apply(self, docs: list[Document], ctx: ChunkContext, state_dir: Path) -> Iterator[Document]:
