@@ -36,7 +36,8 @@ def datatrove_model(texts: list[str]) -> list[str] | None:
         from datatrove.data import Document
         from datatrove.utils.lid import FT176LID
         from fasttext.FastText import _FastText
-    except ImportError:
+    except ImportError as e:
+        print(f"datatrove column left out: {e} (pip install 'l3-data[bench]')")
         return None
     lid = FT176LID()
     lid._model = _FastText(str(default_model_path()))
