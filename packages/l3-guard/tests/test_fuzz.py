@@ -149,7 +149,10 @@ _bodies = st.one_of(
 @FUZZ
 @given(body=_bodies)
 def test_any_request_body_is_answered_or_refused_with_422_never_500(http, endpoint, body):
-    r = http.post(f"/v1/{endpoint}", json=body)
+    # Python's JSON writes NaN and Infinity, as many clients do: the server must cope.
+    r = http.post(
+        f"/v1/{endpoint}", content=json.dumps(body), headers={"content-type": "application/json"}
+    )
     assert r.status_code in (200, 422), (r.status_code, r.text)
     if r.status_code == 200 and r.json().get("error"):
         verdict = r.json()
@@ -166,3 +169,18 @@ def test_any_body_bytes_are_a_verdict_or_a_client_error_never_500(http, raw):
     r = http.post("/v1/moderate", content=raw, headers={"content-type": "application/json"})
     # 400: not UTF-8; 422: not JSON or not a request object.
     assert r.status_code in (200, 400, 422), (r.status_code, r.text)
+
+
+@pytest.mark.parametrize("endpoint", ["moderate", "check"])
+def test_a_conversation_that_is_not_a_list_is_refused_over_http_not_safe(http, endpoint):
+    r = http.post(f"/v1/{endpoint}", json={"conversation": "What is a good banana bread?"})
+    assert r.status_code == 422
+    assert any(e["loc"][-1] == "conversation" for e in r.json()["detail"]), r.json()
+
+
+def test_a_nan_in_a_field_of_the_wrong_type_is_a_422_not_a_500(http):
+    # {"text": NaN} is JSON to Python; echoing the value back used to fail as a 500.
+    r = http.post(
+        "/v1/prompt-guard", content=b'{"text": NaN}', headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "text"]

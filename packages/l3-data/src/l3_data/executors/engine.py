@@ -277,7 +277,7 @@ class Engine:
         units = self.units()
 
         def load(unit: str) -> dict[str, np.ndarray]:
-            return np.load(self.data(seg, unit, ".npz"))
+            return np.load(self.data(seg, unit, ".npz"), allow_pickle=False)
 
         t0 = time.perf_counter()
         summary = g.reduce(units, load, self.state_dir(seg))
