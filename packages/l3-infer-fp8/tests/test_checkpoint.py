@@ -109,7 +109,7 @@ def _edit_config(path, **changes):
     [
         ({"format": "fbgemm"}, "key 'format' is 'fbgemm', expected 'l3-fp8-rowwise'"),
         ({"activation_scale_ub": -1}, "key 'activation_scale_ub' is -1"),
-        ({"quantized_modules": "all"}, "key 'quantized_modules' is missing or not a list"),
+        ({"quantized_modules": "all"}, "key 'quantized_modules' is 'all', expected a list of str"),
         ({"quantized_modules": ["layers.1.attention.wq"]}, "'layers.1.attention.wq' is not an FFN"),
         (
             {"quantized_modules": ["layers.0.feed_forward.w1"]},

@@ -225,3 +225,12 @@ def test_plot_without_matplotlib_is_a_dependency_error(runs_csv, tmp_path, capsy
     )
     assert "pip install 'l3-scaling[plot]'" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("command", ["fit-loss", "isoflops"])
+def test_a_negative_target_is_refused_before_the_table_is_read_or_fitted(tmp_path, capsys, command):
+    # The table does not exist: the flag is checked first, so the answer is about the flag.
+    assert main([command, str(tmp_path / "absent.csv"), "--target-flops=-1e22"]) == ExitCode.CONFIG
+    assert capsys.readouterr().err.splitlines() == [
+        f"l3-scaling {command}: error: --target-flops = -1e+22: expected a finite number > 0"
+    ]

@@ -8,6 +8,7 @@ one's tokenizer.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from collections.abc import Sequence
@@ -26,9 +27,10 @@ def check_weights(weights: Sequence[float] | None, n: int) -> list[float]:
     """Normalised weights (equal ones when ``weights`` is None)."""
     if weights is None:
         return [1.0 / n] * n
-    if len(weights) != n or any(w < 0 for w in weights) or sum(weights) <= 0:
+    finite = all(math.isfinite(w) for w in weights)  # NaN passes both comparisons below
+    if len(weights) != n or not finite or any(w < 0 for w in weights) or sum(weights) <= 0:
         raise AlignConfigError(
-            f"--weights {list(weights)}: need {n} non-negative weights with a positive sum"
+            f"--weights {list(weights)}: need {n} finite non-negative weights with a positive sum"
         )
     total = float(sum(weights))
     return [w / total for w in weights]

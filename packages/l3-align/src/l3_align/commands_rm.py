@@ -53,8 +53,11 @@ def _configure_score(p: argparse.ArgumentParser) -> None:
 
 
 def _score(opts: argparse.Namespace) -> int:
+    from l3_align.errors import AlignConfigError
     from l3_align.rm.run import score_file
 
+    if opts.batch_size < 1:  # 0 would fail deep inside; a negative size would score nothing
+        raise AlignConfigError(f"--batch-size = {opts.batch_size}: must be >= 1")
     exclusions = Exclusions()
     rows = score_file(opts.reward_model, opts.data, exclusions, opts.batch_size)
     if opts.out:

@@ -6,10 +6,45 @@ own config (:class:`l3_core.run_config.RunConfig`) is built from it by
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from l3_align.errors import AlignConfigError
-from l3_core.run_config import ParallelSizes
+from l3_core.run_config import AT_LEAST_1, NON_NEGATIVE, POSITIVE, ParallelSizes, Range
+
+
+def check_ranges(section: object, name: str, ranges: Mapping[str, Range]) -> None:
+    """Every field of ``section`` named in ``ranges`` is finite and in its range."""
+    for key, allowed in ranges.items():
+        value = getattr(section, key)
+        if not allowed.allows(value):
+            raise AlignConfigError(f"{name}.{key} = {value!r}: must be {allowed}")
+
+
+#: The numeric fields of each table -> the values they may hold (ranges as data).
+TRAIN_RANGES: dict[str, Range] = {
+    "max_steps": AT_LEAST_1,
+    "lr": POSITIVE,
+    "warmup_steps": NON_NEGATIVE,
+    "weight_decay": NON_NEGATIVE,
+    "beta1": Range(0, 1, high_open=True),
+    "beta2": Range(0, 1, high_open=True),
+    "eps": POSITIVE,
+    "clip_grad": NON_NEGATIVE,  # 0 = no clipping
+    "batch_rows": AT_LEAST_1,
+    "micro_batch_rows": AT_LEAST_1,
+    "seed": Range(0, 2**32 - 1),
+    "eval_every": NON_NEGATIVE,
+    "checkpoint_every": NON_NEGATIVE,
+    "keep_last": AT_LEAST_1,
+}
+DPO_RANGES: dict[str, Range] = {
+    "beta": POSITIVE,
+    "label_smoothing": Range(0, 0.5, high_open=True),
+    "simpo_beta": POSITIVE,
+    "simpo_gamma": NON_NEGATIVE,
+    "reference_batch_rows": AT_LEAST_1,
+}
 
 
 @dataclass
@@ -31,16 +66,12 @@ class TrainConfig:
     resume: bool = True
 
     def validate(self) -> None:
-        for key in ("max_steps", "batch_rows", "micro_batch_rows", "keep_last"):
-            if getattr(self, key) < 1:
-                raise AlignConfigError(f"train.{key} = {getattr(self, key)} must be at least 1")
+        check_ranges(self, "train", TRAIN_RANGES)
         if self.batch_rows % self.micro_batch_rows:
             raise AlignConfigError(
                 f"train.batch_rows = {self.batch_rows} must be a multiple of "
                 f"train.micro_batch_rows = {self.micro_batch_rows}"
             )
-        if self.lr <= 0:
-            raise AlignConfigError(f"train.lr = {self.lr} must be positive")
 
 
 @dataclass
@@ -67,8 +98,7 @@ class DPOConfig:
     def validate(self) -> None:
         from l3_align.dpo.losses import PREFERENCE_LOSSES
 
-        if self.beta <= 0:
-            raise AlignConfigError(f"dpo.beta = {self.beta} must be positive")
+        check_ranges(self, "dpo", DPO_RANGES)
         if not self.losses:
             raise AlignConfigError("dpo.losses is empty; e.g. {sigmoid = 1.0, nll = 0.2}")
         for name, weight in self.losses.items():
@@ -76,12 +106,8 @@ class DPOConfig:
                 raise AlignConfigError(
                     f"dpo.losses.{name}: unknown loss; known: {', '.join(sorted(PREFERENCE_LOSSES))}"
                 )
-            if weight < 0:
-                raise AlignConfigError(f"dpo.losses.{name} = {weight} must not be negative")
-        if not 0 <= self.label_smoothing < 0.5:
-            raise AlignConfigError(
-                f"dpo.label_smoothing = {self.label_smoothing} must be in [0, 0.5)"
-            )
+            if not NON_NEGATIVE.allows(weight):
+                raise AlignConfigError(f"dpo.losses.{name} = {weight!r}: must be {NON_NEGATIVE}")
 
 
 @dataclass

@@ -68,7 +68,7 @@ def test_keeps_the_best_scored_of_k_samples(dirs, tmp_path) -> None:
 
 def test_k_above_30_is_exit_3(dirs, tmp_path, capsys) -> None:
     assert sample(dirs, tmp_path / "o.jsonl", "--k", "31") == ExitCode.CONFIG
-    assert "sample.k = 31 is out of range" in capsys.readouterr().err
+    assert "sample.k = 31: must be in [1, 30]" in capsys.readouterr().err
 
 
 def test_unknown_engine_is_exit_3(dirs, tmp_path, capsys) -> None:

@@ -76,3 +76,37 @@ def test_a_moved_aside_directory_whose_replacement_landed_is_removed(tmp_path):
     (tmp_path / ".step_4.old.tmp").mkdir()
     assert remove_stale_temporaries(tmp_path) == [tmp_path / ".step_4.old.tmp"]
     assert [p.name for p in tmp_path.iterdir()] == ["step_4"]
+
+
+def _record_fsyncs(monkeypatch) -> list[int]:
+    """The inode of every file descriptor handed to os.fsync."""
+    synced: list[int] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.fstat(fd).st_ino)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+def test_atomic_write_fsyncs_the_file_and_then_its_directory(tmp_path, monkeypatch):
+    synced = _record_fsyncs(monkeypatch)
+    target = tmp_path / "marker.json"
+    with atomic_write(target) as f:
+        f.write("{}")
+    # The renamed file keeps the temporary's inode: its data, then the rename, are durable.
+    assert synced == [target.stat().st_ino, tmp_path.stat().st_ino]
+
+
+def test_atomic_path_fsyncs_every_file_and_the_parent_directory(tmp_path, monkeypatch):
+    synced = _record_fsyncs(monkeypatch)
+    target = tmp_path / "ckpt"
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        (tmp / "a.bin").write_bytes(b"a")
+        (tmp / "b.bin").write_bytes(b"b")
+    files = {(target / n).stat().st_ino for n in ("a.bin", "b.bin")}
+    assert files <= set(synced) and target.stat().st_ino in synced
+    assert synced[-1] == tmp_path.stat().st_ino  # the rename into place, last

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -55,6 +56,13 @@ def create_app(guard: Guard | None = None) -> FastAPI:
     """The FastAPI app around one shared, thread-safe :class:`Guard`."""
     guard = guard or Guard()
     app = FastAPI(title="l3-guard", version=package_version("l3-guard"))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes each bad value, and a NaN or Infinity (which Python's
+        # JSON reads) cannot be written back: that turned a 422 into a 500. Name the field only.
+        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.get("/healthz", response_model=None)
     def healthz() -> dict[str, Any] | JSONResponse:

@@ -152,8 +152,10 @@ def read_quant_config(path: Path) -> dict[str, Any]:
     file = path / QUANT_CONFIG
     try:
         config = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise QuantizedCheckpointError(f"{file}: not valid JSON: {e}") from None
+    if not isinstance(config, dict):
+        raise QuantizedCheckpointError(f"{file}: expected a JSON object")
     expected = {
         "format": FORMAT,
         "version": VERSION,
@@ -175,9 +177,16 @@ def read_quant_config(path: Path) -> dict[str, Any]:
         raise QuantizedCheckpointError(
             f"{file}: key 'activation_scale_ub' is {bound!r}, expected a positive number"
         )
-    for key in ("quantized_modules", "skipped_modules", "skipped_layers"):
-        if not isinstance(config.get(key), list):
-            raise QuantizedCheckpointError(f"{file}: key {key!r} is missing or not a list")
+    for key, item in (
+        ("quantized_modules", str),
+        ("skipped_modules", str),
+        ("skipped_layers", int),
+    ):
+        value = config.get(key)
+        if not isinstance(value, list) or not all(type(v) is item for v in value):
+            raise QuantizedCheckpointError(
+                f"{file}: key {key!r} is {value!r}, expected a list of {item.__name__}"
+            )
     if not isinstance(config.get("files"), dict) or not config["files"]:
         raise QuantizedCheckpointError(f"{file}: key 'files' is missing or empty")
     return config

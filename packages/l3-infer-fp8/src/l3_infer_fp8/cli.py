@@ -117,7 +117,7 @@ def _configure_quality(p: argparse.ArgumentParser) -> None:
 
 
 def _quality(opts: argparse.Namespace) -> int:
-    from l3_core.io import write_json
+    from l3_core.io import atomic_write, write_json
     from l3_infer_fp8 import quality
     from l3_infer_fp8.checkpoint import is_quantized, load_model
 
@@ -163,7 +163,8 @@ def _quality(opts: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "quality.json", report)
         if bounds:
-            (out / "sweep.md").write_text(quality.format_table(report["sweep"]) + "\n")
+            with atomic_write(out / "sweep.md", encoding="utf-8") as f:
+                f.write(quality.format_table(report["sweep"]) + "\n")
         if len(data.exclusions):
             data.exclusions.write(out / "exclusions.jsonl")
         if "scores" in report["reward"]:

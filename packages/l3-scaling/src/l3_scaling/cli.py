@@ -59,6 +59,14 @@ def _common(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--level", type=float, default=0.95, help="interval level (0.95)")
 
 
+def _check_target(a: argparse.Namespace) -> None:
+    """A bad --target-flops is refused before the fit, not after minutes of it."""
+    from l3_scaling.checks import positive
+
+    if a.target_flops is not None:
+        positive(a.target_flops, "target_flops")
+
+
 # fit-loss ---------------------------------------------------------------------------------
 
 
@@ -91,6 +99,7 @@ def _fit_loss(a: argparse.Namespace) -> int:
     from l3_scaling.data import read_runs
     from l3_scaling.fits.parametric import PARAM_NAMES, fit_parametric
 
+    _check_target(a)
     runs = read_runs(a.points)
     fit = fit_parametric(
         runs.N,
@@ -169,6 +178,7 @@ def _isoflops(a: argparse.Namespace) -> int:
     from l3_scaling.data import read_runs
     from l3_scaling.fits.isoflops import fit_isoflops
 
+    _check_target(a)
     runs = read_runs(a.runs, required=("C", "N", "D", "loss"))
     fit = fit_isoflops(
         runs,

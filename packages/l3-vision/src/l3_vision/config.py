@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from l3_core.run_config import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range
 from l3_vision.errors import VisionConfigError
 
 
@@ -57,15 +58,26 @@ class RunConfig:
             raise VisionConfigError(
                 "data.train is required (a .jsonl or .parquet of image-text pairs)"
             )
-        for key in ("steps", "batch_size", "eval_every", "checkpoint_every"):
-            if getattr(self.train, key) <= 0:
-                raise VisionConfigError(
-                    f"train.{key} must be positive, got {getattr(self.train, key)}"
-                )
-        for key in ("lr", "gate_lr_scale"):
-            if getattr(self.train, key) <= 0:
-                raise VisionConfigError(
-                    f"train.{key} must be positive, got {getattr(self.train, key)}"
-                )
-        if self.model.cross_every <= 0 or self.model.max_tiles <= 0:
-            raise VisionConfigError("model.cross_every and model.max_tiles must be positive")
+        for key, allowed in RANGES.items():
+            section, name = key.split(".")
+            value = getattr(getattr(self, section), name)
+            if not allowed.allows(value):
+                raise VisionConfigError(f"{key} = {value!r}: must be {allowed}")
+
+
+#: Every numeric field -> the values it may hold (finite, and in range).
+RANGES: dict[str, Range] = {
+    "model.max_tiles": AT_LEAST_1,
+    "model.cross_every": AT_LEAST_1,
+    "model.text_pretrain_steps": NON_NEGATIVE,
+    "data.tokenizer_vocab": AT_LEAST_1,
+    "train.steps": AT_LEAST_1,
+    "train.batch_size": AT_LEAST_1,
+    "train.lr": POSITIVE,
+    "train.weight_decay": NON_NEGATIVE,
+    "train.gate_lr_scale": POSITIVE,
+    "train.warmup_steps": NON_NEGATIVE,
+    "train.eval_every": AT_LEAST_1,
+    "train.checkpoint_every": AT_LEAST_1,
+    "train.seed": Range(0, 2**32 - 1),
+}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from l3_align.errors import AlignConfigError
+from l3_align.config import check_ranges
+from l3_core.run_config import AT_LEAST_1, NON_NEGATIVE, Range
 
 MAX_K = 30
 
@@ -28,13 +29,14 @@ class SampleRunConfig:
     sample: SampleSection = field(default_factory=SampleSection)
 
     def validate(self) -> None:
-        s = self.sample
-        for key, value, ok in (
-            ("sample.k", s.k, 1 <= s.k <= MAX_K),
-            ("sample.temperature", s.temperature, s.temperature >= 0),
-            ("sample.top_p", s.top_p, 0 < s.top_p <= 1),
-            ("sample.max_new_tokens", s.max_new_tokens, s.max_new_tokens >= 1),
-            ("sample.batch_size", s.batch_size, s.batch_size >= 1),
-        ):
-            if not ok:
-                raise AlignConfigError(f"{key} = {value!r} is out of range")
+        check_ranges(self.sample, "sample", SAMPLE_RANGES)
+
+
+SAMPLE_RANGES: dict[str, Range] = {
+    "k": Range(1, MAX_K),
+    "temperature": NON_NEGATIVE,
+    "top_p": Range(0, 1, low_open=True),
+    "max_new_tokens": AT_LEAST_1,
+    "seed": Range(0, 2**32 - 1),
+    "batch_size": AT_LEAST_1,
+}

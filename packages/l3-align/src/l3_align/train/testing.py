@@ -7,7 +7,6 @@ writes ``{name: metrics records}`` to ``out`` (or ``{name: {"error": ...}}``).
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from dataclasses import asdict
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from l3_align.train.job import AlignJob, run_job
+from l3_core.io import write_json
 from l3_core.jsonl import read_jsonl
 
 
@@ -38,7 +38,7 @@ def run_jobs(jobs: dict[str, dict[str, Any]], out: str) -> None:
             logging.getLogger(__name__).exception("job %s failed", name)
         dist.barrier()
     if dist.get_rank() == 0:
-        Path(out).write_text(json.dumps(results))
+        write_json(out, results)
     dist.destroy_process_group()
 
 

@@ -7,7 +7,6 @@ and Megatron's groups are rebuilt per config.
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 
 from l3_core.config import from_dict, to_dict
+from l3_core.io import write_json
 from l3_core.run_config import RunConfig
 from l3_core.shards import write_manifest, write_shard
 from l3_core.train.lm_objective import LanguageModelObjective
@@ -96,7 +96,7 @@ def run_configs(configs: list[dict[str, Any]], out: str) -> None:
             logging.getLogger(__name__).exception("config %s failed", name)
         dist.barrier()
     if dist.get_rank() == 0:
-        Path(out).write_text(json.dumps(results))
+        write_json(out, results)
     dist.destroy_process_group()
 
 

@@ -304,7 +304,7 @@ class Engine:
 
     def _loader(self, seg: int) -> Loader:
         def load(unit: str) -> dict[str, np.ndarray]:
-            return np.load(self.data(seg, unit, ".npz"))
+            return np.load(self.data(seg, unit, ".npz"), allow_pickle=False)
 
         return load
 

@@ -220,7 +220,7 @@ def keep_mask_apply(
     step: Step, docs: list[Document], ctx: ChunkContext, mask_path: Path, reason: str
 ) -> Iterator[Document]:
     """Yield the documents whose entry in the saved boolean mask is true; exclude the rest."""
-    keep = np.load(mask_path)
+    keep = np.load(mask_path, allow_pickle=False)
     if keep.shape != (len(docs),):
         raise RuntimeError(f"{mask_path}: mask for {keep.shape} documents, chunk has {len(docs)}")
     for doc, k in zip(docs, keep):

@@ -102,7 +102,7 @@ class KLOutliers(GlobalStep):
         }
 
     def apply(self, docs: list[Document], ctx: ChunkContext, state_dir: Path) -> Iterator[Document]:
-        logq = np.load(state_dir / "logq.npy")
+        logq = np.load(state_dir / "logq.npy", allow_pickle=False)
         threshold = json.loads((state_dir / "threshold.json").read_text(encoding="utf-8"))
         for doc in docs:
             b = self._bins(doc)

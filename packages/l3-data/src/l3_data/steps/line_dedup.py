@@ -114,12 +114,12 @@ class LineDedup(PartitionedStep):
 
     def apply(self, docs: list[Document], ctx: ChunkContext, state_dir: Path) -> Iterator[Document]:
         units = (state_dir / "units.txt").read_text(encoding="utf-8").split("\n")
-        start = int(np.load(state_dir / "starts.npy")[units.index(ctx.unit)])
+        start = int(np.load(state_dir / "starts.npy", allow_pickle=False)[units.index(ctx.unit)])
         cache: dict[int, set[int]] = {}
         for k, doc in enumerate(docs):
             b = (start + k) // self.bucket_size
             if b not in cache:
-                cache[b] = set(np.load(state_dir / f"bucket{b}.npy").tolist())
+                cache[b] = set(np.load(state_dir / f"bucket{b}.npy", allow_pickle=False).tolist())
             frequent = cache[b]
             lines = doc.text.split("\n")
             kept = [

@@ -69,9 +69,13 @@ def load_speech_checkpoint(path: Path) -> tuple[SpeechLM, Tokenizer, dict[str, A
     if not header_path.is_file():
         raise SpeechModelFileError(f"{path}: not a speech checkpoint (no speech.json)")
     try:
-        header = json.loads(header_path.read_text())
+        header = json.loads(header_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise SpeechModelFileError(f"{header_path}: not UTF-8 ({e.reason})") from None
     except json.JSONDecodeError as e:
         raise SpeechModelFileError(f"{header_path}: invalid JSON ({e.msg})") from None
+    if not isinstance(header, dict):
+        raise SpeechModelFileError(f"{header_path}: expected a JSON object")
     if header.get("format") != FORMAT or header.get("version") != VERSION:
         raise SpeechModelFileError(
             f"{header_path}: format {header.get('format')!r} version {header.get('version')!r}, "

@@ -61,6 +61,11 @@ def read_audio(path: str | os.PathLike[str], sample_rate: int = SAMPLE_RATE) -> 
         raise AudioInputError(
             f"{path}: sample rate {rate} Hz is not a common rate ({sorted(COMMON_RATES)})"
         )
+    bad = np.flatnonzero(~np.isfinite(data).all(axis=1))
+    if bad.size:  # a float file can hold NaN/inf, which would poison every feature after it
+        raise AudioInputError(
+            f"{path}: {bad.size} samples are not finite (first at frame {int(bad[0])})"
+        )
     mono = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
     return resample(mono, rate, sample_rate)
 

@@ -23,7 +23,7 @@ from l3_vision.checkpoint.mllama_state import (
     mllama_config,
     to_mllama_state,
 )
-from l3_vision.errors import VisionCheckpointError
+from l3_vision.errors import VisionCheckpointError, VisionConfigError
 from l3_vision.model import VisionLanguageModel
 
 PARAMS = "vision.json"
@@ -44,9 +44,12 @@ def detect_format(path: Path) -> Literal["hf", "l3"]:
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise VisionCheckpointError(f"{path}: not valid JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise VisionCheckpointError(f"{path}: expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 def load_checkpoint(
@@ -69,7 +72,10 @@ def load_checkpoint(
         args = args_from_mllama_config(config, embed.shape[0] - vocab, str(path / "config.json"))
         state = from_mllama_state(tensors, args, str(path))
     else:
-        args = vision_args_from_dict(_read_json(path / PARAMS), str(path / PARAMS))
+        try:
+            args = vision_args_from_dict(_read_json(path / PARAMS), str(path / PARAMS))
+        except VisionConfigError as e:  # a bad header is a bad model file (exit 5), not config
+            raise VisionCheckpointError(str(e)) from None
         state = tensors
     with torch.device("meta"):
         model = VisionLanguageModel(args)

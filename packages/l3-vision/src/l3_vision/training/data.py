@@ -59,12 +59,16 @@ def read_jsonl_pairs(path: Path, exclusions: Exclusions) -> list[Pair]:
 
 def read_parquet_pairs(path: Path, exclusions: Exclusions) -> list[Pair]:
     try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise MissingExtraError(
             "reading Parquet needs pyarrow: pip install 'l3-vision[parquet]'"
         ) from None
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as e:  # not Parquet, truncated, or unreadable
+        raise DatasetError(f"{path}: cannot read Parquet: {e}") from None
     for column in ("image", "text"):
         if column not in table.column_names:
             raise DatasetError(f"{path}: no column {column!r} (columns: {table.column_names})")
@@ -72,7 +76,7 @@ def read_parquet_pairs(path: Path, exclusions: Exclusions) -> list[Pair]:
     for i, row in enumerate(table.to_pylist(), 1):
         where = f"{path}:{i}"
         try:
-            data = row["image"]["bytes"] if isinstance(row["image"], dict) else row["image"]
+            data = row["image"].get("bytes") if isinstance(row["image"], dict) else row["image"]
             if not isinstance(data, bytes):
                 raise DatasetError(f"{where}: field 'image' holds no bytes")
             pairs.append(Pair(open_image(data, where), _text(row, where), where))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from l3_core.io import atomic_path
 from l3_core.jsonl import write_jsonl
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (50, 80, 230)}
@@ -72,7 +73,8 @@ def write_dataset(
     for i in range(n):
         spec = space[rng.randrange(len(space))]
         path = directory / "images" / f"{i:05d}.png"
-        draw(*spec, size=size, rng=rng).save(path)
+        with atomic_path(path) as tmp:
+            draw(*spec, size=size, rng=rng).save(tmp, format="PNG")
         rows.append({"image": f"images/{path.name}", "text": caption(*spec, fields=fields)})
     out = directory / "pairs.jsonl"
     write_jsonl(out, rows)
