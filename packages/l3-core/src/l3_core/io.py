@@ -89,7 +89,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` for a library that writes files itself.
 
     The temporary path (a file or a directory) replaces ``path`` when the block exits cleanly;
-    every file under it is fsynced first.
+    every file under it is fsynced first and given the umask's permissions (libraries such as
+    safetensors create their files 0600, and ``mkdtemp`` makes directories 0700).
     """
     path = Path(path)
     if not path.is_dir():
@@ -118,13 +119,17 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def _fsync_tree(root: Path) -> None:
+    file_mode, dir_mode = 0o666 & ~_umask(), 0o777 & ~_umask()
     if root.is_file():
         with root.open("rb+") as f:
+            os.fchmod(f.fileno(), file_mode)
             os.fsync(f.fileno())
         return
     for dirpath, _, files in os.walk(root):
+        os.chmod(dirpath, dir_mode)
         for name in files:
             with open(os.path.join(dirpath, name), "rb+") as f:
+                os.fchmod(f.fileno(), file_mode)
                 os.fsync(f.fileno())
         fsync_directory(dirpath)
 

@@ -110,3 +110,20 @@ def test_atomic_path_fsyncs_every_file_and_the_parent_directory(tmp_path, monkey
     files = {(target / n).stat().st_ino for n in ("a.bin", "b.bin")}
     assert files <= set(synced) and target.stat().st_ino in synced
     assert synced[-1] == tmp_path.stat().st_ino  # the rename into place, last
+
+
+def test_atomic_path_gives_files_a_library_made_0600_the_umask_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "ckpt") as tmp:
+            tmp.mkdir(mode=0o700)
+            (tmp / "model.safetensors").write_bytes(b"x")
+            (tmp / "model.safetensors").chmod(0o600)  # what safetensors' writer leaves
+        with atomic_path(tmp_path / "one.bin") as tmp:
+            tmp.write_bytes(b"y")
+            tmp.chmod(0o600)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "ckpt").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "ckpt" / "model.safetensors").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "one.bin").stat().st_mode) == 0o644
