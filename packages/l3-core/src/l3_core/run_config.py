@@ -95,6 +95,9 @@ class TrainConfig:
     # What is optimised: a name registered with l3_core.train.objective.register_objective
     # ("lm", the packed-stream language-model loss, unless a package registers others).
     objective: str = "lm"
+    # Seconds a collective may wait for the other ranks before it fails (every process group
+    # of the job); the failure names the group, the operation and the ranks that did not arrive.
+    collective_timeout_s: float = 1800.0
 
 
 @dataclass
@@ -409,6 +412,7 @@ RANGES: dict[str, Range] = {
     "logging.straggler_factor": NON_NEGATIVE,  # 0 = only at the end of the run
     "train.eval_batches": AT_LEAST_1,
     "train.peak_flops": NON_NEGATIVE,  # 0 = the device's known or measured peak
+    "train.collective_timeout_s": Range(0, 7 * 24 * 3600, low_open=True),  # up to a week
     "optimizer.lr": POSITIVE,
     "optimizer.min_lr_ratio": FRACTION,
     "optimizer.weight_decay": NON_NEGATIVE,

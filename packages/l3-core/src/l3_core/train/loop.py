@@ -30,7 +30,7 @@ from l3_core.args import ModelArgs
 from l3_core.config import to_dict
 from l3_core.errors import CheckpointError, ConfigError
 from l3_core.io import remove_stale_temporaries, write_json
-from l3_core.parallel import cpu_compat
+from l3_core.parallel import cpu_compat, failures
 from l3_core.parallel.groups import ParallelSizes, init_distributed
 from l3_core.parallel.model import ModelOptions, build_model_chunks, transformer_config
 from l3_core.run_config import RunConfig
@@ -80,7 +80,10 @@ class Trainer:
     def _set_up(self, cfg: RunConfig, objective: Objective | None) -> None:
         self.cfg = cfg
         self.args: ModelArgs = cfg.model.args()
-        self.sizes: ParallelSizes = init_distributed(cfg.parallel, seed=cfg.train.seed)
+        cfg.check_values()  # the timeout is used before the world size is known
+        self.sizes: ParallelSizes = init_distributed(
+            cfg.parallel, seed=cfg.train.seed, timeout_s=cfg.train.collective_timeout_s
+        )
         cfg.validate(dist.get_world_size())
         from megatron.core import parallel_state as ps
 
@@ -415,6 +418,7 @@ class Trainer:
         records = []
         every = cfg.checkpoint.every
         blocked = None  # by the checkpoint after the previous step; logged with the next one
+        step = self.start_step
         try:
             for step in range(self.start_step, total):
                 rec = self.train_step(step)
@@ -436,6 +440,11 @@ class Trainer:
                     blocked = self.save(done)
                     log.info("checkpoint %d blocked training for %.3f s", done, blocked)
             self.saver.wait()  # the last checkpoint is complete when run() returns
+        except Exception as e:
+            if dist.get_world_size() > 1 and failures.came_from_collective(e):
+                timeout = cfg.train.collective_timeout_s
+                raise failures.diagnose(e, step + 1, timeout, min(timeout, _GRACE_S)) from e
+            raise
         finally:
             metrics.close()
         if self.rank == 0 and cfg.logging.plot:
@@ -454,6 +463,8 @@ def _device() -> torch.device:
     return torch.device("cpu")
 
 
+#: how long the ranks whose collective failed wait for the others at the failure check
+_GRACE_S = 60.0
 _REPORT = "l3 sums"  # Megatron keeps each micro-batch's report under a key of ours
 
 
