@@ -59,7 +59,16 @@ def _start(sizes: ParallelSizes, seed: int, timeout_s: float) -> ParallelSizes:
         if torch.cuda.is_available():
             torch.cuda.set_device(int(env.get("LOCAL_RANK", "0")))
         timeout = datetime.timedelta(seconds=timeout_s)
-        if "RANK" in env:  # torchrun, Slurm or our own spawn
+        if "TORCHELASTIC_RESTART_COUNT" in env:  # torchrun
+            # torchrun keeps its store across restarts, and a restarted group would read the
+            # previous attempt's addresses from it (pytorch/pytorch#167288): each attempt meets
+            # under its own prefix.
+            store, rank, world = next(dist.rendezvous("env://", timeout=timeout))
+            attempt = dist.PrefixStore(f"l3_attempt_{env['TORCHELASTIC_RESTART_COUNT']}", store)
+            dist.init_process_group(
+                backend, store=attempt, rank=rank, world_size=world, timeout=timeout
+            )
+        elif "RANK" in env:  # Slurm or our own spawn
             dist.init_process_group(backend, timeout=timeout)
         else:  # a plain single process; leave os.environ alone for child processes
             dist.init_process_group(
