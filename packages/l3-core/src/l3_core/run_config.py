@@ -201,10 +201,10 @@ class ParallelSizes:
                 f"parallel.fsdp = {self.fsdp}: fully sharded data parallelism shards over the "
                 f"whole data-parallel group, so it must be 1 or equal dp = {dp}"
             )
-        if self.fsdp > 1 and (self.tp > 1 or self.pp > 1 or self.cp > 1):
+        if self.fsdp > 1 and (self.pp > 1 or self.cp > 1):
             raise ConfigError(
-                f"parallel.fsdp = {self.fsdp} is supported with tp = cp = pp = 1 here "
-                f"(got tp={self.tp}, cp={self.cp}, pp={self.pp})"
+                f"parallel.fsdp = {self.fsdp} is supported with cp = pp = 1 here "
+                f"(got cp={self.cp}, pp={self.pp})"
             )
         if self.vpp > 1 and self.pp == 1:
             raise ConfigError(f"parallel.vpp = {self.vpp} needs parallel.pp > 1")

@@ -84,9 +84,9 @@ def test_unknown_preset_is_refused():
             "train.global_batch_size = 6 must be a multiple of micro_batch_size \\* dp = 4",
         ),
         (
-            ["parallel.fsdp=2", "parallel.tp=2"],
+            ["parallel.fsdp=2", "parallel.pp=2"],
             4,
-            "parallel.fsdp = 2 is supported with tp = cp = pp = 1",
+            "parallel.fsdp = 2 is supported with cp = pp = 1",
         ),
         (["data.seq_len=1024"], 1, "data.seq_len = 1024 exceeds model max_seq_len = 512"),
     ],

@@ -149,6 +149,35 @@ def test_tp2_x_pp2_on_four_ranks_matches_single_process(corpus, single, tmp_path
     assert _losses(results["tp2pp2"]) == pytest.approx(_losses(single), abs=TOL)
 
 
+def test_fsdp2_beside_tp2_on_four_ranks_matches_the_same_layout_without_fsdp(
+    corpus, single, tmp_path
+):
+    layouts = {"tp2_dp2": {"tp": 2}, "tp2_fsdp2": {"tp": 2, "fsdp": 2}}
+    cfgs = [
+        as_dict(config(corpus, tmp_path / n, parallel=p, train={"max_steps": STEPS}), n)
+        for n, p in layouts.items()
+    ]
+    spawn(4, run_configs, cfgs, str(tmp_path / "out.json"))
+    results = json.loads((tmp_path / "out.json").read_text())
+    fsdp, plain = results["tp2_fsdp2"], results["tp2_dp2"]
+    assert _losses(fsdp) == pytest.approx(_losses(plain), abs=TOL)
+    assert [r["grad_norm"] for r in fsdp] == pytest.approx([r["grad_norm"] for r in plain], abs=TOL)
+    assert _losses(fsdp) == pytest.approx(_losses(single), abs=TOL)
+    # the end-of-run checkpoint gathered across TP and FSDP shards equals the unsharded run's
+    from safetensors.torch import load_file
+
+    def weights(name):
+        step = tmp_path / name / "checkpoints" / f"step_{STEPS:08d}"
+        return {
+            **load_file(step / "model.safetensors"),
+            **load_file(step / "optimizer.safetensors"),
+        }
+
+    a, b = weights("tp2_fsdp2"), weights("tp2_dp2")
+    assert a.keys() == b.keys()
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < TOL
+
+
 def test_checkpoint_saved_at_tp2_resumes_at_tp1(world2, single, corpus, tmp_path):
     import shutil
 

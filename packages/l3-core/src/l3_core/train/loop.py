@@ -199,11 +199,24 @@ class Trainer:
         if self.bf16:
             raise ConfigError("parallel.fsdp > 1 runs in fp32 here: set train.precision = 'fp32'")
         group = self.ps.get_data_parallel_group(with_context_parallel=True)
+        roles = fsdp.TensorParallelRoles.of(chunks[0])  # before FSDP replaces the parameters
         self.model = [fsdp.shard_model(c, group) for c in chunks]
         self.tconfig.no_sync_func = fsdp.no_sync
-        self.tconfig.finalize_model_grads_func = partial(fsdp.finalize_grads, group=group)
+        self.tconfig.finalize_model_grads_func = partial(
+            fsdp.finalize_grads,
+            group=group,
+            roles=roles,
+            tp_group=self.ps.get_tensor_model_parallel_group(),
+        )
         self.optimizer = fsdp.FsdpOptimizer(
-            self.model[0], o.lr, o.weight_decay, (o.beta1, o.beta2), o.eps, o.clip_grad
+            self.model[0],
+            o.lr,
+            o.weight_decay,
+            (o.beta1, o.beta2),
+            o.eps,
+            o.clip_grad,
+            roles=roles,
+            tp_rank=self.ps.get_tensor_model_parallel_rank(),
         )
 
     def _load_initial_weights(self, chunks) -> None:
