@@ -41,23 +41,28 @@ class TensorParallelRoles:
         )
 
 
-def shard_model(chunk: torch.nn.Module, group) -> torch.nn.Module:
+def shard_model(chunk: torch.nn.Module, group, bf16: bool = False) -> torch.nn.Module:
     """Apply FSDP2 to ``chunk`` over the data-parallel ``group``; returns the same module
-    (read its :class:`TensorParallelRoles` first)."""
+    (read its :class:`TensorParallelRoles` first). With ``bf16``, the fp32 parameters stay the
+    master weights: each unit computes with bf16 copies, and gradients are reduced and kept in
+    fp32."""
     from megatron.core.models.common.embeddings.language_model_embedding import (
         LanguageModelEmbedding,
     )
     from megatron.core.transformer.transformer_layer import TransformerLayer
     from torch.distributed import DeviceMesh
-    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
     mesh = DeviceMesh.from_group(group, "cuda" if torch.cuda.is_available() else "cpu")
     units = [
         m for m in chunk.modules() if isinstance(m, (TransformerLayer, LanguageModelEmbedding))
     ]
+    policy = MixedPrecisionPolicy(
+        param_dtype=torch.bfloat16 if bf16 else None, reduce_dtype=torch.float32
+    )
     for unit in units:
-        fully_shard(unit, mesh=mesh)
-    fully_shard(chunk, mesh=mesh)
+        fully_shard(unit, mesh=mesh, mp_policy=policy)
+    fully_shard(chunk, mesh=mesh, mp_policy=policy)
     return chunk
 
 

@@ -28,7 +28,7 @@ import torch.distributed as dist
 
 from l3_core.args import ModelArgs
 from l3_core.config import to_dict
-from l3_core.errors import CheckpointError, ConfigError
+from l3_core.errors import CheckpointError
 from l3_core.io import remove_stale_temporaries, write_json
 from l3_core.parallel import cpu_compat, failures
 from l3_core.parallel.groups import ParallelSizes, init_distributed
@@ -116,8 +116,10 @@ class Trainer:
         from megatron.core.transformer.module import Float16Module
 
         s, o = self.sizes, self.cfg.optimizer
+        # FSDP keeps fp32 parameters (the master weights) and computes in bf16 by its own
+        # mixed-precision policy; Megatron's DDP path holds bf16 parameters in Float16Module.
         opts = ModelOptions(
-            bf16=self.bf16,
+            bf16=self.bf16 and s.fsdp == 1,
             activation_checkpointing=self.cfg.train.activation_checkpointing,
             init_std=self.cfg.model.init_std,
             fused_swiglu=self.cfg.train.fused_swiglu,
@@ -140,7 +142,7 @@ class Trainer:
         for chunk in chunks:
             for name, p in chunk.named_parameters():
                 p.requires_grad_(self.objective.trains(name))
-        if self.bf16:
+        if self.bf16 and s.fsdp == 1:
             chunks = [Float16Module(self.tconfig, c) for c in chunks]
         if s.fsdp > 1:
             self._wrap_fsdp(chunks)
@@ -196,11 +198,9 @@ class Trainer:
         from l3_core.parallel import fsdp
 
         o = self.cfg.optimizer
-        if self.bf16:
-            raise ConfigError("parallel.fsdp > 1 runs in fp32 here: set train.precision = 'fp32'")
         group = self.ps.get_data_parallel_group(with_context_parallel=True)
         roles = fsdp.TensorParallelRoles.of(chunks[0])  # before FSDP replaces the parameters
-        self.model = [fsdp.shard_model(c, group) for c in chunks]
+        self.model = [fsdp.shard_model(c, group, bf16=self.bf16) for c in chunks]
         self.tconfig.no_sync_func = fsdp.no_sync
         self.tconfig.finalize_model_grads_func = partial(
             fsdp.finalize_grads,
