@@ -158,7 +158,7 @@ FSDP_BESIDE_TP = {
 }
 #: bf16 against bf16: the two paths round at different places (FSDP casts fp32 masters to bf16
 #: for each forward, Megatron keeps bf16 weights beside its fp32 masters)
-BF16_REL = 2e-2
+BF16_REL = 5e-3
 
 
 @pytest.fixture(scope="module")

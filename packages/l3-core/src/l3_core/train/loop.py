@@ -123,7 +123,9 @@ class Trainer:
             activation_checkpointing=self.cfg.train.activation_checkpointing,
             init_std=self.cfg.model.init_std,
             fused_swiglu=self.cfg.train.fused_swiglu,
-            fused_cross_entropy=self.cfg.train.fused_cross_entropy,
+            fused_cross_entropy=self.bf16
+            if self.cfg.train.fused_cross_entropy is None
+            else self.cfg.train.fused_cross_entropy,
         )
         self.tconfig = transformer_config(
             self.args,
