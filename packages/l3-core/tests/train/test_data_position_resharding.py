@@ -55,7 +55,12 @@ def _per_step(rows_of_ranks: list[list[list[str]]], dp: int) -> list[Counter]:
 def test_a_run_resumed_at_another_dp_size_sees_no_row_skipped_or_repeated(tmp_path):
     corpus = make_shards(tmp_path / "data", n_docs=60)
     ref_dir = tmp_path / "dp2"
-    spawn(2, run_configs, [as_dict(_cfg(corpus, ref_dir), "dp2", "test-record-rows")], str(tmp_path / "out.json"))
+    spawn(
+        2,
+        run_configs,
+        [as_dict(_cfg(corpus, ref_dir), "dp2", "test-record-rows")],
+        str(tmp_path / "out.json"),
+    )
     ref = _per_step(recorded_rows(ref_dir), dp=2)
     assert len(ref) == STEPS and all(sum(c.values()) == GBS for c in ref)
     every = sum(ref, Counter())
