@@ -1,9 +1,9 @@
 """Checkpoint seconds on this CPU: per-rank distributed checkpoints (``checkpoint.format =
 "dcp"``, synchronous and asynchronous) against the plain format gathered to rank 0.
 
-An 88M-parameter model (``llama3-20m`` widened: dim 768, 12 layers) trains one step at DP = N
-(gloo, Megatron's distributed optimizer); then each format saves and loads in turn, rounds
-interleaved so that the machine's load falls on all alike. Per format: the seconds training
+An 88M-parameter model (``llama3-20m`` widened: dim 768, 12 layers; ``--dim 512``: 46M) trains
+one step at DP = N (gloo, Megatron's distributed optimizer); then each format saves and loads
+in turn, rounds interleaved so that the machine's load falls on all alike. Per format: the seconds training
 is blocked by a save (what the trainer logs as ``checkpoint_blocked_s``), the seconds until the
 checkpoint is complete on disk, and the seconds to load it back into the running job (the
 resume path, ``read_newest_intact`` + restore). Best of ``--repeats`` rounds.
@@ -24,7 +24,7 @@ FORMATS = [("plain (rank 0)", "plain", False), ("dcp", "dcp", False), ("dcp asyn
 MODEL = {"preset": "llama3-20m", "dim": 768, "n_layers": 12, "n_heads": 12, "n_kv_heads": 4}
 
 
-def _rank_main(root: str, repeats: int, out: str) -> None:
+def _rank_main(root: str, repeats: int, out: str, model: dict) -> None:
     import logging
     import os
     import warnings
@@ -43,7 +43,7 @@ def _rank_main(root: str, repeats: int, out: str) -> None:
     cfg = config(
         base / "corpus",
         base / "run",
-        model=MODEL,
+        model=model,
         train={"max_steps": 1, "global_batch_size": world, "micro_batch_size": 1},
         data={"seq_len": 64},
     )
@@ -88,13 +88,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ranks", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--dim", type=int, default=MODEL["dim"], help="smaller fits more ranks")
     ns = parser.parse_args()
+    model = {**MODEL, "dim": ns.dim, "n_heads": ns.dim // 64}
     from l3_core.args import ModelArgs
     from l3_core.parallel.launch import spawn
     from l3_core.train.testing import make_shards
 
     args = ModelArgs.from_preset(
-        MODEL["preset"], **{k: v for k, v in MODEL.items() if k != "preset"}
+        model["preset"], **{k: v for k, v in model.items() if k != "preset"}
     )
     print(
         f"model: {args.num_params() / 1e6:.1f}M parameters; checkpoint = weights + 2 Adam moments"
@@ -103,7 +105,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as root:
             make_shards(Path(root) / "corpus", n_docs=60)
             out = str(Path(root) / "out.json")
-            spawn(ranks, _rank_main, root, ns.repeats, out)
+            spawn(ranks, _rank_main, root, ns.repeats, out, model)
             result = json.loads(Path(out).read_text())
         print(f"\nDP = {ranks} (gloo, one thread per rank), best of {ns.repeats}:")
         print(f"{'format':<16}{'blocked s':>11}{'complete s':>12}{'load s':>9}")
