@@ -55,6 +55,12 @@ class CheckpointError(ModelFileError):
     """A checkpoint is missing, malformed, or does not match the model."""
 
 
+class PeerFailureError(L3Error, RuntimeError):
+    """A collective of a distributed job failed: it timed out, or another rank died."""
+
+    exit_code = ExitCode.PEER
+
+
 class OutputError(L3Error, OSError):
     """An output file or directory cannot be written."""
 

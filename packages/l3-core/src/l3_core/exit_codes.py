@@ -27,6 +27,9 @@ class ExitCode(enum.IntEnum):
     DEPENDENCY = 7
     # The job started but could not finish (a fit without a solution, a failed run).
     RUNTIME = 8
+    # Another process of a distributed job failed: a collective timed out waiting for a rank
+    # that did not arrive, or a rank died (a supervisor such as torchrun may restart the job).
+    PEER = 9
     # A bug: an exception nobody raised on purpose.
     INTERNAL = 70
     # Stopped by Ctrl-C / SIGINT.

@@ -85,16 +85,20 @@ class TrainConfig:
     precision: Literal["fp32", "bf16", "auto"] = "fp32"
     activation_checkpointing: bool = False
     # Megatron-core's native fused kernels (no Transformer Engine). The SwiGLU fusion computes
-    # the same numbers; the cross-entropy fusion's gradient of the output layer differs from
-    # the unfused one by about 1e-3 (relative) in fp32, so it is off unless asked for.
+    # the same numbers. The cross-entropy fusion rounds the logits' gradient to bf16 whatever
+    # their dtype: exact in bf16 (where the unfused path rounds the same gradient to the bf16
+    # logits), 2^-9 relative in fp32; unset = on in bf16, off in fp32.
     fused_swiglu: bool = False
-    fused_cross_entropy: bool = False
+    fused_cross_entropy: bool | None = None
     # Peak FLOP/s of one device for MFU; 0 = the device's known peak (H100/H200 bf16) or, on
     # a CPU, a measured matmul rate.
     peak_flops: float = 0.0
     # What is optimised: a name registered with l3_core.train.objective.register_objective
     # ("lm", the packed-stream language-model loss, unless a package registers others).
     objective: str = "lm"
+    # Seconds a collective may wait for the other ranks before it fails (every process group
+    # of the job); the failure names the group, the operation and the ranks that did not arrive.
+    collective_timeout_s: float = 1800.0
 
 
 @dataclass
@@ -198,10 +202,10 @@ class ParallelSizes:
                 f"parallel.fsdp = {self.fsdp}: fully sharded data parallelism shards over the "
                 f"whole data-parallel group, so it must be 1 or equal dp = {dp}"
             )
-        if self.fsdp > 1 and (self.tp > 1 or self.pp > 1 or self.cp > 1):
+        if self.fsdp > 1 and (self.pp > 1 or self.cp > 1):
             raise ConfigError(
-                f"parallel.fsdp = {self.fsdp} is supported with tp = cp = pp = 1 here "
-                f"(got tp={self.tp}, cp={self.cp}, pp={self.pp})"
+                f"parallel.fsdp = {self.fsdp} is supported with cp = pp = 1 here "
+                f"(got cp={self.cp}, pp={self.pp})"
             )
         if self.vpp > 1 and self.pp == 1:
             raise ConfigError(f"parallel.vpp = {self.vpp} needs parallel.pp > 1")
@@ -409,6 +413,7 @@ RANGES: dict[str, Range] = {
     "logging.straggler_factor": NON_NEGATIVE,  # 0 = only at the end of the run
     "train.eval_batches": AT_LEAST_1,
     "train.peak_flops": NON_NEGATIVE,  # 0 = the device's known or measured peak
+    "train.collective_timeout_s": Range(0, 7 * 24 * 3600, low_open=True),  # up to a week
     "optimizer.lr": POSITIVE,
     "optimizer.min_lr_ratio": FRACTION,
     "optimizer.weight_decay": NON_NEGATIVE,

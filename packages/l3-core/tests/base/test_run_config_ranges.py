@@ -38,6 +38,10 @@ BAD = [
     ("train.eval_batches=0", r"train\.eval_batches = 0: must be >= 1"),
     ("train.seed=-1", r"train\.seed = -1: must be in \[0, 4294967295\]"),
     ("train.peak_flops=-1", r"train\.peak_flops = -1\.0: must be >= 0"),
+    (
+        "train.collective_timeout_s=0",
+        r"train\.collective_timeout_s = 0\.0: must be in \(0, 604800\]",
+    ),
     ("data.seq_len=0", r"data\.seq_len = 0: must be >= 1"),
     ("data.val_fraction=1", r"data\.val_fraction = 1\.0: must be in \[0, 1\)"),
     ("data.weights={web = nan}", r"data\.weights\.web = nan: must be >= 0"),

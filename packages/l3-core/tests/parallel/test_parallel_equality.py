@@ -149,6 +149,65 @@ def test_tp2_x_pp2_on_four_ranks_matches_single_process(corpus, single, tmp_path
     assert _losses(results["tp2pp2"]) == pytest.approx(_losses(single), abs=TOL)
 
 
+#: 4 ranks: TP=2 x DP=2 with and without FSDP over the DP group, in fp32 and in bf16
+FSDP_BESIDE_TP = {
+    "tp2_dp2": ({"tp": 2}, "fp32"),
+    "tp2_fsdp2": ({"tp": 2, "fsdp": 2}, "fp32"),
+    "tp2_dp2_bf16": ({"tp": 2}, "bf16"),
+    "tp2_fsdp2_bf16": ({"tp": 2, "fsdp": 2}, "bf16"),
+}
+#: bf16 against bf16: the two paths round at different places (FSDP casts fp32 masters to bf16
+#: for each forward, Megatron keeps bf16 weights beside its fp32 masters)
+BF16_REL = 5e-3
+
+
+@pytest.fixture(scope="module")
+def fsdp_beside_tp(corpus, tmp_path_factory):
+    root = tmp_path_factory.mktemp("fsdp_tp")
+    cfgs = [
+        as_dict(
+            config(
+                corpus, root / n, parallel=p, train={"max_steps": STEPS, "precision": precision}
+            ),
+            n,
+        )
+        for n, (p, precision) in FSDP_BESIDE_TP.items()
+    ]
+    spawn(4, run_configs, cfgs, str(root / "out.json"))
+    return json.loads((root / "out.json").read_text()), root
+
+
+def test_fsdp2_beside_tp2_matches_the_same_layout_without_fsdp_in_fp32(fsdp_beside_tp, single):
+    results, root = fsdp_beside_tp
+    fsdp, plain = results["tp2_fsdp2"], results["tp2_dp2"]
+    assert _losses(fsdp) == pytest.approx(_losses(plain), abs=TOL)
+    assert [r["grad_norm"] for r in fsdp] == pytest.approx([r["grad_norm"] for r in plain], abs=TOL)
+    assert _losses(fsdp) == pytest.approx(_losses(single), abs=TOL)
+    # the end-of-run checkpoint gathered across TP and FSDP shards equals the unsharded run's
+    from safetensors.torch import load_file
+
+    def saved(name):
+        step = root / name / "checkpoints" / f"step_{STEPS:08d}"
+        return {
+            **load_file(step / "model.safetensors"),
+            **load_file(step / "optimizer.safetensors"),
+        }
+
+    a, b = saved("tp2_fsdp2"), saved("tp2_dp2")
+    assert a.keys() == b.keys()
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < TOL
+
+
+def test_fsdp2_beside_tp2_in_bf16_matches_the_same_layout_without_fsdp(fsdp_beside_tp):
+    results, _ = fsdp_beside_tp
+    fsdp, plain = results["tp2_fsdp2_bf16"], results["tp2_dp2_bf16"]
+    assert _losses(fsdp) == pytest.approx(_losses(plain), rel=BF16_REL)
+    fp32 = _losses(results["tp2_dp2"])
+    # bf16 is close to fp32, but not equal: the tolerance above is not vacuous
+    assert _losses(fsdp) == pytest.approx(fp32, rel=BF16_REL)
+    assert _losses(fsdp) != pytest.approx(fp32, abs=TOL)
+
+
 def test_checkpoint_saved_at_tp2_resumes_at_tp1(world2, single, corpus, tmp_path):
     import shutil
 

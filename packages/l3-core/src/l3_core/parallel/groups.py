@@ -29,9 +29,12 @@ def _free_port() -> int:
 
 
 def init_distributed(
-    sizes: ParallelSizes, seed: int = 0, timeout_minutes: int = 30
+    sizes: ParallelSizes, seed: int = 0, timeout_s: float = 1800.0
 ) -> ParallelSizes:
     """Start torch.distributed (if needed) and Megatron's groups; return the resolved sizes.
+
+    Every group waits at most ``timeout_s`` in a collective; collectives are recorded for the
+    failure report (:mod:`l3_core.parallel.failures`), whose side group is created here too.
 
     On a CPU-only machine this runs inside :func:`l3_core.parallel.cpu_compat.scope`, which
     Megatron needs for its set-up; the patches are gone again when it returns.
@@ -39,11 +42,14 @@ def init_distributed(
     from l3_core.parallel import cpu_compat
 
     with cpu_compat.scope():
-        return _start(sizes, seed, timeout_minutes)
+        return _start(sizes, seed, timeout_s)
 
 
-def _start(sizes: ParallelSizes, seed: int, timeout_minutes: int) -> ParallelSizes:
+def _start(sizes: ParallelSizes, seed: int, timeout_s: float) -> ParallelSizes:
+    from l3_core.parallel import failures
+
     if not dist.is_initialized():
+        failures.enable_flight_recorder()
         env = os.environ
         if "SLURM_PROCID" in env and "RANK" not in env:
             env.setdefault("RANK", env["SLURM_PROCID"])
@@ -52,8 +58,17 @@ def _start(sizes: ParallelSizes, seed: int, timeout_minutes: int) -> ParallelSiz
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         if torch.cuda.is_available():
             torch.cuda.set_device(int(env.get("LOCAL_RANK", "0")))
-        timeout = datetime.timedelta(minutes=timeout_minutes)
-        if "RANK" in env:  # torchrun, Slurm or our own spawn
+        timeout = datetime.timedelta(seconds=timeout_s)
+        if "TORCHELASTIC_RESTART_COUNT" in env:  # torchrun
+            # torchrun keeps its store across restarts, and a restarted group would read the
+            # previous attempt's addresses from it (pytorch/pytorch#167288): each attempt meets
+            # under its own prefix.
+            store, rank, world = next(dist.rendezvous("env://", timeout=timeout))
+            attempt = dist.PrefixStore(f"l3_attempt_{env['TORCHELASTIC_RESTART_COUNT']}", store)
+            dist.init_process_group(
+                backend, store=attempt, rank=rank, world_size=world, timeout=timeout
+            )
+        elif "RANK" in env:  # Slurm or our own spawn
             dist.init_process_group(backend, timeout=timeout)
         else:  # a plain single process; leave os.environ alone for child processes
             dist.init_process_group(
@@ -74,8 +89,9 @@ def _start(sizes: ParallelSizes, seed: int, timeout_minutes: int) -> ParallelSiz
         virtual_pipeline_model_parallel_size=resolved.vpp if resolved.vpp > 1 else None,
         context_parallel_size=resolved.cp,
         order=ORDER,
-        distributed_timeout_minutes=timeout_minutes,
+        distributed_timeout_minutes=timeout_s / 60,  # Megatron builds a timedelta of it
     )
+    failures.side_group(timeout_s)
     from megatron.core import tensor_parallel
 
     # Megatron forks a per-TP-rank RNG for dropout and recomputation; seed it like Megatron.

@@ -119,7 +119,73 @@ def _check_shape(mapping: ParamMapping, t: torch.Tensor, p: torch.Tensor) -> Non
         )
 
 
-class MegatronBackend(CheckpointBackend):
+class _TensorParallelBackend(CheckpointBackend):
+    """Gathering from the TP-local whole tensors each backend assembles over its DP group."""
+
+    @abstractmethod
+    def _tp_local(self) -> dict[str, dict[int, torch.Tensor]]:
+        """``"param"`` and each moment -> id(model param) -> its whole TP-local tensor."""
+
+    @abstractmethod
+    def _adam_step(self) -> int:
+        """The optimizer's step count (0 before the first step)."""
+
+    def local_plain(self) -> LocalState:
+        from megatron.core import parallel_state as ps
+
+        tp = ps.get_tensor_model_parallel_world_size()
+        local = self._tp_local()
+        tensors: dict[str, torch.Tensor] = {}
+        dims: dict[str, int | None] = {}
+        for chunk in self.chunks:
+            for mapping, p in chunk_mappings(chunk, self.args):
+                dim = SPLIT_DIM.get(mapping.kind) if tp > 1 else None
+                for key, views in local.items():
+                    prefix = "" if key == "param" else f"{key}/"
+                    parts = to_full(mapping.kind, [views[id(p)]], self.args)
+                    for name, t in zip(mapping.plain_names, parts):
+                        tensors[prefix + name] = t.cpu().contiguous()
+                        dims[prefix + name] = dim
+        return LocalState(tensors, dims, self._adam_step())
+
+    def gather(self) -> PlainState | None:
+        from megatron.core import parallel_state as ps
+
+        tp_group = ps.get_tensor_model_parallel_group()
+        tp = ps.get_tensor_model_parallel_world_size()
+        local = self._tp_local()
+        out: dict[str, dict[str, torch.Tensor]] = {k: {} for k in local}
+        for chunk in self.chunks:
+            for mapping, p in chunk_mappings(chunk, self.args):
+                for key, views in local.items():
+                    t = views[id(p)]
+                    if tp > 1 and mapping.kind not in REPLICATED:
+                        parts = [torch.empty_like(t) for _ in range(tp)]
+                        dist.all_gather(parts, t.contiguous(), group=tp_group)
+                    else:
+                        parts = [t]
+                    for name, full in zip(
+                        mapping.plain_names, to_full(mapping.kind, parts, self.args)
+                    ):
+                        out[key][name] = full.cpu().clone()
+        dp_rank = ps.get_data_parallel_rank(with_context_parallel=True)
+        keep = dp_rank == 0 and ps.get_tensor_model_parallel_rank() == 0
+        gathered: list[dict[str, dict[str, torch.Tensor]] | None] | None = (
+            [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+        )
+        dist.gather_object(out if keep else None, gathered, dst=0)
+        if gathered is None:  # not rank 0
+            return None
+        merged: dict[str, dict[str, torch.Tensor]] = {k: {} for k in local}
+        for part in gathered:
+            if part is not None:
+                for k in part:
+                    merged[k].update(part[k])
+        moments = {f"{k}/{n}": t for k in MOMENTS for n, t in merged[k].items()}
+        return PlainState(merged["param"], moments, self._adam_step())
+
+
+class MegatronBackend(_TensorParallelBackend):
     """Megatron DDP + distributed optimizer; see the module docstring."""
 
     def __init__(self, chunks, optimizer, args: ModelArgs) -> None:
@@ -173,24 +239,6 @@ class MegatronBackend(CheckpointBackend):
         dp_rank = ps.get_data_parallel_rank(with_context_parallel=True)
         return {k: self._full_local(k, dp_group, dp_rank) for k in ("param", *MOMENTS)}
 
-    def local_plain(self) -> LocalState:
-        from megatron.core import parallel_state as ps
-
-        tp = ps.get_tensor_model_parallel_world_size()
-        local = self._tp_local()
-        tensors: dict[str, torch.Tensor] = {}
-        dims: dict[str, int | None] = {}
-        for chunk in self.chunks:
-            for mapping, p in chunk_mappings(chunk, self.args):
-                dim = SPLIT_DIM.get(mapping.kind) if tp > 1 else None
-                for key, views in local.items():
-                    prefix = "" if key == "param" else f"{key}/"
-                    parts = to_full(mapping.kind, [views[id(p)]], self.args)
-                    for name, t in zip(mapping.plain_names, parts):
-                        tensors[prefix + name] = t.cpu().contiguous()
-                        dims[prefix + name] = dim
-        return LocalState(tensors, dims, self._adam_step())
-
     def load_local(self, state: LocalState) -> None:
         def shard(mapping: ParamMapping, prefix: str) -> torch.Tensor:
             try:
@@ -200,42 +248,6 @@ class MegatronBackend(CheckpointBackend):
             return fuse_local(mapping.kind, parts, self.args)
 
         self._load(shard, state.adam_step)
-
-    def gather(self) -> PlainState | None:
-        from megatron.core import parallel_state as ps
-
-        tp_group = ps.get_tensor_model_parallel_group()
-        tp = ps.get_tensor_model_parallel_world_size()
-        local = self._tp_local()
-        out: dict[str, dict[str, torch.Tensor]] = {k: {} for k in local}
-        for chunk in self.chunks:
-            for mapping, p in chunk_mappings(chunk, self.args):
-                for key, views in local.items():
-                    t = views[id(p)]
-                    if tp > 1 and mapping.kind not in REPLICATED:
-                        parts = [torch.empty_like(t) for _ in range(tp)]
-                        dist.all_gather(parts, t.contiguous(), group=tp_group)
-                    else:
-                        parts = [t]
-                    for name, full in zip(
-                        mapping.plain_names, to_full(mapping.kind, parts, self.args)
-                    ):
-                        out[key][name] = full.cpu().clone()
-        dp_rank = ps.get_data_parallel_rank(with_context_parallel=True)
-        keep = dp_rank == 0 and ps.get_tensor_model_parallel_rank() == 0
-        gathered: list[dict[str, dict[str, torch.Tensor]] | None] | None = (
-            [None] * dist.get_world_size() if dist.get_rank() == 0 else None
-        )
-        dist.gather_object(out if keep else None, gathered, dst=0)
-        if gathered is None:  # not rank 0
-            return None
-        merged: dict[str, dict[str, torch.Tensor]] = {k: {} for k in local}
-        for part in gathered:
-            if part is not None:
-                for k in part:
-                    merged[k].update(part[k])
-        moments = {f"{k}/{n}": t for k in MOMENTS for n, t in merged[k].items()}
-        return PlainState(merged["param"], moments, self._adam_step())
 
     def load(self, state: PlainState) -> None:
         from megatron.core import parallel_state as ps
@@ -277,70 +289,81 @@ class MegatronBackend(CheckpointBackend):
                         }
 
 
-class FsdpBackend(CheckpointBackend):
+class FsdpBackend(_TensorParallelBackend):
     """torch FSDP2 with :class:`l3_core.parallel.fsdp.FsdpOptimizer`; see the module docstring."""
 
-    def gather(self) -> PlainState | None:
-        plain = self._plain()
-        return plain if dist.get_rank() == 0 else None
+    def _tp_local(self) -> dict[str, dict[int, torch.Tensor]]:
+        from l3_core.parallel.fsdp import reshard
 
-    def local_plain(self) -> LocalState:
-        # FSDP runs at TP = 1: each rank's slice is the whole tensor (DCP writes each once)
-        plain = self._plain()
-        tensors = {**plain.weights, **(plain.moments or {})}
-        return LocalState(tensors, dict.fromkeys(tensors), plain.adam_step)
+        out: dict[str, dict[int, torch.Tensor]] = {k: {} for k in ("param", *MOMENTS)}
+        for chunk in self.chunks:
+            reshard(chunk)
+            for _, p in chunk_mappings(chunk, self.args):
+                state = self.optimizer.state.get(p, {})
+                for key, values in out.items():
+                    value = p.detach() if key == "param" else state.get(key, torch.zeros_like(p))
+                    # FSDP2 holds DTensors sharded over DP: the whole TP-local tensor
+                    full = value.full_tensor() if hasattr(value, "full_tensor") else value
+                    values[id(p)] = full.float()
+        return out
+
+    def _adam_step(self) -> int:
+        for state in self.optimizer.state.values():
+            if "step" in state:
+                return int(state["step"])
+        return 0
 
     def load_local(self, state: LocalState) -> None:
-        weights = {k: t for k, t in state.tensors.items() if k.split("/")[0] not in MOMENTS}
-        moments = {k: t for k, t in state.tensors.items() if k not in weights}
-        self.load(PlainState(weights, moments, state.adam_step))
+        def shard(mapping: ParamMapping, prefix: str) -> torch.Tensor:
+            try:
+                parts = [state.tensors[prefix + n] for n in mapping.plain_names]
+            except KeyError as e:
+                raise CheckpointError(f"checkpoint lacks tensor {e.args[0]!r}") from None
+            return fuse_local(mapping.kind, parts, self.args)
 
-    def _plain(self) -> PlainState:
-        weights: dict[str, torch.Tensor] = {}
-        moments: dict[str, torch.Tensor] = {}
-        adam_step = 0
-        for chunk in self.chunks:
-            for mapping, p in chunk_mappings(chunk, self.args):
-                state = self.optimizer.state.get(p, {})
-                values = {"param": p.detach()}
-                for k in MOMENTS:
-                    values[k] = state.get(k, torch.zeros_like(p))
-                if "step" in state:
-                    adam_step = int(state["step"])
-                for key, value in values.items():
-                    full = value.full_tensor() if hasattr(value, "full_tensor") else value
-                    for name, t in zip(
-                        mapping.plain_names, to_full(mapping.kind, [full], self.args)
-                    ):
-                        target = weights if key == "param" else moments
-                        target[name if key == "param" else f"{key}/{name}"] = (
-                            t.float().cpu().clone()
-                        )
-        return PlainState(weights, moments, adam_step)
+        self._load(shard, state.adam_step)
 
     def load(self, state: PlainState) -> None:
+        from megatron.core import parallel_state as ps
+
+        tp_rank = ps.get_tensor_model_parallel_rank()
+        tp = ps.get_tensor_model_parallel_world_size()
+
+        def shard(mapping: ParamMapping, prefix: str) -> torch.Tensor:
+            src = state.weights if prefix == "" else state.moments
+            assert src is not None  # moments are asked for only when the state holds them
+            return _cut(mapping, src, prefix, self.args, tp_rank, tp)
+
+        self._load(shard, None if state.moments is None else state.adam_step)
+
+    def _load(
+        self, shard: Callable[[ParamMapping, str], torch.Tensor], adam_step: int | None
+    ) -> None:
         from torch.distributed.tensor import DTensor, distribute_tensor
 
         def shard_of(full: torch.Tensor, p: DTensor) -> torch.Tensor:
-            # every rank holds the same full tensor, so distributing it keeps each one's shard
+            # every DP rank holds the same TP-local tensor: distributing it keeps each one's shard
             return distribute_tensor(
                 full.to(p.to_local().device), p.device_mesh, p.placements
             ).to_local()
 
+        from l3_core.parallel.fsdp import reshard
+
         with torch.no_grad():
             for chunk in self.chunks:
+                reshard(chunk)
                 for mapping, param in chunk_mappings(chunk, self.args):
                     p = cast("DTensor", param)  # FSDP2 holds every parameter as a DTensor
-                    w = _cut(mapping, state.weights, "", self.args, 0, 1)
+                    w = shard(mapping, "").float()
                     _check_shape(mapping, w, p)
                     p.to_local().copy_(shard_of(w, p).to(p.dtype))
-                    if state.moments is None or not p.requires_grad:
+                    if adam_step is None or not p.requires_grad:
                         continue
                     self.optimizer.state[p] = {
-                        "step": torch.tensor(float(state.adam_step)),
+                        "step": torch.tensor(float(adam_step)),
                         **{
                             k: DTensor.from_local(
-                                shard_of(_cut(mapping, state.moments, f"{k}/", self.args, 0, 1), p),
+                                shard_of(shard(mapping, f"{k}/").float(), p),
                                 p.device_mesh,
                                 p.placements,
                                 run_check=False,

@@ -28,9 +28,9 @@ import torch.distributed as dist
 
 from l3_core.args import ModelArgs
 from l3_core.config import to_dict
-from l3_core.errors import CheckpointError, ConfigError
+from l3_core.errors import CheckpointError
 from l3_core.io import remove_stale_temporaries, write_json
-from l3_core.parallel import cpu_compat
+from l3_core.parallel import cpu_compat, failures
 from l3_core.parallel.groups import ParallelSizes, init_distributed
 from l3_core.parallel.model import ModelOptions, build_model_chunks, transformer_config
 from l3_core.run_config import RunConfig
@@ -80,7 +80,10 @@ class Trainer:
     def _set_up(self, cfg: RunConfig, objective: Objective | None) -> None:
         self.cfg = cfg
         self.args: ModelArgs = cfg.model.args()
-        self.sizes: ParallelSizes = init_distributed(cfg.parallel, seed=cfg.train.seed)
+        cfg.check_values()  # the timeout is used before the world size is known
+        self.sizes: ParallelSizes = init_distributed(
+            cfg.parallel, seed=cfg.train.seed, timeout_s=cfg.train.collective_timeout_s
+        )
         cfg.validate(dist.get_world_size())
         from megatron.core import parallel_state as ps
 
@@ -113,12 +116,16 @@ class Trainer:
         from megatron.core.transformer.module import Float16Module
 
         s, o = self.sizes, self.cfg.optimizer
+        # FSDP keeps fp32 parameters (the master weights) and computes in bf16 by its own
+        # mixed-precision policy; Megatron's DDP path holds bf16 parameters in Float16Module.
         opts = ModelOptions(
-            bf16=self.bf16,
+            bf16=self.bf16 and s.fsdp == 1,
             activation_checkpointing=self.cfg.train.activation_checkpointing,
             init_std=self.cfg.model.init_std,
             fused_swiglu=self.cfg.train.fused_swiglu,
-            fused_cross_entropy=self.cfg.train.fused_cross_entropy,
+            fused_cross_entropy=self.bf16
+            if self.cfg.train.fused_cross_entropy is None
+            else self.cfg.train.fused_cross_entropy,
         )
         self.tconfig = transformer_config(
             self.args,
@@ -137,7 +144,7 @@ class Trainer:
         for chunk in chunks:
             for name, p in chunk.named_parameters():
                 p.requires_grad_(self.objective.trains(name))
-        if self.bf16:
+        if self.bf16 and s.fsdp == 1:
             chunks = [Float16Module(self.tconfig, c) for c in chunks]
         if s.fsdp > 1:
             self._wrap_fsdp(chunks)
@@ -193,14 +200,25 @@ class Trainer:
         from l3_core.parallel import fsdp
 
         o = self.cfg.optimizer
-        if self.bf16:
-            raise ConfigError("parallel.fsdp > 1 runs in fp32 here: set train.precision = 'fp32'")
         group = self.ps.get_data_parallel_group(with_context_parallel=True)
-        self.model = [fsdp.shard_model(c, group) for c in chunks]
+        roles = fsdp.TensorParallelRoles.of(chunks[0])  # before FSDP replaces the parameters
+        self.model = [fsdp.shard_model(c, group, bf16=self.bf16) for c in chunks]
         self.tconfig.no_sync_func = fsdp.no_sync
-        self.tconfig.finalize_model_grads_func = partial(fsdp.finalize_grads, group=group)
+        self.tconfig.finalize_model_grads_func = partial(
+            fsdp.finalize_grads,
+            group=group,
+            roles=roles,
+            tp_group=self.ps.get_tensor_model_parallel_group(),
+        )
         self.optimizer = fsdp.FsdpOptimizer(
-            self.model[0], o.lr, o.weight_decay, (o.beta1, o.beta2), o.eps, o.clip_grad
+            self.model[0],
+            o.lr,
+            o.weight_decay,
+            (o.beta1, o.beta2),
+            o.eps,
+            o.clip_grad,
+            roles=roles,
+            tp_rank=self.ps.get_tensor_model_parallel_rank(),
         )
 
     def _load_initial_weights(self, chunks) -> None:
@@ -415,6 +433,7 @@ class Trainer:
         records = []
         every = cfg.checkpoint.every
         blocked = None  # by the checkpoint after the previous step; logged with the next one
+        step = self.start_step
         try:
             for step in range(self.start_step, total):
                 rec = self.train_step(step)
@@ -436,6 +455,11 @@ class Trainer:
                     blocked = self.save(done)
                     log.info("checkpoint %d blocked training for %.3f s", done, blocked)
             self.saver.wait()  # the last checkpoint is complete when run() returns
+        except Exception as e:
+            if dist.get_world_size() > 1 and failures.came_from_collective(e):
+                timeout = cfg.train.collective_timeout_s
+                raise failures.diagnose(e, step + 1, timeout, min(timeout, _GRACE_S)) from e
+            raise
         finally:
             metrics.close()
         if self.rank == 0 and cfg.logging.plot:
@@ -454,6 +478,8 @@ def _device() -> torch.device:
     return torch.device("cpu")
 
 
+#: how long the ranks whose collective failed wait for the others at the failure check
+_GRACE_S = 60.0
 _REPORT = "l3 sums"  # Megatron keeps each micro-batch's report under a key of ours
 
 

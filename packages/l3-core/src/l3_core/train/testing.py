@@ -7,7 +7,12 @@ and Megatron's groups are rebuilt per config.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import signal
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -155,3 +160,61 @@ class _LastTokenScoreAll(LastTokenScore):
 @register_objective("test-last-token-score-frozen-trunk")
 class _LastTokenScoreHeadOnly(LastTokenScore):
     freeze_trunk = True
+
+
+#: ``"MODE:RANK:CALLS"``: rank RANK, at its CALLS-th training forward, sleeps (``sleep``), exits
+#: with code 1 (``exit``) or kills itself with SIGKILL (``kill``); under torchrun, only in its
+#: first attempt (``TORCHELASTIC_RESTART_COUNT`` 0), so a restarted job runs clean.
+FAULT_ENV = "L3_TEST_FAULT"
+_FAULTS = {
+    "sleep": lambda: time.sleep(3600),
+    "exit": lambda: os._exit(1),
+    "kill": lambda: os.kill(os.getpid(), signal.SIGKILL),
+}
+
+
+@register_objective("test-fault")
+class FaultyLanguageModel(LanguageModelObjective):
+    """The language model with the fault of :data:`FAULT_ENV` injected into one rank."""
+
+    def __init__(self, cfg: RunConfig) -> None:
+        super().__init__(cfg)
+        mode, rank, calls = os.environ.get(FAULT_ENV, "none:-1:0").split(":")
+        first_attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
+        mine = int(rank) == int(os.environ.get("RANK", "0")) and first_attempt
+        self.fault = _FAULTS[mode] if mine else None
+        self.at, self.calls = int(calls), 0
+
+    def forward(self, model, micro):
+        if model.training:
+            self.calls += 1
+            if self.fault is not None and self.calls == self.at:
+                self.fault()
+        return super().forward(model, micro)
+
+
+@register_objective("test-record-rows")
+class RowRecordingLanguageModel(LanguageModelObjective):
+    """The language model, appending an id (a hash of its tokens and labels) of every training
+    row this rank consumes to ``<run_dir>/rows.<rank>.jsonl``, one line per micro-batch."""
+
+    def __init__(self, cfg: RunConfig) -> None:
+        super().__init__(cfg)
+        self.path = Path(cfg.run_dir) / f"rows.{os.environ.get('RANK', '0')}.jsonl"
+
+    def forward(self, model, micro):
+        if model.training:
+            tokens, labels = micro["tokens"], micro["labels"]
+            assert tokens is not None and labels is not None
+            rows = torch.cat([tokens, labels[:, -1:]], dim=1).cpu().numpy()
+            ids = [hashlib.sha1(r.tobytes()).hexdigest()[:16] for r in rows]
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as f:  # a test record: appended, read after the run
+                f.write(json.dumps(ids) + "\n")
+        return super().forward(model, micro)
+
+
+def recorded_rows(run_dir: Path) -> list[list[str]]:
+    """Every rank's recorded micro-batches (:class:`RowRecordingLanguageModel`), rank by rank."""
+    files = sorted(run_dir.glob("rows.*.jsonl"), key=lambda p: int(p.name.split(".")[1]))
+    return [[json.loads(line) for line in p.read_text().splitlines()] for p in files]
