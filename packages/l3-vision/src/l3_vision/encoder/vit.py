@@ -99,6 +99,19 @@ class ImageEncoder(nn.Module):
         )
         self.post_tile_embedding = AspectRatioEmbedding(n_ratios, args.max_tiles, args.dim)
         self.global_blocks = nn.ModuleList(_gated_block(args) for _ in range(args.n_global_layers))
+        self.init_embeddings()
+
+    @torch.no_grad()
+    def init_embeddings(self) -> None:
+        """Class token and patch positions N(0, 1/dim), as Mllama initialises them.
+
+        timm's std 0.02 equals that at ViT-H's width (1280**-0.5 ~ 0.028) but at width 32 is
+        9x weaker than the patch features, and a tiny encoder then never learns where an
+        object is (held-out top/bottom stayed at chance in every run).
+        """
+        std = self.args.dim**-0.5
+        nn.init.normal_(self.trunk.cls_token, std=std)
+        nn.init.normal_(self.trunk.pos_embed, std=std)
 
     def forward(
         self,
