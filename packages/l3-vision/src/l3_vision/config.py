@@ -11,6 +11,8 @@ from l3_vision.errors import VisionConfigError
 class ModelConfig:
     encoder_preset: str = "vit-tiny"
     max_tiles: int = 1
+    # Tile side in pixels; 0: the preset's (32 for vit-tiny, 336 / 560 for ViT-H/14).
+    tile_size: int = 0
     text_preset: str = "llama3-tiny"
     # An l3-core checkpoint to freeze under the adapters; empty: a new random text model.
     text_checkpoint: str = ""
@@ -67,5 +69,7 @@ class RunConfig:
                 raise VisionConfigError(
                     f"train.{key} must be positive, got {getattr(self.train, key)}"
                 )
+        if self.model.tile_size < 0:
+            raise VisionConfigError(f"model.tile_size must be >= 0, got {self.model.tile_size}")
         if self.model.cross_every <= 0 or self.model.max_tiles <= 0:
             raise VisionConfigError("model.cross_every and model.max_tiles must be positive")
