@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
+from typing import ClassVar
 
 import torch
 
@@ -25,7 +26,7 @@ class _InsertionHook:
     """Runs ``self._insert_before[i](h)`` before block ``i``; none outside an insertion call,
     so a text-only forward is the frozen model's own."""
 
-    _insert_before: Insertions = {}
+    _insert_before: ClassVar[Insertions] = {}
 
     def layer_forward(self, i: int, layer, h: torch.Tensor, *rest):  # type: ignore[no-untyped-def]
         insert = self._insert_before.get(i)

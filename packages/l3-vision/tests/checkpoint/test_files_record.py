@@ -29,7 +29,10 @@ def test_saved_checkpoint_records_and_checks_its_files(tmp_path: Path, fmt: str)
     with pytest.raises(CorruptCheckpointError, match=rf"{weights.name}: sha256 .* altered"):
         load_checkpoint(out)
     weights.write_bytes(bytes(data[:-10]))
-    with pytest.raises(CorruptCheckpointError, match=rf"{weights.name}: \d+ bytes, files.json records \d+ \(truncated"):
+    with pytest.raises(
+        CorruptCheckpointError,
+        match=rf"{weights.name}: \d+ bytes, files.json records \d+ \(truncated",
+    ):
         load_checkpoint(out, checksums=False)
 
 

@@ -13,14 +13,14 @@ from l3_vision.model import VisionLanguageModel
 from l3_vision.training.objective import CaptionBatch, image_attention
 
 pytest.importorskip("l3_align", reason="the post-training hook needs l3-align installed")
-from l3_vision.training.post import dpo_loss, response_logps, sft_loss  # noqa: E402
+from l3_vision.training.post import dpo_loss, response_logps, sft_loss
 
 
 def _batch(model: VisionLanguageModel, words: list[list[int]]) -> CaptionBatch:
     image = model.args.image_token_id
     seqs = [[image, *w] for w in words]
     tokens = torch.tensor([s[:-1] for s in seqs])
-    targets = torch.tensor([[-100] + s[2:] for s in seqs])
+    targets = torch.tensor([s[1:] for s in seqs])  # every caption token scored
     images = random_images(len(words), max_tiles=4)
     return CaptionBatch(tokens, targets, images, image_attention(images, tokens.shape[1]))
 

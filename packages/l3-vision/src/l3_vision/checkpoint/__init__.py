@@ -62,7 +62,9 @@ def load_checkpoint(
     ``files.json`` (its size, and its sha256 unless ``checksums`` is False)."""
     path = Path(path)
     fmt = detect_format(path)
-    integrity.verify_files(path, checksums=checksums)  # when files.json is there (not in an HF download)
+    integrity.verify_files(
+        path, checksums=checksums
+    )  # when files.json is there (not in an HF download)
     tensors = load_tensors(path)
     if fmt == "hf":
         embed = next((v for k, v in tensors.items() if k.endswith("embed_tokens.weight")), None)

@@ -35,9 +35,7 @@ def token_nll(model: VisionLanguageModel, batch: CaptionBatch) -> tuple[torch.Te
     """Per-token NLL [b, s] of the targets (0 where ignored) and the scored-token mask."""
     logits = model(batch.tokens, batch.images, batch.cross_attention_mask).float()
     mask = batch.targets != IGNORE
-    nll = F.cross_entropy(
-        logits.transpose(1, 2), batch.targets.clamp(min=0), reduction="none"
-    )
+    nll = F.cross_entropy(logits.transpose(1, 2), batch.targets.clamp(min=0), reduction="none")
     return nll * mask, mask
 
 

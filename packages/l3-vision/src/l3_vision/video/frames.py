@@ -30,7 +30,9 @@ def _av():
     try:
         import av
     except ImportError:
-        raise MissingExtraError("reading video needs PyAV: pip install 'l3-vision[video]'") from None
+        raise MissingExtraError(
+            "reading video needs PyAV: pip install 'l3-vision[video]'"
+        ) from None
     return av
 
 
