@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from functools import cache
 from typing import ClassVar
 
 import torch
@@ -28,16 +27,20 @@ class _InsertionHook:
 
     _insert_before: ClassVar[Insertions] = {}
 
-    def layer_forward(self, i: int, layer, h: torch.Tensor, *rest):  # type: ignore[no-untyped-def]
+    def layer_forward(self, i: int, layer, h: torch.Tensor, *rest):
         insert = self._insert_before.get(i)
         if insert is not None:
             h = insert(h)
         return super().layer_forward(i, layer, h, *rest)  # type: ignore[misc]
 
 
-@cache
+_HOOKED: dict[type, type] = {}
+
+
 def _hooked_class(cls: type[Transformer]) -> type[Transformer]:
-    return type(cls.__name__, (_InsertionHook, cls), {"__module__": cls.__module__})
+    if cls not in _HOOKED:
+        _HOOKED[cls] = type(cls.__name__, (_InsertionHook, cls), {"__module__": cls.__module__})
+    return _HOOKED[cls]
 
 
 def hook_layers(model: Transformer) -> Transformer:
