@@ -3,7 +3,8 @@
 A timm ViT image encoder with gated global layers and multi-layer features, gated
 cross-attention adapters inserted into a frozen l3-core :class:`~l3_core.model.Transformer`,
 aspect-ratio-preserving tiling, Hugging Face ``MllamaForConditionalGeneration`` checkpoint
-interop and adapter pre-training on image-text pairs. Torch-heavy names import lazily.
+interop, adapter pre-training on image-text pairs, and video (PyAV frames, a perceiver-resampler
+temporal aggregator, video cross-attention). Torch-heavy names import lazily.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ __version__ = package_version("l3-vision")
 _LAZY = {
     "VisionArgs": "l3_vision.args",
     "EncoderArgs": "l3_vision.args",
+    "VideoArgs": "l3_vision.args",
+    "VideoBatch": "l3_vision.video",
+    "read_frames": "l3_vision.video",
+    "preprocess_videos": "l3_vision.video",
     "ImageEncoder": "l3_vision.encoder",
     "VisionLanguageModel": "l3_vision.model",
     "ImageBatch": "l3_vision.preprocess",
@@ -35,11 +40,12 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from l3_vision.args import EncoderArgs, VisionArgs
+    from l3_vision.args import EncoderArgs, VideoArgs, VisionArgs
     from l3_vision.checkpoint import load_checkpoint, save_checkpoint
     from l3_vision.encoder import ImageEncoder
     from l3_vision.model import VisionLanguageModel
     from l3_vision.preprocess import ImageBatch, preprocess_images
+    from l3_vision.video import VideoBatch, preprocess_videos, read_frames
 
 
 __getattr__ = lazy_attributes("l3_vision", _LAZY)
@@ -52,6 +58,8 @@ __all__ = [
     "ImageEncoder",
     "ImageError",
     "MissingExtraError",
+    "VideoArgs",
+    "VideoBatch",
     "VisionArgs",
     "VisionCheckpointError",
     "VisionConfigError",
@@ -60,5 +68,7 @@ __all__ = [
     "__version__",
     "load_checkpoint",
     "preprocess_images",
+    "preprocess_videos",
+    "read_frames",
     "save_checkpoint",
 ]

@@ -75,10 +75,35 @@ class EncoderArgs:
         return dataclasses.replace(self, **changes)
 
 
+@dataclass(frozen=True)
+class VideoArgs:
+    """The video path (Llama 3 paper, section 7.2): up to ``max_frames`` frames through the
+    image encoder, a perceiver-resampler aggregator of ``aggregator_layers`` layers merging
+    each ``frames_per_group`` consecutive frames into one, and video cross-attention layers
+    before the self-attention layers listed in ``cross_attention_layers``."""
+
+    cross_attention_layers: tuple[int, ...] = ()
+    max_frames: int = 64
+    frames_per_group: int = 32
+    aggregator_layers: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("max_frames", "frames_per_group", "aggregator_layers"):
+            if getattr(self, name) <= 0:
+                raise VisionConfigError(f"video.{name} must be positive, got {getattr(self, name)}")
+
+
 def every_nth_layer(n_layers: int, n: int = 4) -> tuple[int, ...]:
     """Self-attention layers before which an adapter runs: one after every ``n`` layers,
     counted from the top as llama-models' fusion schedule does (32 layers -> 3, 7, ..., 31)."""
     return tuple(sorted(range(n_layers - 1, -1, -n)))[-(n_layers // n) :] if n_layers >= n else ()
+
+
+def video_layers(image_layers: tuple[int, ...], n: int = 4) -> tuple[int, ...]:
+    """The image cross-attention layers before every ``n``-th of which a video cross-attention
+    layer runs (the paper's "before every fourth image cross-attention layer"): 3, 7, ..., 31
+    -> 15, 31."""
+    return tuple(sorted(image_layers)[n - 1 :: n])
 
 
 @dataclass(frozen=True)
@@ -94,14 +119,20 @@ class VisionArgs:
     text: ModelArgs = field(default_factory=lambda: ModelArgs.from_preset("llama3.1-8b"))
     cross_attention_layers: tuple[int, ...] = (3, 7, 11, 15, 19, 23, 27, 31)
     n_extra_tokens: int = 8
+    # None: no video path (a Llama 3.2 Vision checkpoint has none).
+    video: VideoArgs | None = None
 
     def __post_init__(self) -> None:
-        bad = [i for i in self.cross_attention_layers if not 0 <= i < self.text.n_layers]
-        if bad or len(set(self.cross_attention_layers)) != len(self.cross_attention_layers):
-            raise VisionConfigError(
-                f"cross_attention_layers {list(self.cross_attention_layers)}: each must be a distinct "
-                f"self-attention layer index in [0, {self.text.n_layers})"
-            )
+        layers = {"cross_attention_layers": self.cross_attention_layers}
+        if self.video is not None:
+            layers["video.cross_attention_layers"] = self.video.cross_attention_layers
+        for name, indices in layers.items():
+            bad = [i for i in indices if not 0 <= i < self.text.n_layers]
+            if bad or len(set(indices)) != len(indices):
+                raise VisionConfigError(
+                    f"{name} {list(indices)}: each must be a distinct "
+                    f"self-attention layer index in [0, {self.text.n_layers})"
+                )
         if self.n_extra_tokens < 1:
             raise VisionConfigError(
                 f"n_extra_tokens must be >= 1 (for <|image|>), got {self.n_extra_tokens}"
@@ -110,6 +141,11 @@ class VisionArgs:
     @property
     def image_token_id(self) -> int:
         return self.text.vocab_size
+
+    @property
+    def video_token_id(self) -> int:
+        """``<|video|>``, the second new token."""
+        return self.text.vocab_size + 1
 
     def replace(self, **changes: Any) -> VisionArgs:
         return dataclasses.replace(self, **changes)
@@ -156,15 +192,19 @@ def vision_args_from_dict(data: dict[str, Any], where: str) -> VisionArgs:
     try:
         encoder = from_dict(EncoderArgs, data.get("encoder", {}), f"{where}: encoder")
         text = args_from_dict(dict(data.get("text", {})), f"{where}: text")
-        rest = {k: v for k, v in data.items() if k not in ("encoder", "text")}
+        rest = {k: v for k, v in data.items() if k not in ("encoder", "text", "video")}
         unknown = sorted(set(rest) - {"cross_attention_layers", "n_extra_tokens"})
         if unknown:
             raise VisionConfigError(f"{where}: unknown keys {unknown}")
+        video = None
+        if data.get("video") is not None:
+            video = from_dict(VideoArgs, data["video"], f"{where}: video")
         return VisionArgs(
             encoder=encoder,
             text=text,
             cross_attention_layers=tuple(rest.get("cross_attention_layers", ())),
             n_extra_tokens=int(rest.get("n_extra_tokens", 8)),
+            video=video,
         )
     except (TypeError, ValueError) as e:
         raise VisionConfigError(f"{where}: {e}") from None

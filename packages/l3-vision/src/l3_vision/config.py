@@ -12,6 +12,8 @@ from l3_vision.errors import VisionConfigError
 class ModelConfig:
     encoder_preset: str = "vit-tiny"
     max_tiles: int = 1
+    # Tile side in pixels; 0: the preset's (32 for vit-tiny, 336 / 560 for ViT-H/14).
+    tile_size: int = 0
     text_preset: str = "llama3-tiny"
     # An l3-core checkpoint to freeze under the adapters; empty: a new random text model.
     text_checkpoint: str = ""
@@ -68,6 +70,7 @@ class RunConfig:
 #: Every numeric field -> the values it may hold (finite, and in range).
 RANGES: dict[str, Range] = {
     "model.max_tiles": AT_LEAST_1,
+    "model.tile_size": NON_NEGATIVE,
     "model.cross_every": AT_LEAST_1,
     "model.text_pretrain_steps": NON_NEGATIVE,
     "data.tokenizer_vocab": AT_LEAST_1,

@@ -9,31 +9,46 @@ zero-initialised gates make a new model's logits equal the frozen model's too.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from l3_core.model import Transformer
-from l3_vision._core_seam import blocks_with_insertions
+from l3_vision._core_seam import blocks_with_insertions, hook_layers
 from l3_vision.adapters import CrossAttentionLayer, ImageContext
 from l3_vision.adapters.cross_attention import init_unit_gain
 from l3_vision.args import VisionArgs
 from l3_vision.encoder import ImageEncoder
 from l3_vision.errors import ImageError
 from l3_vision.preprocess import ImageBatch
+from l3_vision.video.aggregator import PerceiverResampler
+from l3_vision.video.frames import VideoBatch
 
 
 class VisionLanguageModel(nn.Module):
     def __init__(self, args: VisionArgs, language: Transformer | None = None) -> None:
         super().__init__()
         self.args = args
-        self.language = language if language is not None else Transformer(args.text)
+        self.language = hook_layers(language if language is not None else Transformer(args.text))
         self.extra_embeddings = nn.Embedding(args.n_extra_tokens, args.text.dim)
         self.encoder = ImageEncoder(args.encoder)
         self.projector = nn.Linear(args.encoder.output_dim, args.text.dim, bias=True)
         self.cross_layers = nn.ModuleDict(
             {str(i): CrossAttentionLayer(args.text) for i in args.cross_attention_layers}
         )
+        if args.video is not None:
+            self.aggregator = PerceiverResampler(
+                args.text.dim,
+                args.encoder.n_patches,
+                args.text.n_heads,
+                args.video.aggregator_layers,
+                args.video.frames_per_group,
+            )
+            self.video_layers = nn.ModuleDict(
+                {str(i): CrossAttentionLayer(args.text) for i in args.video.cross_attention_layers}
+            )
 
     @classmethod
     def build(
@@ -44,7 +59,11 @@ class VisionLanguageModel(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         if language is None:
             language = Transformer.build(args.text, seed=seed)
-        model = cls(args, language)
+        # timm initialises the encoder from the global generator: seed it here (without
+        # touching the caller's state), or every run starts its encoder somewhere else.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = cls(args, language)
         model.init_vision_weights(generator=gen)
         model.freeze_language()
         return model
@@ -56,6 +75,8 @@ class VisionLanguageModel(nn.Module):
         nn.init.normal_(self.extra_embeddings.weight, std=std, generator=generator)
         init_unit_gain(self.projector, generator)
         for layer in self.cross_layers.values():
+            layer.init_weights(generator)
+        for layer in getattr(self, "video_layers", {}).values():
             layer.init_weights(generator)
 
     def freeze_language(self) -> None:
@@ -81,7 +102,7 @@ class VisionLanguageModel(nn.Module):
                 f"(text vocabulary {vocab} + {self.args.n_extra_tokens} new tokens)"
             )
         extra = tokens >= vocab
-        base = self.language.tok_embeddings(tokens.clamp(max=vocab - 1))
+        base = self.language.embed(tokens.clamp(max=vocab - 1))
         if not bool(extra.any()):
             return base
         new = self.extra_embeddings((tokens - vocab).clamp(min=0))
@@ -107,38 +128,78 @@ class VisionLanguageModel(nn.Module):
                 f"expected [{b}, {seq_len}, {m}, {t}] (batch, tokens, images, tiles)"
             )
         allowed = cross_attention_mask.bool().repeat_interleave(self.args.encoder.n_patches, dim=3)
-        allowed = allowed.reshape(b, seq_len, -1)
-        rows = allowed.any(dim=-1, keepdim=True)
-        mask = (allowed | ~rows).unsqueeze(1)
-        return ImageContext(states, mask, rows.to(states.dtype))
+        return _context(states, allowed.reshape(b, seq_len, -1))
+
+    def video_context(
+        self, video: VideoBatch, video_mask: torch.Tensor | None, seq_len: int
+    ) -> ImageContext:
+        """Frames through the encoder and the projector, each ``frames_per_group`` merged into
+        one by the aggregator. ``video_mask`` [b, s]: 1 where a text token may attend to the
+        video (None: every token)."""
+        if self.args.video is None:
+            raise ImageError("this model has no video path (VisionArgs.video is None)")
+        b, f = video.frame_mask.shape
+        if f > self.args.video.max_frames:
+            raise ImageError(f"{f} frames per video: at most {self.args.video.max_frames}")
+        feats = self.encoder(video.pixel_values, video.aspect_ratio_ids, video.aspect_ratio_mask)
+        frames = self.projector(feats[:, :, 0])  # [b, frames, tokens, dim]: tile 0 only
+        merged, groups = self.aggregator(frames, video.frame_mask)
+        n = merged.shape[2]
+        states = merged.reshape(b, -1, self.args.text.dim)
+        if video_mask is None:
+            video_mask = torch.ones(b, seq_len, dtype=torch.bool, device=states.device)
+        if tuple(video_mask.shape) != (b, seq_len):
+            raise ImageError(
+                f"video_mask shape {tuple(video_mask.shape)}: expected [{b}, {seq_len}]"
+            )
+        allowed = video_mask.bool()[:, :, None] & groups.bool().repeat_interleave(n, dim=1)[:, None]
+        return _context(states, allowed)
 
     def hidden(
         self,
         tokens: torch.Tensor,
         images: ImageBatch | None = None,
         cross_attention_mask: torch.Tensor | None = None,
+        video: VideoBatch | None = None,
+        video_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Final hidden states [b, s, dim] (after the final norm)."""
         h = self.embed(tokens)
         b, s = tokens.shape
         positions = torch.arange(s, device=tokens.device).expand(b, s)
-        if images is None:
+        inserts: dict[int, list] = {}
+        if video is not None:
+            clip = self.video_context(video, video_mask, s)
+            for i, layer in self.video_layers.items():
+                inserts.setdefault(int(i), []).append((layer, clip))
+        if images is not None:
+            image = self.image_context(images, cross_attention_mask, s)
+            for i, layer in self.cross_layers.items():
+                inserts.setdefault(int(i), []).append((layer, image))
+        if not inserts:
             return self.language.norm(self.language.blocks(h, positions, None))
-        image = self.image_context(images, cross_attention_mask, s)
-        inserts = {
-            int(i): (lambda x, layer=layer: layer(x, image))
-            for i, layer in self.cross_layers.items()
-        }
-        return self.language.norm(blocks_with_insertions(self.language, h, positions, inserts))
+        # Video layers run before the image layer at the same index.
+        return self.language.norm(
+            blocks_with_insertions(
+                self.language,
+                h,
+                positions,
+                {i: partial(_run_layers, layers) for i, layers in inserts.items()},
+            )
+        )
 
     def forward(
         self,
         tokens: torch.Tensor,
         images: ImageBatch | None = None,
         cross_attention_mask: torch.Tensor | None = None,
+        video: VideoBatch | None = None,
+        video_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits [b, s, vocab]."""
-        return self.language.head(self.hidden(tokens, images, cross_attention_mask))
+        return self.language.head(
+            self.hidden(tokens, images, cross_attention_mask, video, video_mask)
+        )
 
     def loss(
         self,
@@ -147,8 +208,26 @@ class VisionLanguageModel(nn.Module):
         images: ImageBatch | None = None,
         cross_attention_mask: torch.Tensor | None = None,
         ignore_index: int = -100,
+        video: VideoBatch | None = None,
+        video_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        logits = self.forward(tokens, images, cross_attention_mask)
+        logits = self.forward(tokens, images, cross_attention_mask, video, video_mask)
         return F.cross_entropy(
             logits.flatten(0, 1).float(), targets.flatten(), ignore_index=ignore_index
         )
+
+
+def _context(states: torch.Tensor, allowed: torch.Tensor) -> ImageContext:
+    """``allowed`` [b, s, k]: which context tokens each text token may see. A row with none
+    keeps its attention over every token (cleared, as Mllama does) and its MLP branch at zero."""
+    rows = allowed.any(dim=-1, keepdim=True)
+    mask = (allowed | ~rows).unsqueeze(1)
+    return ImageContext(states, mask, rows.to(states.dtype))
+
+
+def _run_layers(
+    layers: list[tuple[CrossAttentionLayer, ImageContext]], h: torch.Tensor
+) -> torch.Tensor:
+    for layer, context in layers:
+        h = layer(h, context)
+    return h

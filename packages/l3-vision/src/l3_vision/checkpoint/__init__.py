@@ -14,6 +14,7 @@ from typing import Literal
 
 import torch
 
+from l3_core.checkpoint import integrity
 from l3_core.checkpoint.tensors import check_state, load_tensors, save_tensors
 from l3_core.io import atomic_path, write_json
 from l3_vision.args import vision_args_from_dict, vision_args_to_dict
@@ -56,12 +57,17 @@ def load_checkpoint(
     path: str | os.PathLike[str],
     device: str | torch.device = "cpu",
     dtype: torch.dtype | None = None,
+    checksums: bool = True,
 ) -> VisionLanguageModel:
     """An HF ``MllamaForConditionalGeneration`` or l3-vision checkpoint as a
     :class:`VisionLanguageModel` in eval mode, language model frozen. Any missing, unexpected
-    or mis-shaped tensor is an error naming it."""
+    or mis-shaped tensor is an error naming it; so is a file that differs from its record in
+    ``files.json`` (its size, and its sha256 unless ``checksums`` is False)."""
     path = Path(path)
     fmt = detect_format(path)
+    integrity.verify_files(
+        path, checksums=checksums
+    )  # when files.json is there (not in an HF download)
     tensors = load_tensors(path)
     if fmt == "hf":
         embed = next((v for k, v in tensors.items() if k.endswith("embed_tokens.weight")), None)
@@ -93,9 +99,15 @@ def save_checkpoint(
     format: Literal["hf", "l3"] = "l3",
     max_shard_bytes: int = MAX_SHARD_BYTES,
 ) -> Path:
-    """Write ``model`` atomically as an HF Mllama checkpoint or in the l3 format."""
+    """Write ``model`` atomically as an HF Mllama checkpoint or in the l3 format, with
+    l3-core's ``files.json`` (sizes and sha256 of every file) that the loader checks."""
     if format not in ("hf", "l3"):
         raise VisionCheckpointError(f"unknown checkpoint format {format!r}: use 'hf' or 'l3'")
+    if format == "hf" and model.args.video is not None:
+        raise VisionCheckpointError(
+            f"{path}: Mllama has no video path (aggregator, video cross-attention); "
+            "save this model with format='l3'"
+        )
     path = Path(path)
     state = model.state_dict()
     dtype = next(iter(state.values())).dtype
@@ -107,4 +119,5 @@ def save_checkpoint(
         else:
             write_json(tmp / PARAMS, vision_args_to_dict(model.args))
             save_tensors(state, tmp, max_shard_bytes)
+        integrity.record_files(tmp)
     return path

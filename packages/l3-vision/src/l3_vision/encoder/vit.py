@@ -16,7 +16,7 @@ from functools import partial
 
 import torch
 import torch.nn.functional as F
-from timm.layers import Attention
+from timm.layers import Attention, build_sincos2d_pos_embed
 from timm.models.vision_transformer import Block, VisionTransformer
 from torch import nn
 
@@ -99,6 +99,28 @@ class ImageEncoder(nn.Module):
         )
         self.post_tile_embedding = AspectRatioEmbedding(n_ratios, args.max_tiles, args.dim)
         self.global_blocks = nn.ModuleList(_gated_block(args) for _ in range(args.n_global_layers))
+        self.init_embeddings()
+
+    @torch.no_grad()
+    def init_embeddings(self) -> None:
+        """Class token N(0, 1/dim) as Mllama; patch positions 2-D sin-cos (MAE's, timm's
+        ``build_sincos2d_pos_embed``) scaled to the same per-token norm, still learned.
+
+        timm's std 0.02 equals Mllama's dim**-0.5 at ViT-H's width but is 9x weaker than the
+        patch features at width 32, and random positions of any scale left a tiny encoder
+        unable to say where an object is (held-out top/bottom at chance in most seeds): sin-cos
+        positions make "how far down" a direction from the first step. Checkpoints overwrite
+        both.
+        """
+        a = self.args
+        grid = a.tile_size // a.patch_size
+        nn.init.normal_(self.trunk.cls_token, std=a.dim**-0.5)
+        if a.dim % 4:  # sin-cos needs four channels per frequency
+            nn.init.normal_(self.trunk.pos_embed, std=a.dim**-0.5)
+            return
+        positions = build_sincos2d_pos_embed([grid, grid], a.dim) * (2 / a.dim) ** 0.5
+        self.trunk.pos_embed[0, 0].zero_()
+        self.trunk.pos_embed[0, 1:].copy_(positions)
 
     def forward(
         self,

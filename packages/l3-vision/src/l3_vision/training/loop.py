@@ -41,6 +41,13 @@ def _tokenizer(cfg: RunConfig, pairs: list[Pair], run_dir: Path) -> Tokenizer:
     return Tokenizer.from_file(target)
 
 
+def _encoder_changes(cfg: RunConfig) -> dict[str, int]:
+    changes = {"max_tiles": cfg.model.max_tiles}
+    if cfg.model.tile_size:
+        changes["tile_size"] = cfg.model.tile_size
+    return changes
+
+
 def _build_model(cfg: RunConfig, tokenizer: Tokenizer) -> VisionLanguageModel:
     from l3_core import load_checkpoint as load_text
 
@@ -49,7 +56,7 @@ def _build_model(cfg: RunConfig, tokenizer: Tokenizer) -> VisionLanguageModel:
     if text.vocab_size < tokenizer.n_words:
         text = text.replace(vocab_size=tokenizer.n_words) if language is None else text
     args = VisionArgs(
-        encoder=encoder_preset(cfg.model.encoder_preset, max_tiles=cfg.model.max_tiles),
+        encoder=encoder_preset(cfg.model.encoder_preset, **_encoder_changes(cfg)),
         text=text,
         cross_attention_layers=every_nth_layer(text.n_layers, cfg.model.cross_every),
     )
