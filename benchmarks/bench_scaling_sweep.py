@@ -21,7 +21,7 @@ from pathlib import Path
 from l3_scaling.corpus import small_cloze
 from l3_scaling.fits.isoflops import runs_from_arrays
 from l3_scaling.plots import plot_heldout, plot_isoflops
-from l3_scaling.sweep.pipeline import load_pipeline, run_pipeline
+from l3_scaling.sweep.pipeline import cloze_scorer, load_pipeline, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "packages" / "l3-scaling" / "examples" / "cpu-sweep-small.toml"
@@ -38,7 +38,7 @@ def main() -> None:
         cfg.command = [sys.executable, "-m", "l3_core.train"]
     task = small_cloze(pipe.cloze_items)
     t0 = time.perf_counter()
-    result = run_pipeline(cfg, pipe, task)
+    result = run_pipeline(cfg, pipe, cloze_scorer(task), task.chance)
     wall = time.perf_counter() - t0
     out = Path(cfg.out_dir)
     fit = result.fit

@@ -51,7 +51,7 @@ def small_shards(cache_dir: str | Path | None = None, split: str = "train") -> P
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     target = corpus_dir(cache_dir)
     if not (target / "val" / "manifest.json").is_file():
-        _build(target)
+        build_small_corpus(target)
     return target / split
 
 
@@ -60,11 +60,13 @@ def small_tokenizer(cache_dir: str | Path | None = None) -> Tokenizer:
     return Tokenizer.from_file(small_shards(cache_dir) / "tokenizer.model")
 
 
-def _build(target: Path) -> None:
+def build_small_corpus(target: Path, max_bytes: int = 12_000_000) -> None:
+    """Build the corpus into ``target`` (its ``train`` and ``val`` splits) from the first
+    ``max_bytes`` of the standard library's files (l3-core's selection)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        docs = list(documents(stdlib_files()))
+        docs = list(documents(stdlib_files(max_bytes)))
         tok_path = tmp / "tokenizer.model"
         train_sentencepiece(
             (text for key, _, text in docs if not is_validation(key)), tok_path, vocab_size=PIECES

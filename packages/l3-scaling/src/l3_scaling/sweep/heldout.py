@@ -39,6 +39,14 @@ def read_prediction(out_dir: str | Path) -> dict[str, Any]:
     return prediction
 
 
+def existing_prediction(out_dir: str | Path) -> dict[str, Any] | None:
+    """The prediction already written (a rerun keeps it: it was made before the held-out runs
+    were trained, a new one might not be), or None."""
+    if not (Path(out_dir) / RESULTS).is_file():
+        return None
+    return read_prediction(out_dir)
+
+
 def record_measurement(
     out_dir: str | Path, measured: dict[str, Any], errors: dict[str, Any]
 ) -> Path:

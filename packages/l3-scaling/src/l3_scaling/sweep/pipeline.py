@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,12 @@ from l3_scaling.fits.isoflops import IsoFlopFit, PowerLaw, fit_isoflops, runs_fr
 from l3_scaling.sweep.centre import budget_vertex, centres_from_runs, centres_table
 from l3_scaling.sweep.config import SweepConfig
 from l3_scaling.sweep.files import write_sweep
-from l3_scaling.sweep.heldout import record_measurement, relative_error, write_prediction
+from l3_scaling.sweep.heldout import (
+    existing_prediction,
+    record_measurement,
+    relative_error,
+    write_prediction,
+)
 from l3_scaling.sweep.plan import PlannedRun, plan_sweep, run_name
 from l3_scaling.sweep.runner import run_sweep
 from l3_scaling.trainer_contract import final_val_loss
@@ -89,6 +94,12 @@ class PipelineConfig:
                 ),
                 "pipeline.heldout_decades": (self.heldout_decades, self.heldout_decades > 0, "> 0"),
                 "pipeline.window_decades": (self.window_decades, self.window_decades > 0, "> 0"),
+                "pipeline.noise_seeds": (
+                    self.noise_seeds,
+                    all(isinstance(x, int) and x >= 0 for x in self.noise_seeds),
+                    "a list of integers >= 0",
+                ),
+                "pipeline.max_extensions": (self.max_extensions, self.max_extensions >= 0, ">= 0"),
                 "pipeline.cloze_items": (self.cloze_items, self.cloze_items >= 10, ">= 10"),
                 "pipeline.n_bootstrap": (self.n_bootstrap, self.n_bootstrap >= 1, ">= 1"),
             },
@@ -269,8 +280,20 @@ def predict(
     }
 
 
-def run_pipeline(cfg: SweepConfig, pipe: PipelineConfig, task: ClozeTask) -> PipelineResult:
-    """Steps 1-5 of the module docstring; every stage resumes (finished runs are skipped)."""
+Scorer = Callable[[PlannedRun], dict[str, float]]
+
+
+def cloze_scorer(task: ClozeTask) -> Scorer:
+    """Score a finished run's checkpoint on ``task`` (cached in the run directory)."""
+    return lambda run: score_run(run.run_dir, task)
+
+
+def run_pipeline(
+    cfg: SweepConfig, pipe: PipelineConfig, scorer: Scorer, chance: float
+) -> PipelineResult:
+    """Steps 1-5 of the module docstring; every stage resumes (finished runs are skipped).
+    ``scorer`` gives a finished run's downstream ``nll`` and ``accuracy`` (chance level
+    ``chance``): :func:`cloze_scorer` for real runs."""
     stages: list[Stage] = []
     out_dir = Path(cfg.out_dir)
     first_cfg = dataclasses.replace(
@@ -306,7 +329,7 @@ def run_pipeline(cfg: SweepConfig, pipe: PipelineConfig, task: ClozeTask) -> Pip
         _train(sweep, cfg, "sweep", stages)
         losses = _losses(sweep)
     values = {
-        name: {"loss": loss, **score_run(run.run_dir, task)}
+        name: {"loss": loss, **scorer(run)}
         for run in sweep
         for name, loss in [(run.name, losses[run.name])]
     }
@@ -325,7 +348,7 @@ def run_pipeline(cfg: SweepConfig, pipe: PipelineConfig, task: ClozeTask) -> Pip
         stage1,
         (means["nll"], means["accuracy"]),
         heldout_budget,
-        chance=task.chance,
+        chance=chance,
         n_bootstrap=pipe.n_bootstrap,
     )
     curv = curvature(fit, 0.5)
@@ -344,22 +367,27 @@ def run_pipeline(cfg: SweepConfig, pipe: PipelineConfig, task: ClozeTask) -> Pip
         "stage1_points": {"C": stage1[0].tolist(), "nll": stage1[1].tolist()},
         "family_points": {"nll": means["nll"].tolist(), "accuracy": means["accuracy"].tolist()},
     }
-    prediction = predict(fit, loss_law, heldout_budget, forecast.to_dict(), {"fitted": fitted})
-    write_prediction(cfg.out_dir, prediction)
+    prediction = existing_prediction(out_dir)
+    if prediction is None:
+        prediction = predict(fit, loss_law, heldout_budget, forecast.to_dict(), {"fitted": fitted})
+        write_prediction(cfg.out_dir, prediction)
+    else:
+        log.info("keeping the prediction already in %s/results.json", out_dir)
+        heldout_budget = float(prediction["C"])
 
     held, centre = _heldout_plan(cfg, pipe, heldout_budget, prediction["N_opt"])
     _train(held, cfg, "heldout", stages)
     held_loss = _losses(held)
     at_centre = [r for r in held if r.params == centre.params]
     centre_loss = float(np.mean([held_loss[r.name] for r in at_centre]))
-    centre_scores = [score_run(r.run_dir, task) for r in at_centre]
+    centre_scores = [scorer(r) for r in at_centre]
     first_seed = sorted(
         {r.params: r for r in held if r.seed == centre.seed}.values(), key=lambda r: r.params
     )
     vertex_n = budget_vertex(
         [r.params for r in first_seed], [held_loss[r.name] for r in first_seed]
     )
-    measured = {
+    measured: dict[str, Any] = {
         "C": heldout_budget,
         "runs": [
             {
@@ -379,16 +407,16 @@ def run_pipeline(cfg: SweepConfig, pipe: PipelineConfig, task: ClozeTask) -> Pip
         "nll": float(np.mean([s["nll"] for s in centre_scores])),
         "seeds_at_centre": len(at_centre),
     }
-    acc_lo, acc_hi = forecast.accuracy_interval
+    acc_lo, acc_hi = prediction["downstream"]["accuracy_interval"]
     errors = {
         "loss_relative": relative_error(prediction["loss_opt"], centre_loss),
         "loss_in_interval": prediction["loss_interval"][0]
         <= centre_loss
         <= prediction["loss_interval"][1],
         "N_opt_log10_error": math.log10(prediction["N_opt"] / vertex_n),
-        "accuracy_error": forecast.accuracy - measured["accuracy"],
+        "accuracy_error": prediction["downstream"]["accuracy"] - measured["accuracy"],
         "accuracy_in_interval": acc_lo <= measured["accuracy"] <= acc_hi,
-        "nll_relative": relative_error(forecast.nll, measured["nll"]),
+        "nll_relative": relative_error(prediction["downstream"]["nll"], measured["nll"]),
     }
     path = record_measurement(cfg.out_dir, measured, errors)
     log.info("results: %s", path)
