@@ -2,16 +2,17 @@
 
 1. A few-minute version of ``benchmarks/bench_scaling_sweep.py`` (the same pipeline,
    ``l3_scaling.sweep.pipeline``, on the 768-id corpus with real ``l3-core train`` runs, 2 at
-   once): a centring first pass, 3 budgets over 0.6 decades x 3 sizes, one noise seed per
+   once): a centring first pass, 4 budgets over 0.64 decades x 3 sizes, one noise seed per
    budget, the fit, the prediction written to ``results.json``, then the held-out budget (3x)
    and the errors. At this size the stage shows that every step runs and what the numbers
-   are; it cannot pin the exponent (3 budgets over a factor of 4, 3 sizes each: its interval
+   are; it cannot pin the exponent (4 budgets over a factor of 4.3, 3 sizes each: its interval
    is wide), and the loss and accuracy errors it reports are one sample of a noisy estimate.
    What it concludes is printed with it (``conclusion``).
 2. The full benchmark's results (``L3_SCALING_RESULTS`` or
    ``<repo>/runs/bench-sweep-small/results.json``), when present.
 
-``L3_SCALING_STAGE_BUDGETS="1.5e10,3e10,6e10"`` overrides the stage's budgets.
+``L3_SCALING_STAGE_BUDGETS="3e10,5e10,8e10,1.3e11"`` overrides the stage's budgets (below 3e10
+the optimum sits at the ladder's smallest model and that budget has no interior minimum).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from l3_scaling.sweep.pipeline import cloze_scorer, load_pipeline, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "packages" / "l3-scaling" / "examples" / "cpu-sweep-small.toml"
-BUDGETS = os.environ.get("L3_SCALING_STAGE_BUDGETS", "1.5e10,3e10,6e10")
+BUDGETS = os.environ.get("L3_SCALING_STAGE_BUDGETS", "3e10,5e10,8e10,1.3e11")
 FULL = Path(
     os.environ.get("L3_SCALING_RESULTS", ROOT / "runs" / "bench-sweep-small" / "results.json")
 )
