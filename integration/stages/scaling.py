@@ -46,6 +46,7 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
     return {
         "tokens_alpha": round(law["alpha"], 3),
         "tokens_alpha_95": [round(v, 3) for v in law["alpha_interval"]],
+        "budgets_fitted": law["n_budgets"],
         "heldout_C": pred["C"],
         "predicted_N_opt": round(pred["N_opt"]),
         "predicted_loss": round(pred["loss_opt"], 4),
@@ -64,7 +65,8 @@ def _conclusion(s: dict[str, Any]) -> str:
     ratio = s["min_curvature_over_noise"]
     return (
         f"tokens exponent {s['tokens_alpha']} with 95% interval {lo}..{hi} "
-        f"({'narrow enough to use' if hi - lo < 0.2 else 'too wide to pin the exponent'}); "
+        f"({'under' if hi - lo < 0.2 else 'over'} the 0.2 goal, from {s['budgets_fitted']} "
+        "budgets; a t interval on so few points understates the error); "
         f"curvature/noise >= {ratio if ratio is None else round(ratio, 2)} "
         f"({'parabolas resolved' if ratio and ratio > 1 else 'noise as large as the curvature'}); "
         f"predicted loss off by {s['loss_error_pct']}% and accuracy by "
