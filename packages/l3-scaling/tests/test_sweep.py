@@ -249,3 +249,42 @@ def test_load_sweep_names_each_out_of_range_key_and_value(tmp_path, override, me
     p.write_text("budgets = [1e12]\n")
     with pytest.raises(ParameterError, match=message):
         load_sweep(p, [override])
+
+
+PARALLEL_STUB = """
+import json, os, pathlib, sys, time
+from l3_core.config import read_toml
+from l3_core.metrics_schema import MetricsRecord
+cfg = read_toml(sys.argv[sys.argv.index('--config') + 1])
+run = pathlib.Path(cfg['run_dir'])
+(run.parent / (run.name + '.start')).write_text(os.environ['OMP_NUM_THREADS'])
+deadline = time.time() + 60
+while len(list(run.parent.glob('*.start'))) < 2:  # goes on only once both runs have started
+    if time.time() > deadline:
+        sys.exit('the other run never started')
+    time.sleep(0.05)
+record = MetricsRecord(step=cfg['train']['max_steps'], loss=3.0, lr=1e-3, grad_norm=1.0,
+                       tokens_per_s=1.0, mfu=0.1, seq_len=128, batch_size=8, tokens=1,
+                       step_time_s=0.1, val_loss=2.0)
+(run / 'metrics.jsonl').write_text(json.dumps(record.to_json()) + '\\n')
+"""
+
+
+def test_parallel_runs_train_at_once_with_their_thread_count(tmp_path):
+    stub = tmp_path / "stub.py"
+    stub.write_text(PARALLEL_STUB)
+    cfg = _cfg(
+        tmp_path,
+        budgets=[1e12],
+        sizes_per_budget=3,
+        parallel=2,
+        threads_per_run=3,
+        command=[sys.executable, str(stub)],
+    )
+    plan = plan_sweep(cfg)[:2]
+    write_sweep(plan, cfg)
+    # one run at a time would fail: the first waits for the other's start file
+    run_sweep(plan, cfg)
+    starts = sorted(plan[0].run_dir.parent.glob("*.start"))
+    assert [p.read_text() for p in starts] == ["3", "3"]
+    assert all(final_val_loss(r.run_dir, r.steps) == 2.0 for r in plan)

@@ -201,3 +201,100 @@ def plot_downstream(forecast: DownstreamForecast, path: str | Path) -> Path:
     ax2.set_ylabel("accuracy")
     ax2.legend(fontsize=7)
     return _save(fig, path)
+
+
+def _err(centre: float, interval: list[float]) -> list[list[float]]:
+    return [[centre - interval[0]], [interval[1] - centre]]
+
+
+def plot_heldout(results: dict, path: str | Path) -> Path:
+    """The prediction against the held-out runs, from ``results.json``
+    (:mod:`l3_scaling.sweep.pipeline`): loss*(C), N*(C), the NLL of the correct cloze
+    answer vs compute, and cloze accuracy vs that NLL (the sigmoid). Red: predicted before
+    training, with the 95% interval; black: measured afterwards."""
+    fig = _figure(4)
+    axes = fig.subplots(1, 4)
+    pred, meas = results["prediction"], results["measured"]
+    fitted = pred["fitted"]
+    budgets = fitted["isoflops"]["budgets"]
+    Cs = np.array([b["C"] for b in budgets])
+    C_h = pred["C"]
+    grid = np.logspace(np.log10(Cs.min()) - 0.2, np.log10(C_h) + 0.2, 100)
+    down = pred["downstream"]
+    panels = (
+        (
+            "loss*",
+            [b["loss_opt"] for b in budgets],
+            fitted["loss_law"],
+            "loss_opt",
+            "loss_interval",
+            meas["loss_at_predicted_N"],
+            "validation loss",
+        ),
+        (
+            "N*",
+            [b["N_opt"] for b in budgets],
+            fitted["isoflops"]["params_law"],
+            "N_opt",
+            "N_interval",
+            meas["N_opt_vertex"],
+            "compute-optimal parameters",
+        ),
+        (
+            "NLL",
+            fitted["stage1_points"]["nll"],
+            down["stage1"],
+            None,
+            None,
+            meas["nll"],
+            "NLL of the correct cloze answer",
+        ),
+    )
+    for ax, (name, ys, law, key, ikey, measured, ylabel) in zip(axes, panels):
+        ax.scatter(Cs, ys, color="C0", zorder=3, label="fitted budgets")
+        ax.plot(
+            grid,
+            law["A"] * grid ** law["alpha"],
+            "C0",
+            label=f"{name} = {law['A']:.3g} C^{law['alpha']:.3f}",
+        )
+        centre = pred[key] if key else down["nll"]
+        interval = pred[ikey] if ikey else down["nll_interval"]
+        ax.errorbar(
+            [C_h],
+            [centre],
+            yerr=_err(centre, interval),
+            fmt="o",
+            color="red",
+            capsize=3,
+            label="predicted (95%)",
+        )
+        ax.plot([C_h], [measured], "kx", ms=9, mew=2, label="measured")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        _no_minor_labels(ax)
+        ax.set_xlabel("compute C (FLOPs)")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7)
+    ax = axes[3]
+    fam = fitted["family_points"]
+    s2 = down["stage2"]
+    nll = np.asarray(fam["nll"])
+    x = np.linspace(min(nll.min(), meas["nll"]) * 0.95, max(nll.max(), meas["nll"]) * 1.05, 200)
+    sig = s2["chance"] + (s2["top"] - s2["chance"]) / (1 + np.exp(s2["k"] * (x - s2["x0"])))
+    ax.scatter(nll, fam["accuracy"], color="C1", s=12, label="sweep runs")
+    ax.plot(x, sig, "C1", label="sigmoid fit")
+    ax.errorbar(
+        [down["nll"]],
+        [down["accuracy"]],
+        yerr=_err(down["accuracy"], down["accuracy_interval"]),
+        fmt="o",
+        color="red",
+        capsize=3,
+        label="forecast (95%)",
+    )
+    ax.plot([meas["nll"]], [meas["accuracy"]], "kx", ms=9, mew=2, label="measured")
+    ax.set_xlabel("NLL of the correct cloze answer")
+    ax.set_ylabel("cloze accuracy")
+    ax.legend(fontsize=7)
+    return _save(fig, path)

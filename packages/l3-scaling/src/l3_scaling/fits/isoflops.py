@@ -371,7 +371,10 @@ def fit_isoflops(
 
 
 def runs_from_arrays(
-    C: Sequence[float], N: Sequence[float], D: Sequence[float], loss: Sequence[float]
+    C: Sequence[float] | np.ndarray,
+    N: Sequence[float] | np.ndarray,
+    D: Sequence[float] | np.ndarray,
+    loss: Sequence[float] | np.ndarray,
 ) -> Runs:
     """A :class:`Runs` table from arrays (rows are numbered from 0 in messages)."""
     arrays = [np.asarray(v, float) for v in (C, N, D, loss)]

@@ -16,7 +16,7 @@ from l3_scaling.trainer_contract import final_val_loss
 
 log = logging.getLogger(__name__)
 
-RUNS_COLUMNS = ("name", "C", "C_actual", "N", "D", "loss", "steps", "dim", "n_layers")
+RUNS_COLUMNS = ("name", "C", "C_actual", "N", "D", "loss", "steps", "dim", "n_layers", "seed")
 
 
 def collect(
@@ -25,12 +25,13 @@ def collect(
     *,
     allow_missing: bool = True,
     warn_missing: bool = True,
+    table: str = "runs.csv",
 ) -> Path:
-    """Write ``runs.csv`` (columns C, N, D, loss, ...) from every finished run; C is the
-    planned budget so that runs of one budget group exactly."""
+    """Write ``table`` (``runs.csv``; columns C, N, D, loss, ...) from every finished run; C
+    is the planned budget so that runs of one budget group exactly."""
     rows = []
     missing = []
-    for run in plan:
+    for run in {r.name: r for r in plan}.values():  # a run two passes planned counts once
         loss = final_val_loss(run.run_dir, run.steps)
         if loss is None:
             missing.append(run.name)
@@ -46,6 +47,7 @@ def collect(
                 run.steps,
                 run.dim,
                 run.n_layers,
+                run.seed,
             ]
         )
     if missing and not allow_missing:
@@ -56,7 +58,7 @@ def collect(
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(RUNS_COLUMNS)
     writer.writerows(rows)
-    path = Path(cfg.out_dir) / "runs.csv"
+    path = Path(cfg.out_dir) / table
     with atomic_write(path, encoding="utf-8") as f:
         f.write(buf.getvalue())
     return path

@@ -36,7 +36,12 @@ class SweepConfig:
     warmup_fraction: float = 0.1
     eval_batches: int = 4
     seed: int = 0
+    # A shard directory, "builtin:stdlib" (l3-core's, 8,192 ids) or "builtin:stdlib-small"
+    # (l3-scaling's, 768 ids: l3_scaling.corpus), whose vocabulary is then the model's.
     data_path: str = "builtin:stdlib"
+    seeds: list[int] = field(default_factory=lambda: [0])  # every run once per seed
+    parallel: int = 1  # runs trained at once on this machine
+    threads_per_run: int = 1  # OMP/MKL threads of each run (parallel * threads <= cores)
     command: list[str] = field(default_factory=lambda: ["l3-core", "train"])
     trainer: dict[str, Any] = field(default_factory=dict)  # extra trainer TOML, merged in
     slurm_directives: list[str] = field(default_factory=list)  # e.g. "--partition=gpu"
@@ -82,6 +87,15 @@ class SweepConfig:
                     "in [0, 1)",
                 ),
                 "eval_batches": (self.eval_batches, self.eval_batches >= 1, ">= 1"),
+                "seeds": (
+                    self.seeds,
+                    bool(self.seeds)
+                    and len(set(self.seeds)) == len(self.seeds)
+                    and all(isinstance(x, int) and x >= 0 for x in self.seeds),
+                    "a non-empty list of distinct integers >= 0",
+                ),
+                "parallel": (self.parallel, self.parallel >= 1, ">= 1"),
+                "threads_per_run": (self.threads_per_run, self.threads_per_run >= 1, ">= 1"),
                 "command": (self.command, bool(self.command), "a non-empty argument list"),
                 "slurm_max_parallel": (
                     self.slurm_max_parallel,
@@ -92,6 +106,13 @@ class SweepConfig:
             where,
         )
         return self
+
+    def model_overrides(self) -> dict[str, Any]:
+        """``model`` with the built-in corpus's vocabulary when ``data_path`` names one."""
+        from l3_scaling.corpus import builtin_vocab_size
+
+        vocab = builtin_vocab_size(self.data_path)
+        return {"vocab_size": vocab, **self.model} if vocab else dict(self.model)
 
 
 def load_sweep(path: str | Path, overrides: Iterable[str] = ()) -> SweepConfig:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from l3_core.io import atomic_write
+from l3_scaling.corpus import data_table
 from l3_scaling.sweep.config import SweepConfig
 from l3_scaling.sweep.plan import PlannedRun
 from l3_scaling.trainer_contract import RunConfig, build_run_config, write_run_config
@@ -28,16 +29,16 @@ def trainer_config(run: PlannedRun, cfg: SweepConfig) -> RunConfig:
         "run_dir": str(run.run_dir),
         "model": {
             "preset": cfg.base_preset,
-            **cfg.model,
+            **cfg.model_overrides(),
             "dim": run.dim,
             "n_layers": run.n_layers,
             "n_heads": run.n_heads,
             "n_kv_heads": run.n_kv_heads,
         },
-        "data": {"path": cfg.data_path, "seq_len": cfg.seq_len},
+        "data": {**data_table(cfg.data_path), "seq_len": cfg.seq_len},
         "train": {
             "max_steps": run.steps,
-            "seed": cfg.seed,
+            "seed": run.seed,
             "global_batch_size": cfg.global_batch_size,
             "micro_batch_size": cfg.micro_batch_size,
             "eval_every": run.steps,
@@ -49,15 +50,19 @@ def trainer_config(run: PlannedRun, cfg: SweepConfig) -> RunConfig:
     return build_run_config(_merge(cfg.trainer, own), where=f"sweep run {run.name}")
 
 
-def write_sweep(plan: Sequence[PlannedRun], cfg: SweepConfig) -> dict[str, Any]:
-    """Write every run's config, ``configs.txt`` and ``sweep.sbatch``; return their paths."""
+def write_sweep(
+    plan: Sequence[PlannedRun], cfg: SweepConfig, name: str = "sweep"
+) -> dict[str, Any]:
+    """Write every run's config, the listing (``configs.txt``, or ``NAME-configs.txt``) and
+    ``NAME.sbatch``; return their paths. A staged sweep names each stage's script."""
     out_dir = Path(cfg.out_dir)
+    plan = list({r.name: r for r in plan}.values())  # a run two passes planned is one task
     for run in plan:
         write_run_config(trainer_config(run, cfg), run.config_path)
-    listing = out_dir / "configs.txt"
+    listing = out_dir / ("configs.txt" if name == "sweep" else f"{name}-configs.txt")
     with atomic_write(listing, encoding="utf-8") as f:
         f.write("".join(f"{r.config_path.resolve()}\n" for r in plan))
-    slurm = out_dir / "sweep.sbatch"
+    slurm = out_dir / f"{name}.sbatch"
     with atomic_write(slurm, encoding="utf-8") as f:
         f.write(slurm_script(plan, cfg, listing))
     return {"configs": [r.config_path for r in plan], "listing": listing, "slurm": slurm}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ class PlannedRun:
 
     name: str
     budget: float
+    seed: int
     flops: float
     params: int
     tokens: int
@@ -43,7 +44,7 @@ class PlannedRun:
 def shape_ladder(cfg: SweepConfig) -> list[ModelArgs]:
     """Every shape the planner may pick: the base preset's GQA ratio and head size (or
     ``cfg.head_dim``), with ``dim = head_dim * n_heads`` and 1..max_layers layers."""
-    base = ModelArgs.from_preset(cfg.base_preset, **cfg.model)
+    base = ModelArgs.from_preset(cfg.base_preset, **cfg.model_overrides())
     group = base.n_heads // base.kv_heads
     head_dim = cfg.head_dim or base.head_dim
     shapes = []
@@ -86,8 +87,20 @@ def _pick(
     return min(free, key=cost) if free else None
 
 
-def plan_sweep(cfg: SweepConfig) -> list[PlannedRun]:
-    """Shapes and token counts for every budget; FLOPs come from ``ModelArgs.flops_per_token``.
+def run_name(budget: float, dim: int, n_layers: int, n_heads: int, seed: int) -> str:
+    """The run's directory name: budget, shape and (other than seed 0) the seed; a run planned
+    twice (by two passes) has one name, so it is trained once."""
+    name = f"C{budget:.2e}_d{dim}_l{n_layers}_h{n_heads}".replace("+", "")
+    return f"{name}_s{seed}" if seed else name
+
+
+def plan_sweep(cfg: SweepConfig, centres: Mapping[float, float] | None = None) -> list[PlannedRun]:
+    """Shapes and token counts for every budget and seed; FLOPs come from
+    ``ModelArgs.flops_per_token``.
+
+    Each budget's sizes are centred on ``centres[budget]`` parameters when given (a first
+    pass's estimate, :func:`l3_scaling.sweep.centre.centres_from_runs`), else on the prior
+    sqrt(C / (6 tokens_per_param)).
 
     Token counts are whole optimizer steps, so a run's FLOPs differ from its budget by the
     rounding (recorded as ``flops``). Sizes that would train for fewer than ``min_steps``
@@ -100,7 +113,11 @@ def plan_sweep(cfg: SweepConfig) -> list[PlannedRun]:
     out_dir = Path(cfg.out_dir)
     runs: list[PlannedRun] = []
     for budget in sorted(cfg.budgets):
-        centre = math.sqrt(budget / (6.0 * cfg.tokens_per_param))
+        centre = (
+            centres[budget]
+            if centres is not None
+            else math.sqrt(budget / (6.0 * cfg.tokens_per_param))
+        )
         k = cfg.sizes_per_budget
         targets = [centre * 10 ** (cfg.decades * (i / (k - 1) - 0.5)) for i in range(k)]
         gap = 0.4 * cfg.decades / (k - 1)
@@ -121,24 +138,26 @@ def plan_sweep(cfg: SweepConfig) -> list[PlannedRun]:
                     stacklevel=2,
                 )
                 continue
-            name = f"C{budget:.2e}_d{s.dim}_l{s.n_layers}_h{s.n_heads}".replace("+", "")
             tokens = steps * tokens_per_step
-            runs.append(
-                PlannedRun(
-                    name=name,
-                    budget=float(budget),
-                    flops=fpt * tokens,
-                    params=params[i],
-                    tokens=tokens,
-                    steps=steps,
-                    dim=s.dim,
-                    n_layers=s.n_layers,
-                    n_heads=s.n_heads,
-                    n_kv_heads=s.kv_heads,
-                    run_dir=out_dir / "runs" / name,
-                    config_path=out_dir / "configs" / f"{name}.toml",
+            for seed in cfg.seeds:
+                name = run_name(budget, s.dim, s.n_layers, s.n_heads, seed)
+                runs.append(
+                    PlannedRun(
+                        name=name,
+                        budget=float(budget),
+                        seed=seed,
+                        flops=fpt * tokens,
+                        params=params[i],
+                        tokens=tokens,
+                        steps=steps,
+                        dim=s.dim,
+                        n_layers=s.n_layers,
+                        n_heads=s.n_heads,
+                        n_kv_heads=s.kv_heads,
+                        run_dir=out_dir / "runs" / name,
+                        config_path=out_dir / "configs" / f"{name}.toml",
+                    )
                 )
-            )
             kept += 1
         if kept < 3:
             raise SweepError(
