@@ -66,7 +66,7 @@ class SentenceEncoder:
         try:
             self.tokenizer: Any = AutoTokenizer.from_pretrained(str(self.model_dir))
             self.model: Any = AutoModel.from_pretrained(str(self.model_dir)).eval()
-        except Exception as e:  # noqa: BLE001 - any failure to load is one error: no encoder
+        except Exception as e:
             raise EncoderUnavailableError(
                 f"{self.model_dir}: text encoder cannot load ({type(e).__name__}: {e})"
             ) from None
