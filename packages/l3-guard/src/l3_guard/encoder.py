@@ -83,20 +83,27 @@ class SentenceEncoder:
             max_length=self.max_tokens,
             stride=self.stride,
             return_overflowing_tokens=True,
-            padding=True,
-            return_tensors="pt",
         )
-        owner = np.asarray(enc.pop("overflow_to_sample_mapping"))
-        enc.pop("offset_mapping", None)
-        parts = []
+        owner = np.asarray(enc["overflow_to_sample_mapping"])
+        ids = enc["input_ids"]
+        # Windows of similar length share a batch, so little of each batch is padding.
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        windows = np.zeros((len(ids), self.dim), dtype=np.float32)
         with self._lock, self._torch.inference_mode():
-            for a in range(0, len(owner), batch_size):
-                batch = {k: v[a : a + batch_size] for k, v in enc.items()}
+            for a in range(0, len(order), batch_size):
+                rows = order[a : a + batch_size]
+                batch = self.tokenizer.pad(
+                    {
+                        "input_ids": [ids[i] for i in rows],
+                        "attention_mask": [enc["attention_mask"][i] for i in rows],
+                        "token_type_ids": [enc["token_type_ids"][i] for i in rows],
+                    },
+                    return_tensors="pt",
+                )
                 hidden = self.model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                parts.append(self._torch.nn.functional.normalize(pooled, dim=-1).float().numpy())
-        windows = np.concatenate(parts)
+                windows[rows] = self._torch.nn.functional.normalize(pooled, dim=-1).float().numpy()
         out = np.zeros((len(texts), self.dim), dtype=np.float64)
         np.add.at(out, owner, windows)
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
