@@ -28,8 +28,8 @@ from typing import Literal
 import numpy as np
 
 from l3_core.jsonl import iter_jsonl
-from l3_guard.encoder import SentenceEncoder, shared_encoder
 from l3_guard.embedded import MODERATION_HEADS, PROMPT_GUARD_LABELS, moderation_text
+from l3_guard.encoder import SentenceEncoder, shared_encoder
 from l3_guard.errors import GuardInputError
 from l3_guard.taxonomy import CATEGORY_CODES
 from l3_guard.text_model import LinearTextModel, windows
