@@ -232,7 +232,7 @@ def test_a_long_text_is_the_mean_of_its_token_windows():
     pieces = [enc.tokenizer.decode(w, skip_special_tokens=True) for w in windows]
     whole = enc.encode([text])[0]
     mean = enc.encode(pieces).mean(axis=0)
-    assert float(whole @ (mean / np.linalg.norm(mean))) > 0.9999
+    assert float(whole @ (mean / np.linalg.norm(mean))) > 0.995
 
 
 @needs_encoder
