@@ -219,7 +219,9 @@ def test_a_long_text_is_the_mean_of_its_token_windows():
     from l3_guard.encoder import shared_encoder
 
     enc = shared_encoder()
-    text = " ".join(f"word{i}" for i in range(600))  # well over 256 tokens
+    # one word piece per word, so a window's text re-encodes to exactly that window
+    words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "home", "fast"]
+    text = " ".join(words[(i * 7) % len(words)] for i in range(700))  # well over 256 tokens
     windows = enc.tokenizer(
         text,
         truncation=True,
