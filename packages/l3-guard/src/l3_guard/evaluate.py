@@ -76,23 +76,52 @@ def moderation_report(rows: Sequence[dict[str, Any]], results: Sequence[Any]) ->
         idx = [i for i, r in enumerate(rows) if (r.get("language") or "und") == lang]
         langs[lang] = vr_frr([pred[i] for i in idx], [gold[i] for i in idx])
     report["per_language"] = langs
+    report["per_source"] = {
+        src: {**binary_metrics([pred[i] for i in idx], [gold[i] for i in idx]), "n": len(idx)}
+        for src, idx in _groups(rows, "source").items()
+    }
     report["errors"] = sum(getattr(res, "error", None) is not None for res in results)
     return report
 
 
 def prompt_guard_report(rows: Sequence[dict[str, Any]], results: Sequence[Any]) -> dict[str, Any]:
-    """Per-class one-vs-rest metrics plus attack-vs-benign detection (TPR at FPR)."""
+    """Per-class one-vs-rest metrics, their macro-F1 (over the classes present), attack-vs-benign
+    detection (TPR at FPR), and the same per ``language`` and per ``source`` of the rows."""
     gold = [str(r["label"]).upper() for r in rows]
     pred = [res.label for res in results]
+    report = _three_way(pred, gold)
+    report["per_language"] = {
+        k: _three_way([pred[i] for i in idx], [gold[i] for i in idx])
+        for k, idx in _groups(rows, "language").items()
+    }
+    report["per_source"] = {
+        k: _three_way([pred[i] for i in idx], [gold[i] for i in idx])
+        for k, idx in _groups(rows, "source").items()
+    }
+    report["errors"] = sum(getattr(res, "error", None) is not None for res in results)
+    return report
+
+
+def _three_way(pred: Sequence[str], gold: Sequence[str]) -> dict[str, Any]:
     per_class = {
         c: binary_metrics([p == c for p in pred], [g == c for g in gold])
         for c in ("BENIGN", "INJECTION", "JAILBREAK")
     }
-    attack = binary_metrics([p != "BENIGN" for p in pred], [g != "BENIGN" for g in gold])
-    accuracy = sum(p == g for p, g in zip(pred, gold)) / len(gold) if gold else 0.0
+    present = [m["f1"] for c, m in per_class.items() if c in gold]
     return {
         "per_class": per_class,
-        "attack_detection": attack,
-        "accuracy": accuracy,
-        "errors": sum(getattr(res, "error", None) is not None for res in results),
+        "macro_f1": sum(present) / len(present) if present else 0.0,
+        "attack_detection": binary_metrics(
+            [p != "BENIGN" for p in pred], [g != "BENIGN" for g in gold]
+        ),
+        "accuracy": sum(p == g for p, g in zip(pred, gold)) / len(gold) if gold else 0.0,
+        "n": len(gold),
     }
+
+
+def _groups(rows: Sequence[dict[str, Any]], key: str) -> dict[str, list[int]]:
+    """Row indices by the value of ``key`` (``und`` where a row has none)."""
+    out: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        out.setdefault(str(r.get(key) or "und"), []).append(i)
+    return dict(sorted(out.items()))

@@ -9,7 +9,7 @@ closed: an internal error yields :func:`error_result`, ``unsafe`` with the error
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -20,10 +20,11 @@ from l3_core.errors import ConfigError
 from l3_guard.embedded import (
     MODERATION_HEADS,
     MODERATION_MODEL,
+    Trunk,
     load_embedded_model,
     moderation_text,
 )
-from l3_guard.errors import GuardInputError
+from l3_guard.errors import CategoryError, GuardInputError
 from l3_guard.fail_closed import error_text, fail_closed
 from l3_guard.llama_guard_format import Role, Turn, as_turns
 from l3_guard.taxonomy import CATEGORY_CODES, Taxonomy
@@ -79,10 +80,17 @@ class Moderator(Protocol):
 class EmbeddedModerator:
     """The shipped classifier: P(unsafe) plus one probability per S-category.
 
-    ``taxonomy`` may be any subset of S1..S14: categories outside it are not reported, and a
+    ``taxonomy`` may be any subset of S1..S14: categories switched off are not reported, and a
     text is unsafe only when a chosen category is likely. Custom categories need a model that
     can read their descriptions (the LLM backend); asking this backend for one is a
     configuration error, never a silent pass.
+
+    ``category_thresholds`` (code -> threshold on the joint score P(unsafe, code)) flags a
+    category on its own: a text whose score for it reaches its threshold is unsafe with that
+    category, whatever the overall score (a lower bar for the severe ones, as deployments of
+    Llama Guard 3 do). Without it, the model file's tuned thresholds apply when it has them.
+    ``trunk`` picks the shipped model: ``"auto"`` (the encoder model where the ``encoder``
+    extra is installed, else the n-gram model), ``"encoder"`` or ``"ngram"``.
     """
 
     name = "embedded"
@@ -94,8 +102,10 @@ class EmbeddedModerator:
         taxonomy: Taxonomy | None = None,
         threshold: float = 0.5,
         category_threshold: float = 0.3,
+        category_thresholds: Mapping[str, float] | None = None,
         window_chars: int = 2000,
         max_chars: int = DEFAULT_MAX_CHARS,
+        trunk: Trunk = "auto",
     ) -> None:
         self.taxonomy = taxonomy or Taxonomy.default()
         custom = [c for c in self.taxonomy.codes if c not in _STANDARD]
@@ -105,7 +115,7 @@ class EmbeddedModerator:
                 "use the LLM backend (l3-guard[llm]) for custom categories"
             )
         self.model = load_embedded_model(
-            model_path, MODERATION_MODEL, MODERATION_HEADS, "moderation"
+            model_path, MODERATION_MODEL, MODERATION_HEADS, "moderation", trunk
         )
         self.threshold = threshold
         self.category_threshold = category_threshold
@@ -113,6 +123,11 @@ class EmbeddedModerator:
         self.max_chars = max_chars
         self._full = set(self.taxonomy.codes) == _STANDARD
         self._cols = [1 + CATEGORY_CODES.index(c) for c in self.taxonomy.codes]
+        self.category_thresholds = _category_thresholds(
+            category_thresholds
+            if category_thresholds is not None
+            else self.model.meta.get("category_thresholds", {})
+        )
 
     def _score(self, texts: list[str]) -> np.ndarray:
         return self.model.predict_proba(texts)
@@ -154,11 +169,20 @@ class EmbeddedModerator:
         conditional = {c: float(p[col]) for c, col in zip(self.taxonomy.codes, self._cols)}
         cat_scores = {c: float(p[0]) * v for c, v in conditional.items()}
         score = float(p[0]) if self._full else max(cat_scores.values())
-        label: Literal["safe", "unsafe"] = "unsafe" if score >= self.threshold else "safe"
+        fired = [
+            c
+            for c, v in sorted(cat_scores.items(), key=lambda kv: -kv[1])
+            if c in self.category_thresholds and v >= self.category_thresholds[c]
+        ]
+        unsafe = score >= self.threshold or bool(fired)
+        label: Literal["safe", "unsafe"] = "unsafe" if unsafe else "safe"
         cats: list[str] = []
         if label == "unsafe":
             ranked = sorted(conditional.items(), key=lambda kv: -kv[1])
-            cats = [c for c, v in ranked if v >= self.category_threshold] or [ranked[0][0]]
+            listed = [c for c, v in ranked if v >= self.category_threshold] or [ranked[0][0]]
+            cats = (
+                fired + [c for c in listed if c not in fired] if score >= self.threshold else fired
+            )
         return ModerationResult(label, cats, score, role, self.name, cat_scores, windows=len(spans))
 
     def moderate_safe(self, conversation: Any, role: Any = None) -> ModerationResult:
@@ -168,3 +192,15 @@ class EmbeddedModerator:
             lambda: self.moderate(conversation, role),
             lambda e: error_result(role, self.name, e),
         )
+
+
+def _category_thresholds(thresholds: Mapping[str, float]) -> dict[str, float]:
+    """Checked per-category thresholds: S-codes with values in (0, 1]."""
+    out = {}
+    for code, value in thresholds.items():
+        if code not in _STANDARD:
+            raise CategoryError(f"category threshold for unknown category {code!r} (S1..S14)")
+        if not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
+            raise CategoryError(f"category threshold {code}={value!r} is not in (0, 1]")
+        out[code] = float(value)
+    return out

