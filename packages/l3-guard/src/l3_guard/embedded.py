@@ -52,7 +52,7 @@ def shipped_model_path(name: str, trunk: Trunk = "ngram") -> Path:
 
 
 def load_embedded_model(
-    path: str | Path | None, name: str, labels: Sequence[str], what: str, trunk: Trunk = "auto"
+    path: str | Path | None, name: str, labels: Sequence[str], what: str, trunk: Trunk = "ngram"
 ) -> LinearTextModel:
     """Load ``path`` (default: the shipped ``name`` for ``trunk``) and check that its heads
     are ``labels``. An encoder model whose encoder cannot load raises, never falls back: the

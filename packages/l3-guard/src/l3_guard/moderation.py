@@ -89,8 +89,10 @@ class EmbeddedModerator:
     category on its own: a text whose score for it reaches its threshold is unsafe with that
     category, whatever the overall score (a lower bar for the severe ones, as deployments of
     Llama Guard 3 do). Without it, the model file's tuned thresholds apply when it has them.
-    ``trunk`` picks the shipped model: ``"auto"`` (the encoder model where the ``encoder``
-    extra is installed, else the n-gram model), ``"encoder"`` or ``"ngram"``.
+    ``trunk`` picks the shipped model: ``"ngram"`` (the default), ``"encoder"``, or ``"auto"``
+    (the encoder model where the ``encoder`` extra is installed, else the n-gram model). The
+    n-gram model stays the default until the encoder model is better on every set: it flags
+    fewer safe prompts on the held-out set but more on the dev set (see the README).
     """
 
     name = "embedded"
@@ -105,7 +107,7 @@ class EmbeddedModerator:
         category_thresholds: Mapping[str, float] | None = None,
         window_chars: int = 2000,
         max_chars: int = DEFAULT_MAX_CHARS,
-        trunk: Trunk = "auto",
+        trunk: Trunk = "ngram",
     ) -> None:
         self.taxonomy = taxonomy or Taxonomy.default()
         custom = [c for c in self.taxonomy.codes if c not in _STANDARD]

@@ -45,8 +45,8 @@ class PromptGuard:
 
     A window is an attack when P(JAILBREAK) >= ``jailbreak_threshold`` or P(INJECTION) >=
     ``injection_threshold``; the window with the highest attack probability is reported.
-    ``trunk``: which shipped model, as for :class:`l3_guard.EmbeddedModerator` (``"auto"``:
-    the encoder model where the ``encoder`` extra is installed).
+    ``trunk``: which shipped model, as for :class:`l3_guard.EmbeddedModerator` (default
+    ``"ngram"``; ``"auto"``: the encoder model where the ``encoder`` extra is installed).
     """
 
     def __init__(
@@ -57,7 +57,7 @@ class PromptGuard:
         jailbreak_threshold: float = 0.5,
         window_chars: int | None = None,
         max_chars: int = DEFAULT_MAX_CHARS,
-        trunk: Trunk = "auto",
+        trunk: Trunk = "ngram",
     ) -> None:
         self.model = load_embedded_model(
             model_path, PROMPT_GUARD_MODEL, PROMPT_GUARD_LABELS, "Prompt Guard", trunk
