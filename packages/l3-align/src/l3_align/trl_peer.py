@@ -80,10 +80,14 @@ def _recording(base: type) -> type:
     return Recording
 
 
-def _common_args(out_dir: Path, batch: int, steps: int, lr: float, seed: int) -> dict[str, Any]:
+def _common_args(
+    out_dir: Path, batch: int, steps: int, lr: float, seed: int, checkpointing: bool
+) -> dict[str, Any]:
     """trl's settings matching l3-align's defaults: constant lr, AdamW (0.9, 0.95), no decay,
-    clipping at 1.0, fp32 on the CPU, nothing saved or reported."""
+    clipping at 1.0, fp32 on the CPU, nothing saved or reported; ``checkpointing`` is
+    activation (gradient) checkpointing, on by default in trl 1.x."""
     return {
+        "gradient_checkpointing": checkpointing,
         "output_dir": str(out_dir),
         "per_device_train_batch_size": batch,
         "max_steps": steps,
@@ -117,11 +121,12 @@ def dpo_trainer(
     lr: float = 1e-5,
     beta: float = 0.1,
     precompute_reference: bool = False,
+    checkpointing: bool = True,
     seed: int = 0,
 ) -> Any:
     """trl's ``DPOTrainer`` (sigmoid loss, ``beta``) on ``pairs`` from HF-format checkpoints;
     ``precompute_reference`` is trl's ``precompute_ref_log_probs`` (else the reference model
-    stays in memory and runs every step)."""
+    stays in memory and runs every step). trl's defaults otherwise."""
     from datasets import Dataset
     from transformers import LlamaForCausalLM
     from trl import DPOConfig, DPOTrainer
@@ -134,7 +139,7 @@ def dpo_trainer(
     # trl 1.16 cannot build the reference from an in-memory policy (ref_model=None fails)
     reference = LlamaForCausalLM.from_pretrained(reference_dir, dtype=torch.float32)
     args = DPOConfig(
-        **_common_args(Path(out_dir), batch, steps, lr, seed),
+        **_common_args(Path(out_dir), batch, steps, lr, seed, checkpointing),
         beta=beta,
         loss_type=["sigmoid"],
         max_length=None,
@@ -160,6 +165,7 @@ def reward_trainer(
     batch: int,
     steps: int,
     lr: float = 1e-5,
+    checkpointing: bool = True,
     seed: int = 0,
 ) -> Any:
     """trl's ``RewardTrainer`` (Bradley-Terry) on ``groups`` (chosen first, rejected second)
@@ -170,7 +176,7 @@ def reward_trainer(
 
     model = LlamaForSequenceClassification.from_pretrained(reward_model_dir, dtype=torch.float32)
     args = RewardConfig(
-        **_common_args(Path(out_dir), batch, steps, lr, seed),
+        **_common_args(Path(out_dir), batch, steps, lr, seed, checkpointing),
         max_length=None,
         center_rewards_coefficient=None,
     )

@@ -24,11 +24,11 @@ from l3_align.rm.model import RewardModel
 from l3_align.rm.objective import RewardObjective, reward_items
 from l3_align.rm.preferences import EncodedRows, batch_scores, encode_reward_file
 from l3_align.train.batches import PackedEpochs
-from l3_align.train.export import load_trained
 from l3_align.train.job import AlignJob, Task, register_task, run_task
 from l3_align.train.packed import PackedSource
 from l3_align.train.plain import HeadOutputs
 from l3_align.train.setup import RunInputs, require_rows
+from l3_core.checkpoint import load_checkpoint_with_head
 from l3_core.jsonl import Exclusions
 from l3_core.tokenizer import Tokenizer
 
@@ -86,7 +86,7 @@ def reward_task(cfg: AlignConfig, inputs: RunInputs, job: AlignJob) -> Task:
         return PackedSource(train, validation, inputs.tokenizer.fingerprint(), job.data)
 
     def export(checkpoint: Path, final: Path) -> None:
-        trunk, head = load_trained(checkpoint)
+        trunk, head = load_checkpoint_with_head(checkpoint, dtype=torch.float32)
         score = torch.nn.Linear(trunk.args.dim, 1, bias=False)
         score.load_state_dict(head)
         save_reward_model(RewardModel(trunk, score), final, inputs.tokenizer_file, pad)
