@@ -49,7 +49,8 @@ def run_reward_training(
 
 
 def _items(rows: EncodedRows, seq_len: int, exclusions: Exclusions, source: str) -> list:
-    """Each row's sequences; a row whose sequences do not fit one packed row is excluded."""
+    """Each row's packing group (prompt once, then its responses); a row whose group does not
+    fit one packed row is excluded."""
     out = []
     for i in range(len(rows)):
         items = reward_items(rows.groups[i], rows.present[i])
@@ -57,8 +58,8 @@ def _items(rows: EncodedRows, seq_len: int, exclusions: Exclusions, source: str)
         if total > seq_len:
             line = rows.lines[i] if rows.lines else i + 1
             exclusions.reject(
-                source, line, f"its responses with the prompt each are {total} tokens, more "
-                f"than the sequence length {seq_len}"
+                source, line, f"its prompt and responses packed together are {total} "
+                f"tokens, more than the sequence length {seq_len}"
             )  # fmt: skip
             continue
         out.append(items)
