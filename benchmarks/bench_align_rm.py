@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _align_common import build_workdir, child, interleaved, summarise
 from common import machine_peak
 
-TRAINERS = ("ours", "trl", "trl-tuned")
+TRAINERS = ("ours", "ours-ckpt", "trl", "trl-tuned")
 SEED = 0  # train.seed: our head's initialisation
 
 
@@ -45,7 +45,12 @@ def _import_trl() -> None:
     import l3_align.trl_peer  # noqa: F401
 
 
-IMPORTS = {"ours": _import_ours, "trl": _import_trl, "trl-tuned": _import_trl}
+IMPORTS = {
+    "ours": _import_ours,
+    "ours-ckpt": _import_ours,
+    "trl": _import_trl,
+    "trl-tuned": _import_trl,
+}
 
 
 def _encoded(work: Path, seq: int):
@@ -82,7 +87,7 @@ def write_start(work: Path) -> None:
     save_reward_model(start, work / "hf_rm", None, pad)
 
 
-def run_ours(work: Path, opts: argparse.Namespace) -> dict:
+def run_ours(work: Path, opts: argparse.Namespace, checkpointing: bool) -> dict:
     from l3_align.config import AlignConfig
     from l3_align.rm.run import run_reward_training
     from l3_core.config import from_dict
@@ -93,7 +98,8 @@ def run_ours(work: Path, opts: argparse.Namespace) -> dict:
         AlignConfig,
         {
             "train": {"max_steps": opts.steps, "lr": 1e-5, "batch_rows": rows, "seed": SEED,
-                      "micro_batch_rows": rows, "resume": False},
+                      "micro_batch_rows": rows, "resume": False,
+                      "activation_checkpointing": checkpointing},
             "data": {"seq_len": opts.seq},
             "rm": {"loss": "bradley_terry"},
         },
@@ -154,11 +160,13 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--trainers", default=",".join(TRAINERS), help="which of them to run")
     opts = p.parse_args()
     warnings.filterwarnings("ignore")
     if opts.child:
         bodies = {
-            "ours": lambda: run_ours(opts.work, opts),
+            "ours": lambda: run_ours(opts.work, opts, checkpointing=False),
+            "ours-ckpt": lambda: run_ours(opts.work, opts, checkpointing=True),
             "trl": lambda: run_trl(opts.work, opts, tuned=False),
             "trl-tuned": lambda: run_trl(opts.work, opts, tuned=True),
         }
@@ -178,9 +186,9 @@ def main() -> None:
         print(f"{opts.pairs} rows per step: ours {rows} packed rows of {opts.seq}, trl one batch; "
               f"{opts.steps} steps ({opts.warmup} warm-up), {opts.threads} threads, fp32")  # fmt: skip
         argv = [f"--{k.replace('_', '-')}={v}" for k, v in vars(opts).items()
-                if k not in ("child", "rounds", "rows")] + [f"--rows={rows}"]  # fmt: skip
+                if k not in ("child", "rounds", "rows", "trainers")] + [f"--rows={rows}"]  # fmt: skip
         peak = machine_peak(torch.float32)
-        results = interleaved(Path(__file__), list(TRAINERS), argv, opts.rounds)
+        results = interleaved(Path(__file__), opts.trainers.split(","), argv, opts.rounds)
         peak = max(peak, machine_peak(torch.float32))
     print(f"matmul peak fp32 in this run: {peak / 1e9:.0f} GFLOP/s")
     summarise(results, "ours", opts.pairs)

@@ -124,6 +124,7 @@ def trainer_config(cfg: AlignConfig, inputs: RunInputs, job: AlignJob, eval_rows
             "eval_every": t.eval_every,
             "eval_batches": max(1, math.ceil(eval_rows / t.batch_rows)),
             "precision": "fp32",
+            "activation_checkpointing": t.activation_checkpointing,
         },
         "optimizer": {
             "lr": t.lr,
