@@ -67,7 +67,7 @@ def reward_rows(groups: Sequence[Group]) -> list[dict[str, list[int]]]:
 def _recording(base: type) -> type:
     """``base`` (a trl trainer) that keeps each training step's exact loss in ``losses``."""
 
-    class Recording(base):  # type: ignore[misc, valid-type]
+    class Recording(base):
         losses: list[float]
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
