@@ -7,9 +7,9 @@ first epoch's packed rows (``train.batch_rows`` set to their count), trl as one 
 loss is the paper's sigmoid DPO (beta 0.1) without our extras (no NLL term, formatting tokens
 kept), which trl computes too: the step-0 losses must agree to 1e-5 (asserted).
 
-Three trainers in child processes, in turn over the rounds: ``ours`` (``l3_align.dpo.run``
+Trainers in child processes, in turn over the rounds: ``ours`` (``l3_align.dpo.run``
 on l3-core's trainer: reference log-probs computed once before training, the reference model
-released), ``trl`` (its defaults: the reference model in memory and run every step,
+released), ``ours-ckpt`` (the same with ``train.activation_checkpointing``), ``trl`` (its defaults: the reference model in memory and run every step,
 activation checkpointing on) and ``trl-tuned`` (``precompute_ref_log_probs``, activation
 checkpointing off: its fastest settings here). Prints steps/s (1 / the median step
 time, the best round), peak RSS of each process and the same above its imports, and the
@@ -37,8 +37,14 @@ TRAINERS = ("ours", "ours-ckpt", "trl", "trl-tuned")
 
 
 def _import_ours() -> None:
+    # what the trainer imports when it starts: Megatron-core's model, optimizer, schedules
+    import megatron.core.distributed
+    import megatron.core.models.gpt
+    import megatron.core.optimizer
+    import megatron.core.pipeline_parallel  # noqa: F401
+
     import l3_align.dpo.run  # noqa: F401
-    import l3_core.train.loop  # noqa: F401  (Megatron-core with it)
+    import l3_core.train.loop  # noqa: F401
 
 
 def _import_trl() -> None:

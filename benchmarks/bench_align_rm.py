@@ -8,7 +8,8 @@ as the first epoch's packed rows, trl as one batch), so the step-0 losses must a
 (asserted).
 
 Trainers in child processes, in turn over the rounds: ``ours`` (``l3_align.rm.run`` on
-l3-core's trainer), ``trl`` (its defaults: activation checkpointing on) and ``trl-tuned``
+l3-core's trainer, prompt-once), ``ours-ckpt`` (the same with ``train.activation_checkpointing``),
+``trl`` (its defaults: activation checkpointing on) and ``trl-tuned``
 (activation checkpointing off). Prints steps/s (1 / the median step time, the best round),
 peak RSS of each process and the same above its imports, and the matmul peak of this run.
 """
@@ -34,8 +35,14 @@ SEED = 0  # train.seed: our head's initialisation
 
 
 def _import_ours() -> None:
+    # what the trainer imports when it starts: Megatron-core's model, optimizer, schedules
+    import megatron.core.distributed
+    import megatron.core.models.gpt
+    import megatron.core.optimizer
+    import megatron.core.pipeline_parallel  # noqa: F401
+
     import l3_align.rm.run  # noqa: F401
-    import l3_core.train.loop  # noqa: F401  (Megatron-core with it)
+    import l3_core.train.loop  # noqa: F401
 
 
 def _import_trl() -> None:
