@@ -111,15 +111,17 @@ def interleaved(
             out[name].append(res)
             print(
                 f"  round {r + 1} {name:<16} step0 loss {res['losses'][0]:.7f}  "
-                f"{steps_per_s(res['step_times'], res['warmup']):6.2f} steps/s  "
+                f"{steps_per_s(res['step_times'], res['warmup']):7.4f} steps/s  "
                 f"peak {res['peak_rss_mb']:7.1f} MiB (+{res['peak_above_imports_mb']:.1f})",
                 flush=True,
             )
     return out
 
 
-def summarise(results: dict[str, list[dict[str, Any]]], ours: str, unit_rows: int) -> None:
-    """Best steps/s of each over the rounds (the least loaded), peak memory, step-0 losses."""
+def summarise(results: dict[str, list[dict[str, Any]]], unit_rows: int) -> None:
+    """Best steps/s of each over the rounds (the least loaded), peak memory, step-0 losses;
+    ratios to the first of ours that ran."""
+    ours = next(n for n in results if n.startswith("ours"))
     best = {
         n: max(steps_per_s(r["step_times"], r["warmup"]) for r in rs) for n, rs in results.items()
     }
@@ -129,7 +131,7 @@ def summarise(results: dict[str, list[dict[str, Any]]], ours: str, unit_rows: in
     print(f"\n{unit_rows} preference rows per step in every trainer; best round of each")
     for n in results:
         print(
-            f"{n:<16} {best[n]:7.2f} steps/s ({best[n] * unit_rows:8.1f} rows/s)  "
+            f"{n:<16} {best[n]:7.4f} steps/s ({best[n] * unit_rows:8.1f} rows/s)  "
             f"ratio ours/this {best[ours] / best[n]:5.2f}x  peak RSS {peak[n]:7.1f} MiB, "
             f"above imports {above[n]:7.1f} MiB  step-0 loss {loss0[n]:.8f} "
             f"(|diff| to ours {abs(loss0[n] - loss0[ours]):.1e})"

@@ -188,7 +188,7 @@ def main() -> None:
         results = interleaved(Path(__file__), opts.trainers.split(","), argv, opts.rounds)
         peak = max(peak, machine_peak(torch.float32))
     print(f"matmul peak fp32 in this run: {peak / 1e9:.0f} GFLOP/s")
-    summarise(results, "ours", opts.pairs)
+    summarise(results, opts.pairs)
     print(json.dumps({n: [r["run_s"] for r in rs] for n, rs in results.items()}))
 
 
