@@ -30,7 +30,7 @@ PACKAGES: dict[str, str] = {
     "l3-scaling": "test",
     "l3-guard": "llm,serve,codeshield-ts,encoder,test",
     "l3-infer-fp8": "test",
-    "l3-align": "parquet,test",
+    "l3-align": "parquet,bench,test",  # bench: trl, the peer its step-0 loss test checks
     "l3-vision": "video,test",
     "l3-speech": "test",
 }

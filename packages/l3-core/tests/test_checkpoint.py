@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from l3_core import CheckpointError, ModelArgs, Transformer, load_checkpoint, save_checkpoint
-from l3_core.checkpoint import detect_format
+from l3_core.checkpoint import detect_format, load_checkpoint_with_head
 from l3_core.checkpoint.integrity import FILES, CorruptCheckpointError
 
 TINY = ModelArgs.from_preset("llama3-tiny")
@@ -70,6 +70,27 @@ def test_missing_tensors_are_listed(tmp_path, model):
     _edit_json(tmp_path / "ck", "params.json", lambda p: p["args"].update(n_layers=3))
     with pytest.raises(CheckpointError, match=r"missing tensors \['layers.2"):
         load_checkpoint(tmp_path / "ck")
+
+
+def test_a_head_beside_the_model_is_returned_apart_and_otherwise_refused(tmp_path, model):
+    """A trainer checkpoint of an objective with a head (a reward model's score) holds
+    ``output_head.*`` beside the model's tensors."""
+    from safetensors.torch import load_file, save_file
+
+    save_checkpoint(model, tmp_path / "ck")
+    weights = tmp_path / "ck" / "model.safetensors"
+    score = torch.randn(1, TINY.dim)
+    save_file({**load_file(weights), "output_head.weight": score}, weights)
+    (tmp_path / "ck" / FILES).unlink()  # the trainer's own checkpoints carry no record
+    with pytest.raises(CheckpointError, match=r"unexpected tensors \['output_head.weight'\]"):
+        load_checkpoint(tmp_path / "ck")
+    back, head = load_checkpoint_with_head(tmp_path / "ck", dtype=torch.float64)
+    assert list(head) == ["weight"]
+    assert torch.equal(head["weight"], score.double())
+    for (name, p), q in zip(model.state_dict().items(), back.state_dict().values()):
+        assert torch.equal(p.double(), q), name
+    with pytest.raises(CheckpointError, match="unexpected tensors"):
+        load_checkpoint_with_head(tmp_path / "ck", head_prefix="other_head.")
 
 
 def test_pickle_weights_are_never_loaded(tmp_path, model):

@@ -64,6 +64,9 @@ class TrainConfig:
     checkpoint_every: int = 0  # 0: no intermediate checkpoints
     keep_last: int = 2
     resume: bool = True
+    # recompute each layer in the backward pass instead of keeping its activations (l3-core's
+    # trainer): less memory for about one more forward pass
+    activation_checkpointing: bool = False
 
     def validate(self) -> None:
         check_ranges(self, "train", TRAIN_RANGES)

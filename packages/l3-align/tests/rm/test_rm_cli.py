@@ -13,7 +13,7 @@ import torch
 from l3_align import load_reward_model
 from l3_align.commands_rm import COMMANDS
 from l3_align.synthetic import preference_rows
-from l3_align.train.export import load_trained
+from l3_core.checkpoint import load_checkpoint_with_head
 from l3_core.cli_runner import run_cli
 from l3_core.exit_codes import ExitCode
 from l3_core.jsonl import read_jsonl, write_jsonl
@@ -58,7 +58,7 @@ def test_final_holds_the_tokenizer_and_loads(trained, tiny_model_dir) -> None:
     rm = load_reward_model(final)
     assert rm.trunk.args.dim == 32
     # the trainer's checkpoint holds the trunk and the head (output_head.*): the same weights
-    trunk, head = load_trained(trained / "run" / "checkpoints" / "step_00000120")
+    trunk, head = load_checkpoint_with_head(trained / "run" / "checkpoints" / "step_00000120")
     assert torch.equal(head["weight"], rm.score.weight)
     for name, t in rm.trunk.state_dict().items():
         assert torch.equal(t, trunk.state_dict()[name]), name

@@ -109,18 +109,19 @@ def test_first_loss_equals_the_objective_on_the_plain_model(task, files, model_d
     from l3_align.train.job import TASKS as BUILDERS
     from l3_align.train.job import trainer_config
     from l3_align.train.plain import HeadOutputs, TokenLosses, one_process, step_sums
-    from l3_align.train.setup import prepare
+    from l3_align.train.setup import load_model, prepare
 
     job = _job(task, files, model_dir, "unused")
     cfg = job.align_config()
     inputs = prepare(cfg, model_dir)
     built = BUILDERS[task](cfg, inputs, job)
     run_cfg = trainer_config(cfg, inputs, job, built.eval_rows)
-    batch = built.objective.open_data(run_cfg, inputs.model.args).next_rows(4, inputs.seq_len)
+    batch = built.objective.open_data(run_cfg, inputs.args).next_rows(4, inputs.seq_len)
+    model = load_model(model_dir)
     net = (
-        HeadOutputs(inputs.model, score_head(inputs.model.args, cfg.train.seed))
+        HeadOutputs(model, score_head(inputs.args, cfg.train.seed))
         if task == "rm"
-        else TokenLosses(inputs.model)
+        else TokenLosses(model)
     )
     plain = step_sums(built.objective, net, built.objective.micro_batches(batch, one_process(1)))
     assert plain.count > 0

@@ -109,7 +109,7 @@ def _reference(
     other ranks read it after a barrier. A separate reference model is loaded only for this
     and released before the policy trains."""
     d = cfg.dpo
-    ref_model = load_model(Path(d.reference)) if d.reference else inputs.model
+    ref_model = load_model(Path(d.reference) if d.reference else inputs.model_dir)
     rank = dist.get_rank() if dist.is_initialized() else 0
     out = {}
     for k, path in files.items():
@@ -134,9 +134,8 @@ def _reference(
                 data_fingerprint(pairs, d.mask_special_tokens),
             )
             out[k] = load_reference_logps(cache, *fingerprints)
-    if ref_model is not inputs.model:
-        del ref_model
-        gc.collect()
+    del ref_model  # never in memory while the policy trains
+    gc.collect()
     return out
 
 

@@ -1,12 +1,14 @@
 """The reward model as an objective on l3-core's trainer: a bias-free scalar head on the
 final-norm hidden state of each response's last token, trained with the ranking loss.
 
-Every response of a preference row is its own sequence ``prompt + response`` in one packed row
-(the row's sequences form a group, so a data-parallel split keeps them together); the trainer's
-document mask keeps each sequence to itself, so a score equals the one of the sequence run
-alone. (Prompt-once packing, :mod:`l3_align.rm.packing`, needs a mask document ids cannot state;
-it is the scoring path.) ``kind`` says which of RANKED a sequence is; the loss reads each
-sequence's score at its last token and its kind one token earlier (masks are shifted with the
+A preference row is packed prompt-once (paper 4.1.2): its prompt once, then each response, as
+one group of sequences in a packed row (``member`` 0 the prompt, 1.. the responses; a
+data-parallel split keeps a group together). The objective states the attention as a dense
+mask (l3-core's trainer takes one in place of document ids): a response attends to its own
+group's prompt and to itself only, and its positions continue from the prompt's end, so its
+score equals the one of ``prompt + response`` run alone (:mod:`l3_align.rm.packing` is the
+same rule for scoring). ``kind`` says which of RANKED a response is; the loss reads each
+response's score at its last token and its kind one token earlier (masks are shifted with the
 labels, so a sequence's last position holds none). The loss is a sum over the ordered pairs a
 row holds, counted in pairs.
 """
@@ -30,20 +32,42 @@ if TYPE_CHECKING:
     from l3_align.train.packed import DataFactory
     from l3_core.args import ModelArgs
 
-COLUMNS = ("tokens", "labels", "positions", "doc_ids", "group", "kind")
+COLUMNS = ("tokens", "labels", "positions", "doc_ids", "group", "member", "kind")
 CHOSEN, REJECTED = RANKED.index("chosen"), RANKED.index("rejected")
 
 
 def reward_items(group: Group, present: torch.Tensor) -> list[PackItem]:
-    """A preference row's responses (RANKED order, absent ones left out) as whole sequences."""
+    """A preference row as a packing group: the prompt, then its responses (RANKED order,
+    absent ones left out), each response as its own sequence."""
     kinds = [k for k in range(len(RANKED)) if bool(present[k])]
+    prompt = np.asarray(group.prompt, np.int64)
     return [
-        PackItem(
-            np.asarray([*group.prompt, *response], np.int64),
-            {"kind": np.full(len(group.prompt) + len(response), kind, np.int64)},
-        )
-        for kind, response in zip(kinds, group.responses)
+        PackItem(prompt, {"kind": np.zeros(len(prompt), np.int64)}),
+        *(
+            PackItem(np.asarray(response, np.int64), {"kind": np.full(len(response), kind)})
+            for kind, response in zip(kinds, group.responses)
+        ),
     ]
+
+
+def prompt_once_inputs(micro: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The positions [b, s] (a response's continue from its prompt's end) and the boolean
+    attention mask [b, 1, s, s]: causal, within a sequence, and from a response to its own
+    group's prompt. Padding (its own sequence) attends to padding only."""
+    group, member, doc = micro["group"], micro["member"], micro["doc_ids"]
+    b, s = group.shape
+    groups = max(int(group.max()) + 1, 1)
+    slot = torch.arange(b, device=group.device)[:, None] * groups + group.clamp(min=0)
+    is_prompt = (member == 0) & (group >= 0)
+    prompt_len = torch.zeros(b * groups, dtype=torch.long, device=group.device)
+    prompt_len.index_add_(0, slot[is_prompt], torch.ones_like(slot[is_prompt]))
+    response = (member > 0) & (group >= 0)
+    positions = micro["positions"] + torch.where(response, prompt_len[slot], 0)
+    idx = torch.arange(s, device=group.device)
+    causal = idx[None, :] <= idx[:, None]
+    same_seq = doc[:, :, None] == doc[:, None, :]
+    to_prompt = (group[:, :, None] == group[:, None, :]) & is_prompt[:, None, :]
+    return positions, (causal & (same_seq | (to_prompt & response[:, :, None]))).unsqueeze(1)
 
 
 def score_head(args: ModelArgs, seed: int) -> nn.Linear:
@@ -63,7 +87,7 @@ def row_scores(
     group, doc = micro["group"], micro["doc_ids"]
     b = group.shape[0]
     following = torch.cat([doc[:, 1:], torch.full_like(doc[:, :1], -1)], 1)
-    last = (group >= 0) & (doc != following)
+    last = (micro["member"] > 0) & (group >= 0) & (doc != following)  # responses' last tokens
     kind = torch.cat([torch.zeros_like(micro["kind"][:, :1]), micro["kind"][:, :-1]], 1)
     groups = max(int(group.max()) + 1, 0)
     slot = ((torch.arange(b, device=group.device)[:, None] * groups + group) * 3 + kind)[last]
@@ -92,7 +116,8 @@ class RewardObjective(PackedObjective):
         return not name.startswith("output_layer.")  # the LM head is not used
 
     def forward(self, model: torch.nn.Module, micro: dict[str, torch.Tensor]) -> torch.Tensor:
-        return model(micro["tokens"], micro["positions"], micro["doc_ids"])
+        positions, mask = prompt_once_inputs(micro)
+        return model(micro["tokens"], positions, mask)
 
     def loss(self, micro: dict[str, torch.Tensor], output: torch.Tensor) -> LossParts:
         table, present = row_scores(micro, output.float().squeeze(-1))

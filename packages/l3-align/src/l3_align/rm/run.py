@@ -24,11 +24,11 @@ from l3_align.rm.model import RewardModel
 from l3_align.rm.objective import RewardObjective, reward_items
 from l3_align.rm.preferences import EncodedRows, batch_scores, encode_reward_file
 from l3_align.train.batches import PackedEpochs
-from l3_align.train.export import load_trained
 from l3_align.train.job import AlignJob, Task, register_task, run_task
 from l3_align.train.packed import PackedSource
 from l3_align.train.plain import HeadOutputs
 from l3_align.train.setup import RunInputs, require_rows
+from l3_core.checkpoint import load_checkpoint_with_head
 from l3_core.jsonl import Exclusions
 from l3_core.tokenizer import Tokenizer
 
@@ -49,7 +49,8 @@ def run_reward_training(
 
 
 def _items(rows: EncodedRows, seq_len: int, exclusions: Exclusions, source: str) -> list:
-    """Each row's sequences; a row whose sequences do not fit one packed row is excluded."""
+    """Each row's packing group (prompt once, then its responses); a row whose group does not
+    fit one packed row is excluded."""
     out = []
     for i in range(len(rows)):
         items = reward_items(rows.groups[i], rows.present[i])
@@ -57,8 +58,8 @@ def _items(rows: EncodedRows, seq_len: int, exclusions: Exclusions, source: str)
         if total > seq_len:
             line = rows.lines[i] if rows.lines else i + 1
             exclusions.reject(
-                source, line, f"its responses with the prompt each are {total} tokens, more "
-                f"than the sequence length {seq_len}"
+                source, line, f"its prompt and responses packed together are {total} "
+                f"tokens, more than the sequence length {seq_len}"
             )  # fmt: skip
             continue
         out.append(items)
@@ -86,7 +87,7 @@ def reward_task(cfg: AlignConfig, inputs: RunInputs, job: AlignJob) -> Task:
         return PackedSource(train, validation, inputs.tokenizer.fingerprint(), job.data)
 
     def export(checkpoint: Path, final: Path) -> None:
-        trunk, head = load_trained(checkpoint)
+        trunk, head = load_checkpoint_with_head(checkpoint, dtype=torch.float32)
         score = torch.nn.Linear(trunk.args.dim, 1, bias=False)
         score.load_state_dict(head)
         save_reward_model(RewardModel(trunk, score), final, inputs.tokenizer_file, pad)

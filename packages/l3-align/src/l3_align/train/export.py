@@ -1,9 +1,7 @@
-"""``final/`` from a trainer checkpoint, and the checkpoint's weights split from its head.
+"""``final/`` from a trainer checkpoint: the language model's export (SFT and DPO).
 
-l3-core's checkpoints hold the plain model's tensors (``l3_core.load_checkpoint`` reads an SFT
-or DPO checkpoint as it is) plus, for an objective with a head, ``output_head.*``, which
-``load_checkpoint`` refuses as unexpected; :func:`load_trained` is the small adapter that
-reads both.
+l3-core's trainer checkpoints are l3-format model directories (an objective with a head adds
+``output_head.*``, which ``l3_core.checkpoint.load_checkpoint_with_head`` returns apart).
 """
 
 from __future__ import annotations
@@ -12,27 +10,9 @@ from pathlib import Path
 
 import torch
 
-from l3_core.checkpoint import native, save_checkpoint
-from l3_core.checkpoint.tensors import load_tensors
+from l3_core.checkpoint import load_checkpoint, save_checkpoint
 from l3_core.io import atomic_write
 from l3_core.model import Transformer
-
-HEAD_PREFIX = "output_head."
-
-
-def load_trained(checkpoint: Path) -> tuple[Transformer, dict[str, torch.Tensor]]:
-    """The model of a trainer checkpoint (fp32, eval mode) and its head's tensors (names
-    without ``output_head.``; empty when the objective has no head)."""
-    args = native.read_params(checkpoint)
-    tensors = load_tensors(checkpoint)
-    head = {
-        k.removeprefix(HEAD_PREFIX): tensors.pop(k)
-        for k in [k for k in tensors if k.startswith(HEAD_PREFIX)]
-    }
-    with torch.device("meta"):
-        model = Transformer(args)
-    model.load_state_dict({k: v.float() for k, v in tensors.items()}, assign=True, strict=True)
-    return model.eval(), head
 
 
 def save_final(model: Transformer, target: Path, tokenizer_file: Path) -> Path:
@@ -47,7 +27,7 @@ def export_language_model(tokenizer_file: Path):
     """The export of SFT and DPO: the checkpoint's model as ``final/`` in the l3 format."""
 
     def export(checkpoint: Path, final: Path) -> None:
-        model, _ = load_trained(checkpoint)
+        model = load_checkpoint(checkpoint, dtype=torch.float32)
         save_final(model, final, tokenizer_file)
 
     return export

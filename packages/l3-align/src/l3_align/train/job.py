@@ -111,9 +111,7 @@ def trainer_config(cfg: AlignConfig, inputs: RunInputs, job: AlignJob, eval_rows
     section = {
         "run_dir": job.run_dir,
         "model": {
-            k: v
-            for k, v in model_section(inputs.model.args, job.model_dir).items()
-            if v is not None
+            k: v for k, v in model_section(inputs.args, job.model_dir).items() if v is not None
         },
         "data": {"path": job.data, "seq_len": inputs.seq_len},
         "train": {
@@ -124,6 +122,7 @@ def trainer_config(cfg: AlignConfig, inputs: RunInputs, job: AlignJob, eval_rows
             "eval_every": t.eval_every,
             "eval_batches": max(1, math.ceil(eval_rows / t.batch_rows)),
             "precision": "fp32",
+            "activation_checkpointing": t.activation_checkpointing,
         },
         "optimizer": {
             "lr": t.lr,

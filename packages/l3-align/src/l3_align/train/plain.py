@@ -46,7 +46,8 @@ class TokenLosses(nn.Module):
 
 
 class HeadOutputs(nn.Module):
-    """``head`` applied to the final-norm hidden states [b, s, dim] (the LM head unused)."""
+    """``head`` applied to the final-norm hidden states [b, s, dim] (the LM head unused);
+    ``doc_ids`` may be a boolean mask [b, 1, s, s] with its ``positions``, as for the trainer."""
 
     def __init__(self, model: Transformer, head: nn.Module) -> None:
         super().__init__()
@@ -60,8 +61,11 @@ class HeadOutputs(nn.Module):
         labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
         m = self.model
-        pos = document_positions(doc_ids) if doc_ids is not None else positions
-        mask = document_causal_mask(doc_ids) if doc_ids is not None else None
+        if doc_ids is not None and doc_ids.dim() == 4:  # a dense mask, as the trainer takes
+            pos, mask = positions, doc_ids
+        else:
+            pos = document_positions(doc_ids) if doc_ids is not None else positions
+            mask = document_causal_mask(doc_ids) if doc_ids is not None else None
         return self.head(m.norm(m.blocks(m.embed(tokens), pos, mask)))
 
 

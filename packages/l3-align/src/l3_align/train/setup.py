@@ -12,6 +12,7 @@ import torch
 from l3_align.config import AlignConfig
 from l3_align.data.encode import ChatEncoder, check_tokenizer_fits
 from l3_align.errors import AlignInputError, AlignModelError
+from l3_core.args import ModelArgs
 from l3_core.checkpoint import load_checkpoint
 from l3_core.config import to_dict
 from l3_core.io import write_json
@@ -24,7 +25,11 @@ EXCLUSIONS = "excluded.jsonl"
 
 @dataclass
 class RunInputs:
-    model: Transformer
+    """What a run reads before training. Not the model's weights: the trainer loads its own
+    copy from ``model_dir``, and a plain copy kept here would stay in memory all along."""
+
+    args: ModelArgs
+    model_dir: Path
     tokenizer: Tokenizer
     tokenizer_file: Path
     encoder: ChatEncoder
@@ -49,15 +54,15 @@ def prepare(cfg: AlignConfig, model_dir: Path, tokenizer_file: Path | None = Non
     tok_path = tokenizer_file_for(model_dir, tokenizer_file)
     tokenizer = Tokenizer.from_file(tok_path)
     _check_same_as_shipped(Path(model_dir), tokenizer)
-    model = load_model(model_dir)
-    check_tokenizer_fits(tokenizer, model.args, str(model_dir))
-    seq_len = cfg.data.seq_len or model.args.max_seq_len
-    if seq_len > model.args.max_seq_len:
+    args = load_model(model_dir).args  # loading checks the weights at start-up
+    check_tokenizer_fits(tokenizer, args, str(model_dir))
+    seq_len = cfg.data.seq_len or args.max_seq_len
+    if seq_len > args.max_seq_len:
         raise AlignModelError(
-            f"data.seq_len = {seq_len} exceeds the model's max_seq_len {model.args.max_seq_len}"
+            f"data.seq_len = {seq_len} exceeds the model's max_seq_len {args.max_seq_len}"
         )
     encoder = ChatEncoder(tokenizer, seq_len, cfg.data.truncation)
-    return RunInputs(model, tokenizer, tok_path, encoder, seq_len)
+    return RunInputs(args, Path(model_dir), tokenizer, tok_path, encoder, seq_len)
 
 
 def _check_same_as_shipped(model_dir: Path, tokenizer: Tokenizer) -> None:

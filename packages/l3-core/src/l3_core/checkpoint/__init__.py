@@ -48,6 +48,19 @@ def load_checkpoint(
     checked first: a truncated or altered file raises
     :class:`~l3_core.checkpoint.integrity.CorruptCheckpointError` naming it.
     """
+    return load_checkpoint_with_head(path, None, device, dtype, checksums)[0]
+
+
+def load_checkpoint_with_head(
+    path: str | os.PathLike[str],
+    head_prefix: str | None = "output_head.",
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    checksums: bool = True,
+) -> tuple[Transformer, dict[str, torch.Tensor]]:
+    """:func:`load_checkpoint`, and the tensors named ``head_prefix...`` (a head trained beside
+    the model, e.g. a reward model's score, which l3-core's trainer saves as ``output_head.*``)
+    returned apart, names without the prefix; ``None``: no head (any extra tensor refused)."""
     path = Path(path)
     fmt = detect_format(path)
     integrity.verify_files(path, checksums=checksums)
@@ -57,13 +70,19 @@ def load_checkpoint(
     else:
         args = native.read_params(path)
         state = load_tensors(path)
+    head = {}
+    if head_prefix:
+        for name in [k for k in state if k.startswith(head_prefix)]:
+            head[name.removeprefix(head_prefix)] = state.pop(name)
     with torch.device("meta"):
         model = Transformer(args)
     check_state(model, state, path)
     if dtype is not None:
         state = {k: v.to(dtype) for k, v in state.items()}
     model.load_state_dict(state, assign=True, strict=True)
-    return model.to(device).eval()
+    if dtype is not None:
+        head = {k: v.to(dtype) for k, v in head.items()}
+    return model.to(device).eval(), {k: v.to(device) for k, v in head.items()}
 
 
 def save_checkpoint(
@@ -90,4 +109,4 @@ def save_checkpoint(
     return path
 
 
-__all__ = ["detect_format", "load_checkpoint", "save_checkpoint"]
+__all__ = ["detect_format", "load_checkpoint", "load_checkpoint_with_head", "save_checkpoint"]

@@ -8,7 +8,11 @@ causal work. The mask is built from global token indices and document ids, so a 
 sequence never attends across documents.
 
 Megatron passes ``attention_mask`` through to core attention untouched; the trainer passes the
-local document ids there (``None`` for one document per row).
+local document ids there (``None`` for one document per row). An objective whose sequences
+share tokens in a way document ids cannot state (a reward model's prompt packed once before
+its responses, each of which sees the prompt and itself only) passes a boolean mask
+``[b, 1, s, s]`` instead (True = attend; it must hold the causal rule itself; no context
+parallelism).
 """
 
 from __future__ import annotations
@@ -87,8 +91,15 @@ class CPAttention(nn.Module):
         attention_bias=None,
         packed_seq_params=None,
     ):
-        # query [sq, b, np, hn]; key/value [sk, b, ng, hn]; attention_mask: doc ids [b, sq] or None
+        # query [sq, b, np, hn]; key/value [sk, b, ng, hn]; attention_mask: doc ids [b, sq], a
+        # boolean mask [b, 1, sq, sk] or None
         sq, b, n_heads, hn = query.shape
+        dense = attention_mask is not None and attention_mask.dim() == 4
+        if dense and self.cp_size > 1:
+            raise ValueError(
+                "a dense attention mask [b, 1, s, s] cannot be split over context-parallel "
+                "ranks: pass document ids, or use context parallelism 1"
+            )
         doc = attention_mask
         if self.cp_size > 1:
             key = gather_sequence(key, self.cp_group)
@@ -104,6 +115,10 @@ class CPAttention(nn.Module):
         q, k, v = (t.permute(1, 2, 0, 3) for t in (query, key, value))  # [b, h, s, hn]
         if self.cp_size == 1 and attention_mask is None:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.softmax_scale)
+        elif dense:
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=attention_mask, scale=self.softmax_scale
+            )
         else:
             mask = self._mask(sq, k.shape[2], attention_mask, doc, query.device)
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.softmax_scale)
