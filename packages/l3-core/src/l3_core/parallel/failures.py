@@ -66,7 +66,7 @@ def last_collective() -> dict[str, Any] | None:
     """The last collective this rank entered outside the side group, from the flight recorder:
     ``op``, ``group`` (its description), ``ranks`` and ``sizes``; None when nothing is recorded."""
     # torch's own reader of the recorder (private; the public dump writes files per rank)
-    dump = torch._C._distributed_c10d._dump_fr_trace_json(True, True)  # type: ignore[attr-defined]
+    dump = torch._C._distributed_c10d._dump_fr_trace_json(True, True)  # type: ignore[attr-defined,unused-ignore]
     entries = json.loads(dump).get("entries", [])
     for entry in reversed(entries):
         name, desc = entry["process_group"]
