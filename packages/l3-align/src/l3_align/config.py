@@ -6,20 +6,17 @@ own config (:class:`l3_core.run_config.RunConfig`) is built from it by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from l3_align.errors import AlignConfigError
-from l3_core.run_config import AT_LEAST_1, NON_NEGATIVE, POSITIVE, ParallelSizes, Range
-
-
-def check_ranges(section: object, name: str, ranges: Mapping[str, Range]) -> None:
-    """Every field of ``section`` named in ``ranges`` is finite and in its range."""
-    for key, allowed in ranges.items():
-        value = getattr(section, key)
-        if not allowed.allows(value):
-            raise AlignConfigError(f"{name}.{key} = {value!r}: must be {allowed}")
-
+from l3_core.run_config import (
+    AT_LEAST_1,
+    NON_NEGATIVE,
+    POSITIVE,
+    ParallelSizes,
+    Range,
+    check_ranges,
+)
 
 #: The numeric fields of each table -> the values they may hold (ranges as data).
 TRAIN_RANGES: dict[str, Range] = {
@@ -69,7 +66,7 @@ class TrainConfig:
     activation_checkpointing: bool = False
 
     def validate(self) -> None:
-        check_ranges(self, "train", TRAIN_RANGES)
+        check_ranges(self, TRAIN_RANGES, AlignConfigError, prefix="train")
         if self.batch_rows % self.micro_batch_rows:
             raise AlignConfigError(
                 f"train.batch_rows = {self.batch_rows} must be a multiple of "
@@ -101,7 +98,7 @@ class DPOConfig:
     def validate(self) -> None:
         from l3_align.dpo.losses import PREFERENCE_LOSSES
 
-        check_ranges(self, "dpo", DPO_RANGES)
+        check_ranges(self, DPO_RANGES, AlignConfigError, prefix="dpo")
         if not self.losses:
             raise AlignConfigError("dpo.losses is empty; e.g. {sigmoid = 1.0, nll = 0.2}")
         for name, weight in self.losses.items():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -325,12 +325,7 @@ class RunConfig:
                 )
             steps = [s for s, _ in ramp]
             _check(steps == sorted(steps), f"schedule.{name}: steps {steps} must increase")
-        for path, allowed in RANGES.items():
-            for name, value in _values_at(self, path.split(".")):
-                _check(
-                    value is None or allowed.allows(value),
-                    f"{name} = {value!r}: must be {allowed}",
-                )
+        check_ranges(self, RANGES)
 
     def _seq_lens(self):
         yield "data.seq_len", self.data.seq_len
@@ -444,6 +439,21 @@ RANGES: dict[str, Range] = {
     "checkpoint.every": NON_NEGATIVE,  # 0 = only at the end
     "checkpoint.keep_last": AT_LEAST_1,
 }
+
+
+def check_ranges(
+    node: Any,
+    ranges: Mapping[str, Range],
+    error: type[ConfigError] = ConfigError,
+    prefix: str = "",
+) -> None:
+    """Every value that a dotted path of ``ranges`` reaches from ``node`` (``*``: every item of
+    a list or table) is None or in its range; else ``error`` naming the field and the value.
+    ``prefix`` names ``node`` itself in the message (e.g. ``"train"`` for a config's table)."""
+    for path, allowed in ranges.items():
+        for name, value in _values_at(node, path.split("."), prefix):
+            if value is not None and not allowed.allows(value):
+                raise error(f"{name} = {value!r}: must be {allowed}")
 
 
 def _values_at(node: Any, path: list[str], name: str = "") -> Iterator[tuple[str, Any]]:

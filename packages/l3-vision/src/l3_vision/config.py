@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from l3_core.run_config import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range
+from l3_core.run_config import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range, check_ranges
 from l3_vision.errors import VisionConfigError
 
 
@@ -60,11 +60,7 @@ class RunConfig:
             raise VisionConfigError(
                 "data.train is required (a .jsonl or .parquet of image-text pairs)"
             )
-        for key, allowed in RANGES.items():
-            section, name = key.split(".")
-            value = getattr(getattr(self, section), name)
-            if not allowed.allows(value):
-                raise VisionConfigError(f"{key} = {value!r}: must be {allowed}")
+        check_ranges(self, RANGES, VisionConfigError)
 
 
 #: Every numeric field -> the values it may hold (finite, and in range).

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from l3_align.config import check_ranges
-from l3_core.run_config import AT_LEAST_1, NON_NEGATIVE, Range
+from l3_align.errors import AlignConfigError
+from l3_core.run_config import AT_LEAST_1, NON_NEGATIVE, Range, check_ranges
 
 MAX_K = 30
 
@@ -29,7 +29,7 @@ class SampleRunConfig:
     sample: SampleSection = field(default_factory=SampleSection)
 
     def validate(self) -> None:
-        check_ranges(self.sample, "sample", SAMPLE_RANGES)
+        check_ranges(self.sample, SAMPLE_RANGES, AlignConfigError, prefix="sample")
 
 
 SAMPLE_RANGES: dict[str, Range] = {
