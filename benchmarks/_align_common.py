@@ -8,6 +8,8 @@ other jobs falls on all of them alike; each prints one JSON line.
 
 from __future__ import annotations
 
+import argparse
+import itertools
 import json
 import os
 import resource
@@ -15,16 +17,19 @@ import shutil
 import statistics
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from common import machine_peak
 
 from l3_align.synthetic import preference_rows, train_task_tokenizer
 from l3_core.args import ModelArgs
 from l3_core.checkpoint import save_checkpoint
-from l3_core.jsonl import write_jsonl
+from l3_core.jsonl import read_jsonl, write_jsonl
 from l3_core.model import Transformer
 
 RESULT = "RESULT "
@@ -138,3 +143,93 @@ def summarise(results: dict[str, list[dict[str, Any]]], unit_rows: int) -> None:
         )
     for n in results:
         assert abs(loss0[n] - loss0[ours]) < 1e-5, f"step-0 loss of {n} differs from ours"
+
+
+def add_arguments(p: argparse.ArgumentParser, trainers: Sequence[str]) -> None:
+    """The options both benchmarks take (the model's shape, the rows, steps, rounds)."""
+    p.add_argument("--child", choices=trainers)
+    p.add_argument("--work", type=Path)
+    p.add_argument("--dim", type=int, default=256)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--heads", type=int, default=8)
+    p.add_argument("--kv-heads", type=int, default=4)
+    p.add_argument("--seq", type=int, default=256)
+    p.add_argument("--pairs", type=int, default=32, help="preference rows (all in every step)")
+    p.add_argument("--rows", type=int, default=0, help="our packed rows per step (set by main)")
+    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--trainers", default=",".join(trainers), help="which of them to run")
+
+
+def timed_ours(train: Callable[[Path], object], work: Path) -> dict[str, Any]:
+    """Our run: ``train(run_dir)``, then its losses and step times from ``metrics.jsonl``."""
+    with tempfile.TemporaryDirectory(dir=work) as run_dir:
+        t0 = time.perf_counter()
+        train(Path(run_dir))
+        total = time.perf_counter() - t0
+        records = read_jsonl(Path(run_dir) / "metrics.jsonl")
+    return {
+        "losses": [r["loss"] for r in records],
+        "step_times": [r["step_time_s"] for r in records],
+        "run_s": total,
+    }
+
+
+def timed_trl(make_trainer: Callable[[str], Any], work: Path) -> dict[str, Any]:
+    """trl's run: ``make_trainer(output_dir)``, trained with a callback timing each step."""
+    from transformers import TrainerCallback
+
+    ends: list[float] = []
+
+    class StepClock(TrainerCallback):
+        def on_train_begin(self, *args: Any, **kwargs: Any) -> None:
+            ends.append(time.perf_counter())
+
+        def on_step_end(self, *args: Any, **kwargs: Any) -> None:
+            ends.append(time.perf_counter())
+
+    with tempfile.TemporaryDirectory(dir=work) as out:
+        t0 = time.perf_counter()
+        trainer = make_trainer(out)
+        trainer.add_callback(StepClock())
+        trainer.train()
+        total = time.perf_counter() - t0
+    return {
+        "losses": trainer.losses,
+        "step_times": [b - a for a, b in itertools.pairwise(ends)],
+        "run_s": total,
+    }
+
+
+def run_benchmark(
+    script: Path,
+    opts: argparse.Namespace,
+    bodies: dict[str, Callable[[], dict[str, Any]]],
+    imports: dict[str, Callable[[], object]],
+    prepare: Callable[[Path], int],
+) -> None:
+    """As a child (``--child NAME``): run that trainer's body. Else build the work directory,
+    ``prepare(work)`` (returns our packed rows per step), run every trainer in turn over the
+    rounds, and print the summary with the matmul peak of this run."""
+    if opts.child:
+        child(imports[opts.child], lambda: {**bodies[opts.child](), "warmup": opts.warmup},
+              opts.threads)  # fmt: skip
+        return
+    torch.set_num_threads(opts.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        opts.work = work
+        build_workdir(work, opts)
+        rows = prepare(work)
+        print(f"{opts.pairs} pairs per step: ours {rows} packed rows of {opts.seq}, trl one batch; "
+              f"{opts.steps} steps ({opts.warmup} warm-up), {opts.threads} threads, fp32")  # fmt: skip
+        argv = [f"--{k.replace('_', '-')}={v}" for k, v in vars(opts).items()
+                if k not in ("child", "rounds", "rows", "trainers")] + [f"--rows={rows}"]  # fmt: skip
+        peak = machine_peak(torch.float32)
+        results = interleaved(script, opts.trainers.split(","), argv, opts.rounds)
+        peak = max(peak, machine_peak(torch.float32))
+    print(f"matmul peak fp32 in this run: {peak / 1e9:.0f} GFLOP/s")
+    summarise(results, opts.pairs)
+    print(json.dumps({n: [r["run_s"] for r in rs] for n, rs in results.items()}))

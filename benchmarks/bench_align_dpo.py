@@ -19,19 +19,12 @@ matmul peak measured in the same run.
 from __future__ import annotations
 
 import argparse
-import itertools
-import json
 import sys
-import tempfile
-import time
 import warnings
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).parent))
-from _align_common import build_workdir, child, interleaved, summarise
-from common import machine_peak
+from _align_common import add_arguments, run_benchmark, timed_ours, timed_trl
 
 TRAINERS = ("ours", "ours-ckpt", "trl", "trl-tuned")
 
@@ -81,7 +74,6 @@ def run_ours(work: Path, opts: argparse.Namespace, checkpointing: bool) -> dict:
     from l3_align.config import AlignConfig
     from l3_align.dpo.run import run_dpo
     from l3_core.config import from_dict
-    from l3_core.jsonl import read_jsonl
 
     rows = opts.rows
     cfg = from_dict(
@@ -95,21 +87,12 @@ def run_ours(work: Path, opts: argparse.Namespace, checkpointing: bool) -> dict:
                     "reference": str(work / "reference"), "recompute_reference": True},
         },
     )  # fmt: skip
-    with tempfile.TemporaryDirectory(dir=work) as run_dir:
-        t0 = time.perf_counter()
-        run_dpo(cfg, work / "policy", work / "pairs.jsonl", Path(run_dir))
-        total = time.perf_counter() - t0
-        records = read_jsonl(Path(run_dir) / "metrics.jsonl")
-    return {
-        "losses": [r["loss"] for r in records],
-        "step_times": [r["step_time_s"] for r in records],
-        "run_s": total,
-    }
+    return timed_ours(
+        lambda run_dir: run_dpo(cfg, work / "policy", work / "pairs.jsonl", run_dir), work
+    )
 
 
 def run_trl(work: Path, opts: argparse.Namespace, tuned: bool) -> dict:
-    from transformers import TrainerCallback
-
     from l3_align.data.dataset import encode_preference_file
     from l3_align.data.encode import ChatEncoder
     from l3_align.trl_peer import dpo_trainer
@@ -119,77 +102,28 @@ def run_trl(work: Path, opts: argparse.Namespace, tuned: bool) -> dict:
     tok = Tokenizer.from_file(work / "tokenizer.model")
     encoded = encode_preference_file(work / "pairs.jsonl", ChatEncoder(tok, opts.seq), Exclusions())
     pairs = [e.value for e in encoded]
-    ends: list[float] = []
-
-    class StepClock(TrainerCallback):
-        def on_train_begin(self, *args, **kwargs):
-            ends.append(time.perf_counter())
-
-        def on_step_end(self, *args, **kwargs):
-            ends.append(time.perf_counter())
-
-    with tempfile.TemporaryDirectory(dir=work) as out:
-        t0 = time.perf_counter()
-        trainer = dpo_trainer(work / "hf_policy", work / "hf_reference", tok, pairs, out,
-                              batch=len(pairs), steps=opts.steps,
-                              precompute_reference=tuned, checkpointing=not tuned)  # fmt: skip
-        trainer.add_callback(StepClock())
-        trainer.train()
-        total = time.perf_counter() - t0
-    return {
-        "losses": trainer.losses,
-        "step_times": [b - a for a, b in itertools.pairwise(ends)],
-        "run_s": total,
-    }
+    return timed_trl(
+        lambda out: dpo_trainer(work / "hf_policy", work / "hf_reference", tok, pairs, out,
+                                batch=len(pairs), steps=opts.steps,
+                                precompute_reference=tuned, checkpointing=not tuned),
+        work,
+    )  # fmt: skip
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--child", choices=TRAINERS)
-    p.add_argument("--work", type=Path)
-    p.add_argument("--dim", type=int, default=256)
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--heads", type=int, default=8)
-    p.add_argument("--kv-heads", type=int, default=4)
-    p.add_argument("--seq", type=int, default=256)
-    p.add_argument("--pairs", type=int, default=32, help="preference rows (all in every step)")
-    p.add_argument("--rows", type=int, default=0, help="our packed rows per step (set by main)")
-    p.add_argument("--steps", type=int, default=12)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--trainers", default=",".join(TRAINERS), help="which of them to run")
+    add_arguments(p, TRAINERS)
     opts = p.parse_args()
     warnings.filterwarnings("ignore")
-    if opts.child:
-        bodies = {
-            "ours": lambda: run_ours(opts.work, opts, checkpointing=False),
-            "ours-ckpt": lambda: run_ours(opts.work, opts, checkpointing=True),
-            "trl": lambda: run_trl(opts.work, opts, tuned=False),
-            "trl-tuned": lambda: run_trl(opts.work, opts, tuned=True),
-        }
-
-        def body() -> dict:
-            return {**bodies[opts.child](), "warmup": opts.warmup}
-
-        child(IMPORTS[opts.child], body, opts.threads)
-        return
-    torch.set_num_threads(opts.threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        opts.work = work
-        build_workdir(work, opts)
-        rows = first_epoch_rows(work, opts.seq)
-        print(f"{opts.pairs} pairs per step: ours {rows} packed rows of {opts.seq}, trl one batch; "
-              f"{opts.steps} steps ({opts.warmup} warm-up), {opts.threads} threads, fp32")  # fmt: skip
-        argv = [f"--{k.replace('_', '-')}={v}" for k, v in vars(opts).items()
-                if k not in ("child", "rounds", "rows", "trainers")] + [f"--rows={rows}"]  # fmt: skip
-        peak = machine_peak(torch.float32)
-        results = interleaved(Path(__file__), opts.trainers.split(","), argv, opts.rounds)
-        peak = max(peak, machine_peak(torch.float32))
-    print(f"matmul peak fp32 in this run: {peak / 1e9:.0f} GFLOP/s")
-    summarise(results, opts.pairs)
-    print(json.dumps({n: [r["run_s"] for r in rs] for n, rs in results.items()}))
+    bodies = {
+        "ours": lambda: run_ours(opts.work, opts, checkpointing=False),
+        "ours-ckpt": lambda: run_ours(opts.work, opts, checkpointing=True),
+        "trl": lambda: run_trl(opts.work, opts, tuned=False),
+        "trl-tuned": lambda: run_trl(opts.work, opts, tuned=True),
+    }
+    run_benchmark(
+        Path(__file__), opts, bodies, IMPORTS, lambda work: first_epoch_rows(work, opts.seq)
+    )
 
 
 if __name__ == "__main__":

@@ -17,18 +17,12 @@ peak RSS of each process and the same above its imports, and the matmul peak of 
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
-import tempfile
-import time
 import warnings
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).parent))
-from _align_common import build_workdir, child, interleaved, summarise
-from common import machine_peak
+from _align_common import add_arguments, run_benchmark, timed_ours, timed_trl
 
 TRAINERS = ("ours", "ours-ckpt", "trl", "trl-tuned")
 SEED = 0  # train.seed: our head's initialisation
@@ -98,7 +92,6 @@ def run_ours(work: Path, opts: argparse.Namespace, checkpointing: bool) -> dict:
     from l3_align.config import AlignConfig
     from l3_align.rm.run import run_reward_training
     from l3_core.config import from_dict
-    from l3_core.jsonl import read_jsonl
 
     rows = opts.rows
     cfg = from_dict(
@@ -111,94 +104,40 @@ def run_ours(work: Path, opts: argparse.Namespace, checkpointing: bool) -> dict:
             "rm": {"loss": "bradley_terry"},
         },
     )  # fmt: skip
-    with tempfile.TemporaryDirectory(dir=work) as run_dir:
-        t0 = time.perf_counter()
-        run_reward_training(cfg, work / "policy", work / "pairs.jsonl", Path(run_dir))
-        total = time.perf_counter() - t0
-        records = read_jsonl(Path(run_dir) / "metrics.jsonl")
-    return {
-        "losses": [r["loss"] for r in records],
-        "step_times": [r["step_time_s"] for r in records],
-        "run_s": total,
-    }
+    return timed_ours(
+        lambda run_dir: run_reward_training(cfg, work / "policy", work / "pairs.jsonl", run_dir),
+        work,
+    )
 
 
 def run_trl(work: Path, opts: argparse.Namespace, tuned: bool) -> dict:
-    from transformers import TrainerCallback
-
     from l3_align.trl_peer import reward_trainer
 
     tok, rows = _encoded(work, opts.seq)
-    ends: list[float] = []
+    return timed_trl(
+        lambda out: reward_trainer(work / "hf_rm", tok, rows.groups, out, batch=len(rows),
+                                   steps=opts.steps, checkpointing=not tuned),
+        work,
+    )  # fmt: skip
 
-    class StepClock(TrainerCallback):
-        def on_train_begin(self, *args, **kwargs):
-            ends.append(time.perf_counter())
 
-        def on_step_end(self, *args, **kwargs):
-            ends.append(time.perf_counter())
-
-    with tempfile.TemporaryDirectory(dir=work) as out:
-        t0 = time.perf_counter()
-        trainer = reward_trainer(work / "hf_rm", tok, rows.groups, out, batch=len(rows),
-                                 steps=opts.steps, checkpointing=not tuned)  # fmt: skip
-        trainer.add_callback(StepClock())
-        trainer.train()
-        total = time.perf_counter() - t0
-    return {
-        "losses": trainer.losses,
-        "step_times": [b - a for a, b in itertools.pairwise(ends)],
-        "run_s": total,
-    }
+def prepare(work: Path, seq: int) -> int:
+    write_start(work)
+    return first_epoch_rows(work, seq)
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--child", choices=TRAINERS)
-    p.add_argument("--work", type=Path)
-    p.add_argument("--dim", type=int, default=256)
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--heads", type=int, default=8)
-    p.add_argument("--kv-heads", type=int, default=4)
-    p.add_argument("--seq", type=int, default=256)
-    p.add_argument("--pairs", type=int, default=32, help="preference rows (all in every step)")
-    p.add_argument("--rows", type=int, default=0, help="our packed rows per step (set by main)")
-    p.add_argument("--steps", type=int, default=12)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--trainers", default=",".join(TRAINERS), help="which of them to run")
+    add_arguments(p, TRAINERS)
     opts = p.parse_args()
     warnings.filterwarnings("ignore")
-    if opts.child:
-        bodies = {
-            "ours": lambda: run_ours(opts.work, opts, checkpointing=False),
-            "ours-ckpt": lambda: run_ours(opts.work, opts, checkpointing=True),
-            "trl": lambda: run_trl(opts.work, opts, tuned=False),
-            "trl-tuned": lambda: run_trl(opts.work, opts, tuned=True),
-        }
-
-        def body() -> dict:
-            return {**bodies[opts.child](), "warmup": opts.warmup}
-
-        child(IMPORTS[opts.child], body, opts.threads)
-        return
-    torch.set_num_threads(opts.threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        opts.work = work
-        build_workdir(work, opts)
-        write_start(work)
-        rows = first_epoch_rows(work, opts.seq)
-        print(f"{opts.pairs} rows per step: ours {rows} packed rows of {opts.seq}, trl one batch; "
-              f"{opts.steps} steps ({opts.warmup} warm-up), {opts.threads} threads, fp32")  # fmt: skip
-        argv = [f"--{k.replace('_', '-')}={v}" for k, v in vars(opts).items()
-                if k not in ("child", "rounds", "rows", "trainers")] + [f"--rows={rows}"]  # fmt: skip
-        peak = machine_peak(torch.float32)
-        results = interleaved(Path(__file__), opts.trainers.split(","), argv, opts.rounds)
-        peak = max(peak, machine_peak(torch.float32))
-    print(f"matmul peak fp32 in this run: {peak / 1e9:.0f} GFLOP/s")
-    summarise(results, opts.pairs)
+    bodies = {
+        "ours": lambda: run_ours(opts.work, opts, checkpointing=False),
+        "ours-ckpt": lambda: run_ours(opts.work, opts, checkpointing=True),
+        "trl": lambda: run_trl(opts.work, opts, tuned=False),
+        "trl-tuned": lambda: run_trl(opts.work, opts, tuned=True),
+    }
+    run_benchmark(Path(__file__), opts, bodies, IMPORTS, lambda work: prepare(work, opts.seq))
 
 
 if __name__ == "__main__":
