@@ -97,19 +97,24 @@ def stdlib_shards(cache_dir: str | Path | None = None, split: str = "train") -> 
     py = f"py{sys.version_info.major}{sys.version_info.minor}"
     target = root / f"stdlib-{VERSION}-{py}"
     if not (target / "val" / "manifest.json").is_file():
-        _build(target)
+        build_corpus(target)
     return target / split
 
 
-def _build(target: Path) -> None:
+def build_corpus(target: Path, vocab_size: int = VOCAB, max_bytes: int = 12_000_000) -> None:
+    """Build ``target``'s ``train`` and ``val`` token shards (with a ``vocab_size``-piece BPE
+    trained on the train split) from the first ``max_bytes`` of the standard library's files;
+    atomic, and safe against another process building the same ``target`` at once."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        docs = list(documents(stdlib_files()))
-        log.info("stdlib corpus: %d documents; training a %d-piece BPE", len(docs), VOCAB)
+        docs = list(documents(stdlib_files(max_bytes)))
+        log.info("stdlib corpus: %d documents; training a %d-piece BPE", len(docs), vocab_size)
         tok_path = tmp / "tokenizer.model"
         train_sentencepiece(
-            (text for key, _, text in docs if not is_validation(key)), tok_path, vocab_size=VOCAB
+            (text for key, _, text in docs if not is_validation(key)),
+            tok_path,
+            vocab_size=vocab_size,
         )
         tok = Tokenizer.from_file(tok_path)
         fp = tok.fingerprint()  # the split copies below hold the same bytes

@@ -14,18 +14,14 @@ once per cache (``$L3_CACHE``) in a temporary directory renamed into place.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from l3_core.corpus import cache_root, documents, is_validation, stdlib_files
-from l3_core.shards import write_manifest, write_shard
-from l3_core.tokenizer import Tokenizer, train_sentencepiece
+from l3_core.corpus import build_corpus, cache_root
+from l3_core.tokenizer import Tokenizer
 
 if TYPE_CHECKING:
     from l3_scaling.cloze import ClozeTask
@@ -63,37 +59,7 @@ def small_tokenizer(cache_dir: str | Path | None = None) -> Tokenizer:
 def build_small_corpus(target: Path, max_bytes: int = 12_000_000) -> None:
     """Build the corpus into ``target`` (its ``train`` and ``val`` splits) from the first
     ``max_bytes`` of the standard library's files (l3-core's selection)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        docs = list(documents(stdlib_files(max_bytes)))
-        tok_path = tmp / "tokenizer.model"
-        train_sentencepiece(
-            (text for key, _, text in docs if not is_validation(key)), tok_path, vocab_size=PIECES
-        )
-        tok = Tokenizer.from_file(tok_path)
-        fp = tok.fingerprint()
-        for split in SPLITS:
-            chosen = [(s, t) for k, s, t in docs if is_validation(k) == (split == "val")]
-            ids = tok.encode_batch([t for _, t in chosen], bos=True, eos=True)
-            out = tmp / split
-            out.mkdir()
-            shutil.copy(tok_path, out / "tokenizer.model")
-            write_shard(
-                out,
-                "shard-00000",
-                zip(ids, (s for s, _ in chosen)),
-                vocab_size=tok.n_words,
-                tokenizer=fp,
-            )
-            write_manifest(out)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not (target / "val" / "manifest.json").is_file():
-                raise  # not a lost race with another builder
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    build_corpus(target, vocab_size=PIECES, max_bytes=max_bytes)
 
 
 # The corpora a sweep's ``data_path`` may name that l3-scaling builds (l3-core resolves its
