@@ -130,6 +130,37 @@ class _TensorParallelBackend(CheckpointBackend):
     def _adam_step(self) -> int:
         """The optimizer's step count (0 before the first step)."""
 
+    @abstractmethod
+    def _load(
+        self, shard: Callable[[ParamMapping, str], torch.Tensor], adam_step: int | None
+    ) -> None:
+        """Copy ``shard(mapping, prefix)`` (this rank's TP shard; prefix ``""`` for weights,
+        ``"<moment>/"`` for moments) into the model and the optimizer; moments only when
+        ``adam_step`` is given."""
+
+    def load_local(self, state: LocalState) -> None:
+        def shard(mapping: ParamMapping, prefix: str) -> torch.Tensor:
+            try:
+                parts = [state.tensors[prefix + n] for n in mapping.plain_names]
+            except KeyError as e:
+                raise CheckpointError(f"checkpoint lacks tensor {e.args[0]!r}") from None
+            return fuse_local(mapping.kind, parts, self.args)
+
+        self._load(shard, state.adam_step)
+
+    def load(self, state: PlainState) -> None:
+        from megatron.core import parallel_state as ps
+
+        tp_rank = ps.get_tensor_model_parallel_rank()
+        tp = ps.get_tensor_model_parallel_world_size()
+
+        def shard(mapping: ParamMapping, prefix: str) -> torch.Tensor:
+            src = state.weights if prefix == "" else state.moments
+            assert src is not None  # moments are asked for only when the state holds them
+            return _cut(mapping, src, prefix, self.args, tp_rank, tp)
+
+        self._load(shard, None if state.moments is None else state.adam_step)
+
     def local_plain(self) -> LocalState:
         from megatron.core import parallel_state as ps
 
@@ -239,30 +270,6 @@ class MegatronBackend(_TensorParallelBackend):
         dp_rank = ps.get_data_parallel_rank(with_context_parallel=True)
         return {k: self._full_local(k, dp_group, dp_rank) for k in ("param", *MOMENTS)}
 
-    def load_local(self, state: LocalState) -> None:
-        def shard(mapping: ParamMapping, prefix: str) -> torch.Tensor:
-            try:
-                parts = [state.tensors[prefix + n] for n in mapping.plain_names]
-            except KeyError as e:
-                raise CheckpointError(f"checkpoint lacks tensor {e.args[0]!r}") from None
-            return fuse_local(mapping.kind, parts, self.args)
-
-        self._load(shard, state.adam_step)
-
-    def load(self, state: PlainState) -> None:
-        from megatron.core import parallel_state as ps
-
-        tp_rank = ps.get_tensor_model_parallel_rank()
-        tp = ps.get_tensor_model_parallel_world_size()
-
-        def shard(mapping: ParamMapping, prefix: str) -> torch.Tensor:
-            src = state.weights if prefix == "" else state.moments
-            # _load asks for moments only when the state holds them (adam_step is set).
-            assert src is not None
-            return _cut(mapping, src, prefix, self.args, tp_rank, tp)
-
-        self._load(shard, None if state.moments is None else state.adam_step)
-
     def _load(
         self, shard: Callable[[ParamMapping, str], torch.Tensor], adam_step: int | None
     ) -> None:
@@ -312,29 +319,6 @@ class FsdpBackend(_TensorParallelBackend):
             if "step" in state:
                 return int(state["step"])
         return 0
-
-    def load_local(self, state: LocalState) -> None:
-        def shard(mapping: ParamMapping, prefix: str) -> torch.Tensor:
-            try:
-                parts = [state.tensors[prefix + n] for n in mapping.plain_names]
-            except KeyError as e:
-                raise CheckpointError(f"checkpoint lacks tensor {e.args[0]!r}") from None
-            return fuse_local(mapping.kind, parts, self.args)
-
-        self._load(shard, state.adam_step)
-
-    def load(self, state: PlainState) -> None:
-        from megatron.core import parallel_state as ps
-
-        tp_rank = ps.get_tensor_model_parallel_rank()
-        tp = ps.get_tensor_model_parallel_world_size()
-
-        def shard(mapping: ParamMapping, prefix: str) -> torch.Tensor:
-            src = state.weights if prefix == "" else state.moments
-            assert src is not None  # moments are asked for only when the state holds them
-            return _cut(mapping, src, prefix, self.args, tp_rank, tp)
-
-        self._load(shard, None if state.moments is None else state.adam_step)
 
     def _load(
         self, shard: Callable[[ParamMapping, str], torch.Tensor], adam_step: int | None
