@@ -17,15 +17,14 @@ import torch
 
 from l3_align.config import AlignConfig
 from l3_align.data.encode import ChatEncoder, check_tokenizer_fits
-from l3_align.data.packing import pack, place_groups
+from l3_align.data.packing import place_groups
 from l3_align.rm.checkpoint import load_reward_model, save_reward_model, tokenizer_path
 from l3_align.rm.losses import RANKED
 from l3_align.rm.model import RewardModel
 from l3_align.rm.objective import RewardObjective, reward_items
 from l3_align.rm.preferences import EncodedRows, batch_scores, encode_reward_file
-from l3_align.train.batches import PackedEpochs
 from l3_align.train.job import AlignJob, Task, register_task, run_task
-from l3_align.train.packed import PackedSource
+from l3_align.train.packed import PackedSource, packed_source
 from l3_align.train.plain import HeadOutputs
 from l3_align.train.setup import RunInputs, require_rows
 from l3_core.checkpoint import load_checkpoint_with_head
@@ -80,11 +79,8 @@ def reward_task(cfg: AlignConfig, inputs: RunInputs, job: AlignJob) -> Task:
     pad = inputs.tokenizer.pad_id
 
     def data(run_cfg) -> PackedSource:
-        train = PackedEpochs(groups["train"], inputs.seq_len, pad, cfg.train.seed, where=job.data)
-        validation = pack(groups[held], inputs.seq_len, pad)
-        if held == "train":  # no held-out file: the first global batch of the training rows
-            validation = validation.take(slice(0, cfg.train.batch_rows))
-        return PackedSource(train, validation, inputs.tokenizer.fingerprint(), job.data)
+        return packed_source(groups, inputs.seq_len, pad, cfg.train.seed, cfg.train.batch_rows,
+                             inputs.tokenizer.fingerprint(), job.data)  # fmt: skip
 
     def export(checkpoint: Path, final: Path) -> None:
         trunk, head = load_checkpoint_with_head(checkpoint, dtype=torch.float32)

@@ -8,12 +8,11 @@ from typing import Any
 
 from l3_align.config import AlignConfig
 from l3_align.data.dataset import encode_sft_file
-from l3_align.data.packing import pack, place_groups
+from l3_align.data.packing import place_groups
 from l3_align.sft.objective import SFTObjective, sft_items
-from l3_align.train.batches import PackedEpochs
 from l3_align.train.export import export_language_model
 from l3_align.train.job import AlignJob, Task, register_task, run_task
-from l3_align.train.packed import PackedSource
+from l3_align.train.packed import PackedSource, packed_source
 from l3_align.train.plain import TokenLosses
 from l3_align.train.setup import RunInputs, require_rows
 from l3_core.checkpoint import load_checkpoint
@@ -45,11 +44,8 @@ def sft_task(cfg: AlignConfig, inputs: RunInputs, job: AlignJob) -> Task:
     pad = inputs.tokenizer.pad_id
 
     def data(run_cfg) -> PackedSource:
-        train = PackedEpochs(groups["train"], inputs.seq_len, pad, cfg.train.seed, where=job.data)
-        validation = pack(groups[held], inputs.seq_len, pad)
-        if held == "train":  # no held-out file: the first global batch of the training rows
-            validation = validation.take(slice(0, cfg.train.batch_rows))
-        return PackedSource(train, validation, inputs.tokenizer.fingerprint(), job.data)
+        return packed_source(groups, inputs.seq_len, pad, cfg.train.seed, cfg.train.batch_rows,
+                             inputs.tokenizer.fingerprint(), job.data)  # fmt: skip
 
     lengths = [sum(len(i.tokens) for i in g) for g in groups[held]]
     return Task(

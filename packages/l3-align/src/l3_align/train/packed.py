@@ -10,13 +10,13 @@ the named per-token arrays; SFT, DPO and the reward model subclass it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
-from l3_align.data.packing import PackedRows
+from l3_align.data.packing import PackedRows, PackItem, pack
 from l3_align.errors import AlignConfigError
 from l3_align.train.batches import PackedEpochs, concat_rows
 from l3_core.train.objective import BatchSource, Layout, Objective, split_rows_and_columns
@@ -34,6 +34,25 @@ class ValidationRows:
 
     def rows(self, index: slice) -> PackedRows:
         return self.packed.take(index)
+
+
+def packed_source(
+    groups: Mapping[str, Sequence[Sequence[PackItem]]],
+    seq_len: int,
+    pad_id: int,
+    seed: int,
+    batch_rows: int,
+    tokenizer: str,
+    where: str,
+) -> PackedSource:
+    """Training epochs over ``groups["train"]`` and validation rows packed from
+    ``groups["eval"]``, or, with no held-out file, the first global batch of the training rows."""
+    train = PackedEpochs(groups["train"], seq_len, pad_id, seed, where=where)
+    if "eval" in groups:
+        validation = pack(groups["eval"], seq_len, pad_id)
+    else:
+        validation = pack(groups["train"], seq_len, pad_id).take(slice(0, batch_rows))
+    return PackedSource(train, validation, tokenizer, where)
 
 
 class PackedSource:
